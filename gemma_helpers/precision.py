@@ -1,0 +1,137 @@
+"""Which dtype to run Gemma 3 in, and the probe that shows why float16 breaks it.
+
+Gemma 3's residual stream grows far past float16's largest finite value, 65,504 (the embedded 270M reaches
+about 104,000 by layer 14). In float16 the hidden state turns to ``inf`` and then every logit to ``NaN``.
+bfloat16 has float32's exponent range and is safe; the free Colab T4 has no bfloat16, so there Unsloth keeps
+the overflowing parts in float32 ("fp32 islands") and plain transformers must run in float32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+FP16_MAX = 65504.0
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A dtype decision for one device and backend, with its reason."""
+
+    device: str  # "cuda" or "cpu"
+    dtype: str  # "bfloat16", "float16" or "float32": what the weights and activations are computed in
+    backend: str  # "unsloth" or "transformers"
+    reason: str
+
+    @property
+    def torch_dtype(self):
+        """The torch dtype object."""
+        import torch
+
+        return getattr(torch, self.dtype)
+
+    @property
+    def trainer_flags(self) -> dict[str, bool]:
+        """bf16/fp16 flags for a transformers/TRL TrainingArguments."""
+        return {"bf16": self.dtype == "bfloat16", "fp16": self.dtype == "float16"}
+
+
+def policy(hardware=None, backend: str = "unsloth") -> Policy:
+    """The dtype policy: bf16 where the GPU has it; on fp16-only GPUs Unsloth's fp32 islands or plain fp32; fp32 on CPU."""
+    if backend not in ("unsloth", "transformers"):
+        raise ValueError(f"backend must be 'unsloth' or 'transformers', not {backend!r}")
+    if hardware is None:
+        from .env import hardware_report
+
+        hardware = hardware_report()
+    if hardware.gpu_name is None:
+        return Policy("cpu", "float32", backend,
+                      "CPU: float32 (2 cores have no fast half precision; bf16 would halve memory, not time)")
+    if hardware.bf16_supported:
+        return Policy("cuda", "bfloat16", backend,
+                      f"{hardware.gpu_name} supports bfloat16: float32's range, half the memory, no overflow")
+    if backend == "unsloth":
+        return Policy("cuda", "float16", backend,
+                      f"{hardware.gpu_name} has no bfloat16: float16 matmuls with Unsloth's float32 islands where "
+                      "Gemma 3's activations pass 65,504")
+    return Policy("cuda", "float32", backend,
+                  f"{hardware.gpu_name} has no bfloat16 and plain transformers in float16 overflows on Gemma 3: "
+                  "float32")
+
+
+@dataclass
+class Probe:
+    """Per-layer max |hidden state| of one forward pass."""
+
+    dtype: str
+    layer_max: list[float]  # index 0 = embeddings output, i = after decoder layer i
+    logits_finite: bool
+
+    @property
+    def first_overflow(self) -> int | None:
+        """First layer whose max |h| passes float16's limit (or is already inf/NaN), else None."""
+        for i, value in enumerate(self.layer_max):
+            if not value == value or value > FP16_MAX:  # NaN compares unequal to itself
+                return i
+        return None
+
+    @property
+    def first_nonfinite(self) -> int | None:
+        """First layer whose hidden state holds inf or NaN, else None."""
+        for i, value in enumerate(self.layer_max):
+            if not (value == value) or value == float("inf"):
+                return i
+        return None
+
+    @property
+    def peak(self) -> float:
+        """Largest finite per-layer value."""
+        finite = [v for v in self.layer_max if v == v and v != float("inf")]
+        return max(finite) if finite else float("nan")
+
+
+def activation_probe(model, tokenizer, text: str, dtype: str | None = None) -> Probe:
+    """Run one forward pass (optionally on a copy cast to dtype) and record max |h| after every layer."""
+    import copy
+
+    import torch
+
+    run = model
+    if dtype is not None and str(next(model.parameters()).dtype) != f"torch.{dtype}":
+        run = copy.deepcopy(model).to(getattr(torch, dtype))
+    ids = tokenizer(text, return_tensors="pt").to(next(run.parameters()).device)
+    with torch.no_grad():
+        out = run(**ids, output_hidden_states=True)
+    layer_max = []
+    for hidden in out.hidden_states:
+        h = hidden.float().abs()
+        layer_max.append(float("nan") if torch.isnan(h).any() else float(h.max()))
+    finite = bool(torch.isfinite(out.logits).all())
+    used = str(next(run.parameters()).dtype).replace("torch.", "")
+    if run is not model:
+        del run
+    return Probe(used, layer_max, finite)
+
+
+def plot_probe(*probes: Probe, ax: Any = None, title: str = "Largest |hidden state| per layer"):
+    """Plot per-layer magnitudes on a log scale against float16's limit; NaN/inf layers marked with x."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.6))
+    for probe in probes:
+        xs = list(range(len(probe.layer_max)))
+        finite = [(x, v) for x, v in zip(xs, probe.layer_max) if v == v and v != float("inf")]
+        ax.plot([x for x, _ in finite], [v for _, v in finite], marker="o", label=probe.dtype)
+        bad = probe.first_nonfinite
+        if bad is not None:
+            top = FP16_MAX * 3
+            ax.scatter(xs[bad:], [top] * (len(xs) - bad), marker="x", color="red",
+                       label=f"{probe.dtype}: inf/NaN from layer {bad}")
+    ax.axhline(FP16_MAX, color="black", linestyle="--", linewidth=1, label="float16 max (65,504)")
+    ax.set_yscale("log")
+    ax.set_xlabel("layer (0 = embeddings)")
+    ax.set_ylabel("max |h|")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
