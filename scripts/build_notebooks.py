@@ -1,0 +1,143 @@
+"""Build notebooks/*.ipynb from their plain-text sources in notebooks/src/*.py, with the house opening added.
+
+Why sources: every notebook opens the same way (title, goal, badge, times; install cell; environment cell), and
+that opening is written once, here, instead of being copied into six notebooks. Diffs of the .py sources are
+readable; the built .ipynb files carry no outputs. `python scripts/build_notebooks.py` rebuilds them all;
+`--check` fails when a committed notebook differs from what its source builds (tests run it).
+
+Source format (a header, then cells separated by `# %%` lines; `# %% [markdown]` cells are comment-prefixed):
+
+    # title: Setup and tour
+    # goal: One paragraph ...
+    # learn: first thing | second thing
+    # time_t4: 4 min
+    # time_cpu: 3 min
+    # %% [markdown]
+    # ## A section
+    # %%
+    print("code")
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REPO = "gemma-curriculum/gemma3-curriculum"  # the GitHub home used by badges and the Colab install cell
+BRANCH = "main"
+
+INSTALL = '''# Install. On Colab: fetch the curriculum and its pinned stack, keeping Colab's own torch (never reinstall it).
+# Locally: `make env` already built .venv with the CPU stack, so this cell does nothing.
+import os, subprocess, sys
+if "google.colab" in sys.modules and not os.path.isdir("/content/gemma3-curriculum"):
+    subprocess.run(["git", "clone", "-q", "https://github.com/{repo}", "/content/gemma3-curriculum"], check=True)
+    for req in ("requirements-colab.txt", "requirements-colab-nodeps.txt"):
+        flags = ["--no-deps"] if "nodeps" in req else []
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *flags, "-r", f"/content/gemma3-curriculum/{{req}}"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", "/content/gemma3-curriculum"], check=True)
+    sys.path.insert(0, "/content/gemma3-curriculum")'''
+
+ENVIRONMENT = '''# Environment: versions, hardware, the precision policy, and the mode (full on a GPU, smoke on CPU / CI).
+{unsloth_first}from gemma_helpers.env import environment_summary, get_config
+print(environment_summary())'''
+
+
+def badge(path: str) -> str:
+    """An 'Open in Colab' badge in Markdown for a notebook path."""
+    url = f"https://colab.research.google.com/github/{REPO}/blob/{BRANCH}/{path}"
+    return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
+
+
+def parse(source: Path) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """Header fields and (kind, text) cells of a source file."""
+    header: dict[str, str] = {}
+    cells: list[tuple[str, list[str]]] = []
+    for line in source.read_text().splitlines():
+        if line.startswith("# %%"):
+            cells.append(("markdown" if "[markdown]" in line else "code", []))
+        elif not cells:
+            if line.startswith("# ") and ":" in line:
+                key, value = line[2:].split(":", 1)
+                header[key.strip()] = value.strip()
+        else:
+            kind, lines = cells[-1]
+            if kind == "markdown":
+                line = line[2:] if line.startswith("# ") else line.lstrip("#")
+            lines.append(line)
+    out = []
+    for kind, lines in cells:
+        while lines and not lines[-1].strip():
+            lines.pop()
+        while lines and not lines[0].strip():
+            lines.pop(0)
+        out.append((kind, "\n".join(lines)))
+    missing = {"title", "goal", "learn", "time_t4", "time_cpu"} - header.keys()
+    if missing:
+        raise ValueError(f"{source}: header lacks {', '.join(sorted(missing))}")
+    return header, out
+
+
+def cell(kind: str, text: str) -> dict:
+    """One nbformat-4 cell without outputs."""
+    lines = text.splitlines(keepends=True)
+    if kind == "markdown":
+        return {"cell_type": "markdown", "metadata": {}, "source": lines}
+    return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": lines}
+
+
+def build(source: Path) -> dict:
+    """The notebook a source describes, with the house opening."""
+    header, body = parse(source)
+    name = source.stem
+    number = name.split("_")[0]
+    learn = "\n".join(f"- {item.strip()}" for item in header["learn"].split("|"))
+    intro = (f"# {number} · {header['title']}\n\n{badge(f'notebooks/{name}.ipynb')}\n\n{header['goal']}\n\n"
+             f"**You will learn**\n{learn}\n\n"
+             f"**Run time**: about {header['time_t4']} on a free Colab T4 (full mode); "
+             f"about {header['time_cpu']} on a laptop CPU (smoke mode, the embedded Gemma 3 270M).\n\n"
+             "Smoke mode is chosen automatically without a GPU (or with `GEMMA_SMOKE=1`); it shrinks steps and "
+             "samples and uses the embedded model, so every cell still runs and measures something real.")
+    unsloth_first = "import unsloth  # noqa: F401  (Unsloth patches transformers: import it first)\n" \
+        if header.get("unsloth", "no") == "yes" else ""
+    cells = [cell("markdown", intro), cell("code", INSTALL.format(repo=REPO)),
+             cell("code", ENVIRONMENT.format(unsloth_first=unsloth_first))]
+    cells += [cell(kind, text) for kind, text in body]
+    return {"cells": cells, "metadata": {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"}, "accelerator": "GPU", "colab": {"provenance": []}},
+        "nbformat": 4, "nbformat_minor": 5}
+
+
+def render(nb: dict) -> str:
+    """The notebook's text as committed."""
+    for i, c in enumerate(nb["cells"]):
+        c["id"] = f"c{i:02d}"
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build all notebooks, or check that the committed ones are up to date."""
+    parser = argparse.ArgumentParser(description="Build notebooks from notebooks/src/*.py")
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args(argv)
+    stale = []
+    for source in sorted((ROOT / "notebooks" / "src").glob("[0-9][0-9]_*.py")):
+        target = ROOT / "notebooks" / f"{source.stem}.ipynb"
+        text = render(build(source))
+        if args.check:
+            if not target.exists() or target.read_text() != text:
+                stale.append(target.name)
+        else:
+            target.write_text(text)
+            print(f"built {target.relative_to(ROOT)}")
+    if stale:
+        print("stale notebooks (run `python scripts/build_notebooks.py`):", *stale)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
