@@ -1,0 +1,73 @@
+"""ChartQA's relaxed accuracy on hand-checked cases, and synthetic charts whose answers are exact."""
+
+import pytest
+
+from gemma_helpers import charts
+from gemma_helpers.charts import mean_relaxed_accuracy, parse_number, relaxed_accuracy
+
+
+@pytest.mark.parametrize("prediction, target, expected", [
+    # numbers: within 5% relative error of the reference, boundary included
+    ("105", "100", True),
+    ("105.01", "100", False),
+    ("95", "100", True),
+    ("94.9", "100", False),
+    ("0.0333", "0.0325", True),  # 2.5% off
+    # thousands separators, on either side
+    ("1,234", "1234", True),
+    ("1234", "1,234", True),
+    ("12,345,678.9", "12345678.9", True),
+    ("3,5", "3.5", False),  # a decimal comma is not read as a number: exact text match fails
+    # percent signs: as written, or as a fraction (ChartQA's reference code divides by 100)
+    ("45%", "45", True),
+    ("45", "45%", True),
+    ("45%", "0.45", True),
+    ("0.45", "45%", True),
+    ("45 %", "44%", True),
+    ("45%", "50%", False),
+    # currency and units
+    ("$12", "12", True),
+    ("12 million", "12", True),
+    ("12.4 kg", "12", True),
+    ("€ 1,000", "1000", True),
+    ("2 apples and 3 pears", "2", False),  # two numbers are not one answer
+    # zero: no relative error exists, so zero must be answered exactly
+    ("0", "0", True),
+    ("0.0", "0", True),
+    ("0.001", "0", False),
+    ("0", "0.001", False),
+    # negative numbers: the tolerance is relative to |target|, and the sign must agree
+    ("-10.4", "-10", True),
+    ("\u221210", "-10", True),  # the Unicode minus sign
+    ("10", "-10", False),
+    ("-$5", "-5", True),
+    # text answers: exact after normalisation (case, spaces, quotes, a trailing full stop)
+    ("Yes", "yes", True),
+    ("  Increasing. ", "increasing", True),
+    ('"North  America"', "north america", True),
+    ("Asia", "Europe", False),
+    ("2019", "2020", True),  # years are numbers to ChartQA: 0.05% apart (a known quirk of the metric, kept)
+])
+def test_relaxed_accuracy(prediction, target, expected):
+    assert relaxed_accuracy(prediction, target) is expected
+
+
+def test_parse_number_reads_one_number_with_its_percent_sign():
+    assert parse_number("1,234.5") == (1234.5, False)
+    assert parse_number("-3%") == (-3.0, True)
+    assert parse_number("$12 million") == (12.0, False)
+    assert parse_number("2019-2020") is None
+    assert parse_number("increasing") is None
+
+
+def test_mean_relaxed_accuracy_and_its_errors():
+    assert mean_relaxed_accuracy(["1", "b", "3"], ["1.02", "a", "3%"]) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="one prediction per target"):
+        mean_relaxed_accuracy(["1"], ["1", "2"])
+    with pytest.raises(ValueError, match="at least one"):
+        mean_relaxed_accuracy([], [])
+
+
+def test_tolerance_is_a_parameter():
+    assert charts.relaxed_accuracy("110", "100", tolerance=0.1)
+    assert not charts.relaxed_accuracy("110", "100")
