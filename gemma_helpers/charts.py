@@ -9,8 +9,11 @@ the Unicode minus sign, and a reference of zero (no relative error exists: the p
 
 from __future__ import annotations
 
+import random
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 MAX_RELATIVE_ERROR = 0.05  # ChartQA's tolerance for numeric answers
 
@@ -88,3 +91,211 @@ def mean_relaxed_accuracy(predictions: Iterable[object], targets: Iterable[objec
     if not refs:
         raise ValueError("no answers to score: pass at least one (prediction, target) pair")
     return sum(relaxed_accuracy(p, t) for p, t in zip(preds, refs, strict=True)) / len(refs)
+
+
+# ------------------------------------------------------------------------------------- synthetic charts
+
+CHART_KINDS = ("bar", "grouped_bar", "line", "pie")
+QUESTION_TYPES = ("value", "largest", "smallest", "difference", "sum", "trend", "count")
+
+_TOPICS = [  # (title, unit, labels to draw from)
+    ("Fruit sold per stall", "kg", ["Apples", "Pears", "Plums", "Figs", "Grapes", "Limes", "Kiwis"]),
+    ("Visitors per museum", "thousand", ["North", "South", "East", "West", "Central", "Harbour"]),
+    ("Rainfall by city", "mm", ["Oslo", "Lima", "Cairo", "Perth", "Quito", "Hanoi", "Dakar"]),
+    ("Revenue by product", "million $", ["Alpha", "Beta", "Gamma", "Delta", "Omega", "Sigma"]),
+    ("Share of energy sources", "%", ["Solar", "Wind", "Hydro", "Gas", "Coal", "Nuclear"]),
+]
+_YEARS = [str(y) for y in range(2015, 2025)]
+_SERIES = [("2023", "2024"), ("Men", "Women"), ("Online", "In store")]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """The data behind one chart: what is drawn, so every answer can be computed exactly."""
+
+    kind: str
+    title: str
+    unit: str
+    labels: tuple[str, ...]
+    values: tuple[float, ...]  # the first (or only) series
+    series: tuple[str, ...] = ()  # grouped bars: the two series' names
+    values2: tuple[float, ...] = ()  # grouped bars: the second series
+
+
+@dataclass(frozen=True)
+class ChartQuestion:
+    """One row: a chart, its picture, a question, the exact answer and the question's type."""
+
+    chart: Chart
+    image: Any  # PIL.Image.Image
+    question: str
+    answer: str
+    qtype: str
+    source: str = "synthetic"
+
+
+def random_chart(rng: random.Random, kind: str | None = None) -> Chart:
+    """A seeded random chart: a topic, 3-6 labels, whole-number values (percent shares that sum to 100 for pies)."""
+    kind = kind or rng.choice(CHART_KINDS)
+    if kind not in CHART_KINDS:
+        raise ValueError(f"unknown chart kind {kind!r}: choose one of {', '.join(CHART_KINDS)}")
+    n = rng.randint(3, 6)
+    if kind == "line":
+        start = rng.randint(0, len(_YEARS) - n)
+        labels = tuple(_YEARS[start:start + n])
+        base, step = rng.randint(10, 60), rng.choice([-1, 1]) * rng.randint(3, 9)
+        values = tuple(float(max(1, base + step * i + rng.randint(-2, 2))) for i in range(n))
+        return Chart(kind, "Yearly " + rng.choice(["sales", "members", "exports", "orders"]), "units", labels, values)
+    title, unit, pool = rng.choice(_TOPICS)
+    labels = tuple(rng.sample(pool, n))
+    if kind == "pie":
+        cuts = sorted(rng.sample(range(5, 96), n - 1))
+        shares = [b - a for a, b in zip([0, *cuts], [*cuts, 100], strict=True)]
+        while len(set(shares)) < n or min(shares) < 3:  # distinct, visible slices so largest/smallest are unique
+            cuts = sorted(rng.sample(range(5, 96), n - 1))
+            shares = [b - a for a, b in zip([0, *cuts], [*cuts, 100], strict=True)]
+        pie_title = title if unit == "%" else title.replace(" per ", " by ").split(" by ")[0] + " (share)"
+        return Chart(kind, pie_title, "%", labels,
+                     tuple(float(s) for s in shares))
+    values = tuple(float(v) for v in rng.sample(range(5, 100), n))  # distinct values: one largest, one smallest
+    if kind == "grouped_bar":
+        return Chart(kind, title, unit, labels, values, rng.choice(_SERIES),
+                     tuple(float(v) for v in rng.sample(range(5, 100), n)))
+    return Chart(kind, title, unit, labels, values)
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def questions_for(chart: Chart, rng: random.Random) -> list[tuple[str, str, str]]:
+    """(question type, question, exact answer) for every question type that fits the chart."""
+    a, b = rng.sample(range(len(chart.labels)), 2)
+    la, lb = chart.labels[a], chart.labels[b]
+    values, of = chart.values, ""
+    if chart.kind == "grouped_bar":
+        of = f" for {chart.series[0]}"
+    noun = {"line": "year", "pie": "slice"}.get(chart.kind, "bar")
+    out = [
+        ("value", f"What is the value of {la}{of}?", _fmt(values[a])),
+        ("largest", f"Which {'year' if chart.kind == 'line' else 'label'} has the largest value{of}?",
+         chart.labels[values.index(max(values))]),
+        ("smallest", f"Which {'year' if chart.kind == 'line' else 'label'} has the smallest value{of}?",
+         chart.labels[values.index(min(values))]),
+        ("difference", f"What is the difference between {la} and {lb}{of}?", _fmt(abs(values[a] - values[b]))),
+        ("count", f"How many {noun}s are shown{' per series' if chart.kind == 'grouped_bar' else ''}?",
+         str(len(chart.labels))),
+    ]
+    if chart.kind != "pie":  # a pie's shares always sum to 100: not a question worth asking
+        out.append(("sum", f"What is the sum of all values{of}?", _fmt(sum(values))))
+    if chart.kind == "line":
+        rising = all(y > x for x, y in zip(values, values[1:], strict=False))
+        falling = all(y < x for x, y in zip(values, values[1:], strict=False))
+        out.append(("trend", "Is the trend increasing, decreasing or mixed?",
+                    "increasing" if rising else "decreasing" if falling else "mixed"))
+    return out
+
+
+def render_chart(chart: Chart, size: int = 448):
+    """Draw a chart with matplotlib (Agg, no display needed) and return it as a square RGB PIL image."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    fig, ax = plt.subplots(figsize=(4, 4), dpi=max(size // 4, 16))
+    x = list(range(len(chart.labels)))
+    if chart.kind == "bar":
+        bars = ax.bar(x, chart.values, color="#4C72B0")
+        ax.bar_label(bars, labels=[_fmt(v) for v in chart.values], fontsize=8)
+    elif chart.kind == "grouped_bar":
+        w = 0.4
+        for offset, vals, name, color in ((-w / 2, chart.values, chart.series[0], "#4C72B0"),
+                                          (w / 2, chart.values2, chart.series[1], "#DD8452")):
+            bars = ax.bar([i + offset for i in x], vals, w, label=name, color=color)
+            ax.bar_label(bars, labels=[_fmt(v) for v in vals], fontsize=7)
+        ax.legend(fontsize=7)
+    elif chart.kind == "line":
+        ax.plot(x, chart.values, marker="o", color="#55A868")
+        for i, v in zip(x, chart.values, strict=True):
+            ax.annotate(_fmt(v), (i, v), textcoords="offset points", xytext=(0, 5), ha="center", fontsize=8)
+    else:
+        ax.pie(chart.values, labels=chart.labels, autopct="%.0f%%", textprops={"fontsize": 8})
+    if chart.kind != "pie":
+        ax.set_xticks(x, chart.labels, fontsize=8, rotation=30)
+        ax.set_ylabel(chart.unit, fontsize=8)
+    ax.set_title(chart.title, fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB").resize((size, size))
+
+
+SPLIT_SEEDS = {"train": 1_000, "heldout": 2_000_000}  # far apart: the two splits never share a chart
+
+
+def synthetic_charts(n: int, split: str = "train", seed: int = 0, image_size: int = 448,
+                     kinds: Sequence[str] = CHART_KINDS) -> list[ChartQuestion]:
+    """n chart questions for a split ('train' or 'heldout'): one question per chart, question types in rotation."""
+    if split not in SPLIT_SEEDS:
+        raise ValueError(f"split must be one of {', '.join(SPLIT_SEEDS)}, not {split!r}")
+    if n < 1:
+        raise ValueError(f"n must be at least 1, not {n}")
+    rng = random.Random(SPLIT_SEEDS[split] + seed)
+    rows = []
+    for i in range(n):
+        chart = random_chart(rng, kinds[i % len(kinds)])
+        options = questions_for(chart, rng)
+        qtype, question, answer = rng.choice(options)
+        rows.append(ChartQuestion(chart, render_chart(chart, image_size), question, answer, qtype))
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------ ChartQA
+
+CHARTQA = "HuggingFaceM4/ChartQA"
+
+
+def load_chartqa(split: str = "test", n: int | None = None, seed: int = 0) -> list[ChartQuestion]:
+    """Rows of the real ChartQA (from the Hugging Face hub; full mode), optionally a seeded sample of n."""
+    try:
+        from datasets import load_dataset
+    except ImportError as err:  # pragma: no cover - datasets is in requirements
+        raise ImportError("ChartQA needs the `datasets` package: pip install datasets") from err
+    data = load_dataset(CHARTQA, split=split)
+    if n is not None and n < len(data):
+        data = data.shuffle(seed=seed).select(range(n))
+    rows = []
+    for item in data:
+        label = item["label"][0] if isinstance(item["label"], list) else item["label"]
+        qtype = "human" if item.get("human_or_machine", 0) == 0 else "machine"
+        empty = Chart("chartqa", "", "", (), ())
+        rows.append(ChartQuestion(empty, item["image"].convert("RGB"), item["query"], str(label), qtype, "chartqa"))
+    return rows
+
+
+def to_messages(row: ChartQuestion, with_answer: bool = True) -> list[dict[str, Any]]:
+    """A row as a Gemma 3 conversation: the image and question from the user, the answer from the model."""
+    ask = row.question + " Answer with a single word or number."
+    messages: list[dict[str, Any]] = [{"role": "user", "content": [{"type": "image", "image": row.image},
+                                                                   {"type": "text", "text": ask}]}]
+    if with_answer:
+        messages.append({"role": "assistant", "content": [{"type": "text", "text": row.answer}]})
+    return messages
+
+
+def accuracy_by_type(rows: Sequence[ChartQuestion], predictions: Sequence[str]) -> dict[str, float]:
+    """Relaxed accuracy overall ('all') and per question type, in QUESTION_TYPES order."""
+    if len(rows) != len(predictions):
+        raise ValueError(f"{len(rows)} rows but {len(predictions)} predictions: pass one prediction per row")
+    out = {"all": mean_relaxed_accuracy(predictions, [r.answer for r in rows])}
+    for qtype in [*QUESTION_TYPES, "human", "machine"]:
+        pairs = [(p, r.answer) for p, r in zip(predictions, rows, strict=True) if r.qtype == qtype]
+        if pairs:
+            out[qtype] = mean_relaxed_accuracy(*zip(*pairs, strict=True))
+    return out

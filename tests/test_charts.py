@@ -71,3 +71,54 @@ def test_mean_relaxed_accuracy_and_its_errors():
 def test_tolerance_is_a_parameter():
     assert charts.relaxed_accuracy("110", "100", tolerance=0.1)
     assert not charts.relaxed_accuracy("110", "100")
+
+
+# ----------------------------------------------------------------------------- synthetic charts
+
+def test_questions_have_exact_answers_computed_from_the_data():
+    chart = charts.Chart("line", "Yearly sales", "units", ("2018", "2019", "2020"), (10.0, 14.0, 25.0))
+    answers = {qtype: (q, a) for qtype, q, a in charts.questions_for(chart, charts.random.Random(0))}
+    assert answers["largest"][1] == "2020"
+    assert answers["smallest"][1] == "2018"
+    assert answers["sum"][1] == "49"
+    assert answers["count"][1] == "3"
+    assert answers["trend"][1] == "increasing"
+    question, answer = answers["value"]
+    label = question.split(" of ")[1].rstrip("?")
+    assert answer == {"2018": "10", "2019": "14", "2020": "25"}[label]
+    mixed = charts.Chart("line", "t", "u", ("1", "2", "3"), (5.0, 9.0, 7.0))
+    trend = dict((t, a) for t, _, a in charts.questions_for(mixed, charts.random.Random(0)))["trend"]
+    assert trend == "mixed"
+
+
+def test_pie_shares_sum_to_100_and_have_one_largest_slice():
+    rng = charts.random.Random(1)
+    for _ in range(50):
+        pie = charts.random_chart(rng, "pie")
+        assert sum(pie.values) == 100
+        assert len(set(pie.values)) == len(pie.values)
+        assert "sum" not in [t for t, _, _ in charts.questions_for(pie, rng)]
+
+
+def test_synthetic_splits_are_seeded_disjoint_and_square_images():
+    train = charts.synthetic_charts(8, "train", image_size=32)
+    again = charts.synthetic_charts(8, "train", image_size=32)
+    heldout = charts.synthetic_charts(8, "heldout", image_size=32)
+    assert [(r.question, r.answer) for r in train] == [(r.question, r.answer) for r in again]
+    assert not {r.chart for r in train} & {r.chart for r in heldout}
+    assert {r.chart.kind for r in train} == set(charts.CHART_KINDS)
+    assert train[0].image.size == (32, 32) and train[0].image.mode == "RGB"
+    with pytest.raises(ValueError, match="split must be"):
+        charts.synthetic_charts(2, "test")
+
+
+def test_accuracy_by_type_and_messages():
+    rows = charts.synthetic_charts(4, "heldout", image_size=32)
+    scores = charts.accuracy_by_type(rows, [r.answer for r in rows[:3]] + ["wrong"])
+    assert scores["all"] == 0.75
+    assert set(scores) - {"all"} <= set(charts.QUESTION_TYPES)
+    messages = charts.to_messages(rows[0])
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert messages[0]["content"][0]["type"] == "image"
+    assert messages[1]["content"][0]["text"] == rows[0].answer
+    assert len(charts.to_messages(rows[0], with_answer=False)) == 1
