@@ -17,7 +17,7 @@ run: env
 	$(PY) -m gemma_helpers.notebook_runner notebooks --out build
 
 lint: env
-	$(PY) -m ruff check gemma_helpers tests bench scripts
+	$(PY) -m ruff check gemma_helpers tests bench scripts notebooks/src
 	$(PY) -m gemma_helpers.notebook_runner --check-stripped notebooks
 
 unit: env

@@ -15,9 +15,10 @@ import json
 import os
 import platform
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 FULL, SMOKE = "full", "smoke"
 _TRUE = {"1", "true", "yes", "on"}

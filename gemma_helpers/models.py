@@ -218,6 +218,27 @@ def fit_table(quant: str = "q4_k_m", context: int = 4096) -> list[dict[str, obje
     return rows
 
 
+def plot_memory(context: int = 4096, quants: tuple[str, ...] = ("bf16", "q8_0", "q4_k_m"), ax=None):
+    """Bars of total GB per size and quant type (log scale), with each device's usable memory as a line."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4))
+    width = 0.8 / len(quants)
+    for j, quant in enumerate(quants):
+        totals = [plan_memory(name, quant, context).total_gb for name in CATALOG]
+        ax.bar([i + j * width for i in range(len(CATALOG))], totals, width, label=quant.upper())
+    for device, gb in DEVICES.items():
+        ax.axhline(gb, color="grey", linewidth=0.8, linestyle=":")
+        ax.text(len(CATALOG) - 0.35, gb, device, fontsize=7, va="bottom", ha="right", color="dimgrey")
+    ax.set_xticks([i + width * (len(quants) - 1) / 2 for i in range(len(CATALOG))], [n.upper() for n in CATALOG])
+    ax.set_yscale("log")
+    ax.set_ylabel("GB (weights + KV cache + overhead)")
+    ax.set_title(f"What fits where, at a {context:,}-token context")
+    ax.legend(fontsize=8, loc="upper left")
+    return ax
+
+
 # ------------------------------------------------------------------------------------------ the embedded model
 
 EMBEDDED_GGUF_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
@@ -304,6 +325,53 @@ def embedded_model_dir(rebuild: bool = False) -> Path:
     return target
 
 
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+CHAT_WARMUP = DATA_DIR / "chat_warmup.jsonl"
+EMBEDDED_CHAT = "embedded-chat"
+
+
+def chat_warmup_conversations() -> list[list[dict]]:
+    """The 46 short conversations that teach the base 270M to end its turns (data/chat_warmup.jsonl)."""
+    rows = []
+    for n, line in enumerate(CHAT_WARMUP.read_text().splitlines(), 1):
+        try:
+            rows.append(json.loads(line)["messages"])
+        except (json.JSONDecodeError, KeyError) as err:
+            raise ValueError(f"{CHAT_WARMUP}:{n}: not a {{'messages': [...]}} row ({err})") from err
+    return rows
+
+
+def embedded_chat_dir(rebuild: bool = False, steps: int = 40) -> Path:
+    """The embedded 270M with a small chat LoRA merged in, so that it ends turns with <end_of_turn>; built once.
+
+    The base model's <start_of_turn>/<end_of_turn> embeddings are untrained (they sit among the <unused> tokens),
+    so it answers and then rambles on. 40 LoRA steps on data/chat_warmup.jsonl (about 30 s on 2 cores) teach it
+    the turn format; nothing else about the model changes much. train.json in the folder records the run.
+    """
+    target = cache_dir() / "gemma-3-270m-chat-hf"
+    if (target / "train.json").exists() and not rebuild:
+        return target
+    from . import train
+
+    model, tokenizer = load(EMBEDDED)
+    model = train.add_lora(model, r=8, alpha=16)
+    work = target.with_name(target.name + ".partial")
+    shutil.rmtree(work, ignore_errors=True)
+    result = train.lora_sft(model, tokenizer, chat_warmup_conversations(), output_dir=work / "run", max_steps=steps,
+                            batch_size=4, learning_rate=5e-4, max_length=96, resume=False)
+    merged = model.merge_and_unload()
+    merged.save_pretrained(work)
+    tokenizer.save_pretrained(work)
+    shutil.rmtree(work / "run", ignore_errors=True)
+    (work / "train.json").write_text(json.dumps({
+        "base": str(embedded_model_dir()), "data": CHAT_WARMUP.name, "steps": result.steps,
+        "seconds": round(result.seconds, 1), "first_loss": result.losses[0][1], "last_loss": result.losses[-1][1],
+        "lora": {"r": 8, "alpha": 16}}, indent=2))
+    shutil.rmtree(target, ignore_errors=True)
+    work.rename(target)
+    return target
+
+
 def unmark_gguf(model) -> None:
     """Drop the GGUF 'quantized' marks transformers sets, so the model can be saved and trained."""
     model.hf_quantizer = None
@@ -319,6 +387,8 @@ def resolve(name: str) -> str:
     """A model name as a loadable path or hub id: 'embedded', a local folder, a catalog size or a hub id."""
     if name == EMBEDDED:
         return str(embedded_model_dir())
+    if name == EMBEDDED_CHAT:
+        return str(embedded_chat_dir())
     if name == TINY_VISION:
         raise ValueError("the tiny vision stand-in is built by gemma_helpers.charts, not loaded by name")
     if Path(name).expanduser().exists():
@@ -342,9 +412,8 @@ def load(name: str = EMBEDDED, *, max_seq_length: int = 2048, backend: str | Non
     if load_in_4bit and pol.device == "cpu":
         raise RuntimeError("4-bit loading needs a CUDA GPU (bitsandbytes); on CPU load in float32")
     if backend == "unsloth":
-        from unsloth import FastModel
-
         import torch
+        from unsloth import FastModel
 
         model, tokenizer = FastModel.from_pretrained(path, max_seq_length=max_seq_length, load_in_4bit=load_in_4bit,
                                                      dtype=getattr(torch, dtype) if pol.device == "cuda" else None,
@@ -382,9 +451,12 @@ def _main() -> None:
     parser = argparse.ArgumentParser(description="Prepare the embedded Gemma 3 270M (assemble + convert once).")
     parser.add_argument("--rebuild", action="store_true")
     args = parser.parse_args()
+    _unsloth_importable()  # Unsloth patches transformers, so it must be imported before transformers is
     started = time.time()
     path = embedded_model_dir(rebuild=args.rebuild)
     print(f"embedded model ready in {path} ({time.time() - started:.1f} s)")
+    path = embedded_chat_dir(rebuild=args.rebuild)
+    print(f"embedded chat model ready in {path} ({time.time() - started:.1f} s)")
 
 
 if __name__ == "__main__":

@@ -61,10 +61,10 @@ def policy(hardware=None, backend: str = "unsloth") -> Policy:
 
 @dataclass
 class Probe:
-    """Per-layer max |hidden state| of one forward pass."""
+    """Per-decoder-layer max |hidden state| of one forward pass (index i = output of decoder layer i, from 0)."""
 
     dtype: str
-    layer_max: list[float]  # index 0 = embeddings output, i = after decoder layer i
+    layer_max: list[float]
     logits_finite: bool
 
     @property
@@ -90,27 +90,59 @@ class Probe:
         return max(finite) if finite else float("nan")
 
 
-def activation_probe(model, tokenizer, text: str, dtype: str | None = None) -> Probe:
-    """Run one forward pass (optionally on a copy cast to dtype) and record max |h| after every layer."""
+def in_dtype(model, dtype: str | None):
+    """The model itself if it already runs in dtype (or dtype is None), else a copy cast to dtype."""
     import copy
 
     import torch
 
-    run = model
-    if dtype is not None and str(next(model.parameters()).dtype) != f"torch.{dtype}":
-        run = copy.deepcopy(model).to(getattr(torch, dtype))
+    if dtype is None or next(model.parameters()).dtype == getattr(torch, dtype):
+        return model
+    return copy.deepcopy(model).to(getattr(torch, dtype))
+
+
+def decoder_layers(model):
+    """The model's list of decoder layers (text or image+text Gemma 3)."""
+    import torch
+
+    for name, module in model.named_modules():
+        if name.endswith("layers") and isinstance(module, torch.nn.ModuleList) and "vision" not in name:
+            return module
+    raise ValueError(f"no decoder layers found in {type(model).__name__}")
+
+
+def activation_probe(model, tokenizer, text: str, dtype: str | None = None) -> Probe:
+    """Run one forward pass (optionally on a copy cast to dtype) and record max |h| after every decoder layer."""
+    import torch
+
+    run = in_dtype(model, dtype)
+    layer_max: list[float] = []
+
+    def record(_module, _inputs, output):
+        h = (output[0] if isinstance(output, tuple) else output).detach().float().abs()
+        layer_max.append(float("nan") if torch.isnan(h).any() else float(h.max()))
+
+    hooks = [layer.register_forward_hook(record) for layer in decoder_layers(run)]
+    try:
+        ids = tokenizer(text, return_tensors="pt").to(next(run.parameters()).device)
+        with torch.no_grad():
+            logits = run(**ids).logits
+    finally:
+        for hook in hooks:
+            hook.remove()
+    used = str(next(run.parameters()).dtype).replace("torch.", "")
+    return Probe(used, layer_max, bool(torch.isfinite(logits).all()))
+
+
+def next_token(model, tokenizer, text: str, dtype: str | None = None) -> tuple[str, bool]:
+    """The greedy next token after text in a dtype (on a copy), and whether all logits were finite."""
+    import torch
+
+    run = in_dtype(model, dtype)
     ids = tokenizer(text, return_tensors="pt").to(next(run.parameters()).device)
     with torch.no_grad():
-        out = run(**ids, output_hidden_states=True)
-    layer_max = []
-    for hidden in out.hidden_states:
-        h = hidden.float().abs()
-        layer_max.append(float("nan") if torch.isnan(h).any() else float(h.max()))
-    finite = bool(torch.isfinite(out.logits).all())
-    used = str(next(run.parameters()).dtype).replace("torch.", "")
-    if run is not model:
-        del run
-    return Probe(used, layer_max, finite)
+        logits = run(**ids).logits[0, -1]
+    return tokenizer.decode([int(logits.float().argmax())]), bool(torch.isfinite(logits).all())
 
 
 def plot_probe(*probes: Probe, ax: Any = None, title: str = "Largest |hidden state| per layer"):
@@ -121,7 +153,7 @@ def plot_probe(*probes: Probe, ax: Any = None, title: str = "Largest |hidden sta
         _, ax = plt.subplots(figsize=(7, 3.6))
     for probe in probes:
         xs = list(range(len(probe.layer_max)))
-        finite = [(x, v) for x, v in zip(xs, probe.layer_max) if v == v and v != float("inf")]
+        finite = [(x, v) for x, v in zip(xs, probe.layer_max, strict=False) if v == v and v != float("inf")]
         ax.plot([x for x, _ in finite], [v for _, v in finite], marker="o", label=probe.dtype)
         bad = probe.first_nonfinite
         if bad is not None:
@@ -130,7 +162,7 @@ def plot_probe(*probes: Probe, ax: Any = None, title: str = "Largest |hidden sta
                        label=f"{probe.dtype}: inf/NaN from layer {bad}")
     ax.axhline(FP16_MAX, color="black", linestyle="--", linewidth=1, label="float16 max (65,504)")
     ax.set_yscale("log")
-    ax.set_xlabel("layer (0 = embeddings)")
+    ax.set_xlabel("decoder layer")
     ax.set_ylabel("max |h|")
     ax.set_title(title)
     ax.legend(fontsize=8)

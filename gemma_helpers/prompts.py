@@ -13,8 +13,9 @@ The format (the same string Google's official template renders):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 BOS = "<bos>"
 START_OF_TURN, END_OF_TURN = "<start_of_turn>", "<end_of_turn>"
@@ -147,36 +148,57 @@ def ollama_parameters(sampling: Sampling = RECOMMENDED) -> list[str]:
     return lines + [f'PARAMETER stop "{token}"' for token in STOP_TOKENS]
 
 
+@dataclass
+class Reply:
+    """A generated reply: its text, token ids, what stopped it, and its speed."""
+
+    text: str
+    token_ids: list[int]
+    stopped_by: str  # "<end_of_turn>", "<eos>" or "max_new_tokens"
+    seconds: float
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Generated tokens per wall second (prompt processing included)."""
+        return len(self.token_ids) / self.seconds if self.seconds else 0.0
+
+
 def chat(model, tokenizer, messages: Sequence[dict[str, Any]], max_new_tokens: int = 128, greedy: bool = False,
-         stream: bool = True, seed: int | None = 0) -> str:
-    """Generate the model's reply to a conversation; stream it to stdout as it comes when stream=True."""
-    text = "".join(stream_chat(model, tokenizer, messages, max_new_tokens, greedy, seed, echo=stream))
-    return text
-
-
-def stream_chat(model, tokenizer, messages: Sequence[dict[str, Any]], max_new_tokens: int = 128,
-                greedy: bool = False, seed: int | None = 0, echo: bool = False) -> Iterator[str]:
-    """Yield the reply piece by piece as the model writes it; stops at <end_of_turn> or <eos>."""
+         stream: bool = True, seed: int | None = 0) -> Reply:
+    """Generate the model's reply to a conversation, printing it piece by piece as it comes when stream=True."""
     import threading
+    import time
 
     import torch
     from transformers import TextIteratorStreamer
 
-    prompt = chat_prompt(messages)
-    inputs = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").to(model.device)
+    inputs = tokenizer(chat_prompt(messages), add_special_tokens=False, return_tensors="pt").to(model.device)
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
     if seed is not None:
         torch.manual_seed(seed)
-    kwargs = dict(**inputs, generation_config=generation_config(max_new_tokens, greedy), streamer=streamer)
-    worker = threading.Thread(target=model.generate, kwargs=kwargs, daemon=True)
+    result: dict[str, Any] = {}
+
+    def work() -> None:
+        with torch.no_grad():
+            result["ids"] = model.generate(**inputs, generation_config=generation_config(max_new_tokens, greedy),
+                                           streamer=streamer)
+
+    started = time.time()
+    worker = threading.Thread(target=work, daemon=True)
     worker.start()
+    pieces = []
     for piece in streamer:
-        if echo:
+        pieces.append(piece)
+        if stream:
             print(piece, end="", flush=True)
-        yield piece
     worker.join()
-    if echo:
+    seconds = time.time() - started
+    if stream:
         print()
+    ids = result["ids"][0, inputs["input_ids"].shape[1]:].tolist()
+    names = {v: k for k, v in STOP_TOKENS.items()}
+    stopped_by = names.get(ids[-1], "max_new_tokens") if ids else "max_new_tokens"
+    return Reply("".join(pieces).strip(), ids, stopped_by, seconds)
 
 
 def generate_ids(model, tokenizer, messages: Sequence[dict[str, Any]], max_new_tokens: int = 128,

@@ -9,9 +9,10 @@ trainer's end token). TRL then masks the prompt (label -100) and trains on the c
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .prompts import END_OF_TURN, chat_prompt
 

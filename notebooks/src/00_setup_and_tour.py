@@ -1,0 +1,148 @@
+# title: Setup and tour of Gemma 3
+# goal: Meet the Gemma 3 family on whatever machine you have: detect the hardware and the precision it supports, see which of the five sizes fits on a phone, a laptop, a free T4 or a 24 GB card, have a first streamed conversation with a real Gemma 3 model, and watch float16 break Gemma 3 live, then fix it.
+# learn: how the curriculum picks full or smoke mode, and where every knob lives | the five sizes, their context windows, and a memory planner you can check against a real file | Gemma 3's chat format, its two stop tokens and the recommended sampling | why a base model rambles past its turn, and how 40 LoRA steps teach it to stop | why Gemma 3 overflows in float16 (activations pass 65,504) and what the policy does instead
+# time_t4: 4 min
+# time_cpu: 3 min
+# unsloth: yes
+# %%
+# Configuration: every knob of this notebook comes from here (smoke mode shrinks them and picks the embedded model).
+import time
+
+from gemma_helpers import models, precision, prompts
+from gemma_helpers.env import record_result
+
+CONFIG = get_config()
+print(CONFIG.describe())
+# %% [markdown]
+# ## 1. The Gemma 3 family
+#
+# Five sizes share one recipe. The two small ones read text only and have a 32K-token context; 4B, 12B and 27B
+# also read images (896x896, 256 image tokens each) and have a 128K context. The numbers below come from
+# `gemma_helpers.models.CATALOG`, which the memory planner also uses.
+# %%
+import pandas as pd
+
+pd.DataFrame(models.size_table())
+# %% [markdown]
+# ## 2. What fits where
+#
+# Memory for inference = **weights** (parameters x bits per weight of the file format) + **KV cache** (2 x layers
+# x KV heads x head size x tokens, with Gemma 3's sliding-window layers holding at most their window) + runtime
+# **overhead**. The planner counts the weights tensor by tensor with llama.cpp's own rules, so we can check it against
+# the real GGUF file that ships this curriculum's embedded model.
+# %%
+gguf = models.embedded_gguf()
+estimate = models.weight_bytes("270m", "q4_k_m")
+real = gguf.stat().st_size
+print(f"Q4_K_M Gemma 3 270M: planner {estimate / 1e6:.0f} MB, real file {real / 1e6:.0f} MB "
+      f"({(estimate - real) / real:+.1%}; the file also holds the 262K-entry tokenizer)")
+record_result("planner_error_q4_k_m_270m", round((estimate - real) / real, 4))
+pd.DataFrame(models.fit_table(quant="q4_k_m", context=4096)).set_index("size")
+# %%
+models.plot_memory(context=8192);
+# %% [markdown]
+# Read the plot as: a bar under a device's line fits there. A phone keeps about half its memory for the system and
+# other apps, so a 4 GB phone runs the 270M and 1B at Q4_K_M; a free T4 (15 GB usable) runs 4B in bf16 or 12B
+# quantized; 27B needs a 24 GB card at Q4_K_M, or an 80 GB card in bf16.
+#
+# ## 3. A first conversation
+#
+# Gemma 3 has no system role: a system message is folded into the first user turn, followed by a blank line. Each
+# turn is wrapped in `<start_of_turn>` / `<end_of_turn>`, and the model's turn is called `model`.
+# %%
+conversation = [
+    {"role": "system", "content": "Answer in one short sentence."},
+    {"role": "user", "content": "What is the capital of France?"},
+]
+print(prompts.chat_prompt(conversation))
+print("stop tokens:", prompts.STOP_TOKENS, "| recommended sampling:", prompts.RECOMMENDED)
+# %% [markdown]
+# The embedded model is **google/gemma-3-270m, the base (pre-trained) model**: it was never trained on chat turns.
+# Its `<end_of_turn>` embedding is untrained, so it answers and then carries on with the next line of text
+# instead of stopping. Watch (greedy decoding):
+# %%
+started = time.time()
+base, tokenizer = models.load(CONFIG.chat_model)
+record_result("load_seconds_embedded", round(time.time() - started, 1))
+reply = prompts.chat(base, tokenizer, conversation, max_new_tokens=40, greedy=True)
+print(f"\n-> stopped by: {reply.stopped_by}")
+# %% [markdown]
+# An instruction-tuned model (`gemma-3-270m-it`) ends its turn with `<end_of_turn>`. On the hub you would just load
+# it; here we teach the base model the turn format ourselves: **40 LoRA steps on 46 short conversations**
+# (`data/chat_warmup.jsonl`), loss on the answers only, then merged into the weights. This runs once (about 30 s on
+# two CPU cores) and is cached; notebook 03 explains LoRA properly. In full mode the notebook loads the real
+# instruction-tuned model instead.
+# %%
+chat_name = "embedded-chat" if CONFIG.chat_model == "embedded" else CONFIG.chat_model
+started = time.time()
+chat_model, chat_tokenizer = models.load(chat_name)
+print(f"loaded {chat_name} in {time.time() - started:.1f} s")
+if chat_name == "embedded-chat":
+    print((models.embedded_chat_dir() / "train.json").read_text())
+# %% [markdown]
+# Now the same question, streamed token by token with the recommended sampling (temperature 1.0, top_k 64,
+# top_p 0.95, min_p 0), and a few more. Generation stops at `<end_of_turn>` (id 106) or `<eos>` (id 1).
+# %%
+questions = ["What is the capital of France?", "Name an animal that lives in the sea.", "What is 12 plus 30?"]
+stops = []
+for question in questions:
+    print(f"user: {question}\nmodel: ", end="")
+    reply = prompts.chat(chat_model, chat_tokenizer, [{"role": "user", "content": question}],
+                         max_new_tokens=CONFIG.max_new_tokens, seed=0)
+    print(f"   [{len(reply.token_ids)} tokens, {reply.tokens_per_second:.1f} tokens/s, stopped by {reply.stopped_by}]")
+    stops.append(reply.stopped_by)
+record_result("chat_replies_stopped_at_end_of_turn", f"{stops.count('<end_of_turn>')}/{len(stops)}")
+record_result("decode_tokens_per_second", round(reply.tokens_per_second, 1))
+# %% [markdown]
+# ## 4. Why Gemma 3 breaks in float16
+#
+# float16 cannot hold a number above **65,504**. Gemma 3's residual stream (the running sum every layer adds to)
+# grows far beyond that. The probe records the largest |value| after every decoder layer, in float32 and in a
+# float16 copy of the same model.
+# %%
+text = "The capital of France is Paris. It is known for the Eiffel tower and"
+fp32 = precision.activation_probe(base, tokenizer, text, dtype="float32")
+fp16 = precision.activation_probe(base, tokenizer, text, dtype="float16")
+bf16 = precision.activation_probe(base, tokenizer, text, dtype="bfloat16")
+print(f"float32: peak {fp32.peak:,.0f}, passes 65,504 at layer {fp32.first_overflow}")
+print(f"float16: first inf/NaN at layer {fp16.first_nonfinite}; logits finite: {fp16.logits_finite}")
+print(f"bfloat16: peak {bf16.peak:,.0f}; logits finite: {bf16.logits_finite}")
+record_result("fp32_peak_activation", round(fp32.peak))
+record_result("fp16_first_nonfinite_layer", fp16.first_nonfinite)
+precision.plot_probe(fp32, fp16, bf16);
+# %% [markdown]
+# The failure, live: in float16 every logit is NaN, so the "prediction" is meaningless (argmax of NaNs is token 0,
+# `<pad>`). bfloat16 keeps float32's exponent range (up to ~3.4e38) with fewer mantissa bits, so it does not overflow.
+# %%
+prompt = "The capital of France is"
+for dtype in ("float16", "bfloat16", "float32"):
+    token, finite = precision.next_token(base, tokenizer, prompt, dtype=dtype)
+    print(f"{dtype:>9}: next token {token!r:12} logits finite: {finite}")
+# %% [markdown]
+# **The fix is a policy, decided in one place** (`gemma_helpers.precision.policy`): bfloat16 on GPUs that have it
+# (A100, L4, H100, RTX 30xx+); on fp16-only GPUs such as Colab's free T4, Unsloth runs the matrix multiplies in
+# float16 but keeps the parts that overflow in float32 ("float32 islands"), while plain transformers must use
+# float32; on a CPU, float32. Here is the policy for this machine, and its answer:
+# %%
+policy = precision.policy()
+print(policy)
+token, finite = precision.next_token(base, tokenizer, prompt, dtype=policy.dtype)
+print(f"policy dtype {policy.dtype}: next token {token!r}, logits finite: {finite}")
+record_result("policy_dtype", policy.dtype)
+record_result("policy_next_token", token)
+# %% [markdown]
+# ## 5. Limits and responsible use
+#
+# - **Knowledge cutoff**: Gemma 3's training data ends in **August 2024**; it does not know later events and may state
+#   outdated facts with confidence. Check anything that matters.
+# - **Languages and bias**: trained on 140+ languages, but quality and bias vary across them and across cultures;
+#   add human review for sensitive uses.
+# - **Reasoning**: small models in particular miss sarcasm and figurative language, and long chains of reasoning
+#   can break; the 270M is for narrow tasks you fine-tune it on (notebook 03), not for open-ended advice.
+# - **Use policy**: Gemma's terms include Google's
+#   [prohibited use policy](https://ai.google.dev/gemma/prohibited_use_policy); high-stakes decisions (medical,
+#   legal, financial) need qualified humans.
+#
+# ## What we measured
+# Everything above was computed in this run; the key numbers are collected by `record_result` (and by
+# `make run` into `build/summary.json`).
