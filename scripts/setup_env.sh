@@ -26,7 +26,6 @@ fi
 t0=$(date +%s)
 [ -x "$VENV/bin/python" ] || { echo "[env] creating $VENV"; "$PY" -m venv "$VENV"; }
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
-"${PIP[@]}" install -q --upgrade pip wheel setuptools >/dev/null 2>&1 || true
 echo "[env] torch 2.13.0 (CPU wheel)"
 "${PIP[@]}" install -q -c constraints-cpu.txt torch==2.13.0
 echo "[env] pinned stack"

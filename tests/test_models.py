@@ -44,7 +44,9 @@ def test_q4_k_m_estimate_matches_the_gguf_tensor_by_tensor():
 def test_weights_scale_with_bits():
     bf16, q8 = weight_bytes("4b", "bf16"), weight_bytes("4b", "q8_0")
     assert 8.3e9 < bf16 < 8.8e9  # 4.3B parameters at 2 bytes
-    assert 0.5 < q8 / bf16 < 0.56
+    lm_bf16, lm_q8 = weight_bytes("4b", "bf16", include_vision=False), weight_bytes("4b", "q8_0", include_vision=False)
+    assert abs(lm_q8 / lm_bf16 - 8.5 / 16) < 0.01  # Q8_0: 34 bytes per 32 weights
+    assert q8 - lm_q8 == bf16 - lm_bf16 == pytest.approx(0.834e9)  # the vision tower stays f16 (mmproj file)
     assert weight_bytes("27b", "q4_0") < weight_bytes("27b", "q4_k_m") < q8 * 27 / 4
     with pytest.raises(ValueError, match="unknown quant"):
         weight_bytes("1b", "q3_k_s")
