@@ -198,8 +198,6 @@ def questions_for(chart: Chart, rng: random.Random) -> list[tuple[str, str, str]
 
 def render_chart(chart: Chart, size: int = 448):
     """Draw a chart with matplotlib (Agg, no display needed) and return it as a square RGB PIL image."""
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -228,12 +226,11 @@ def render_chart(chart: Chart, size: int = 448):
         ax.set_xticks(x, chart.labels, fontsize=8, rotation=30)
         ax.set_ylabel(chart.unit, fontsize=8)
     ax.set_title(chart.title, fontsize=9)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.subplots_adjust(left=0.16, right=0.97, bottom=0.16, top=0.9)  # fixed margins: tight_layout costs 2x time
+    fig.canvas.draw()
+    image = Image.frombuffer("RGBA", fig.canvas.get_width_height(), fig.canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
     plt.close(fig)
-    buf.seek(0)
-    return Image.open(buf).convert("RGB").resize((size, size))
+    return image.convert("RGB").resize((size, size), Image.BILINEAR)
 
 
 SPLIT_SEEDS = {"train": 1_000, "heldout": 2_000_000}  # far apart: the two splits never share a chart

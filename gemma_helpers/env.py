@@ -162,6 +162,12 @@ class VisionSettings:
     learning_rate: float
     lora_r: int
     lora_alpha: int
+    gradient_accumulation: int = 1
+    image_size: int = 448  # pixels the synthetic charts are drawn at (the processor resizes to the model's size)
+    max_length: int = 2048  # tokens per training row; image tokens always fit (a longer prompt is an error)
+    load_in_4bit: bool = True
+    chartqa_items: int = 0  # questions sampled from the real ChartQA test split (0: none, offline)
+    max_new_tokens: int = 16
 
 
 @dataclass(frozen=True)
@@ -255,8 +261,10 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None) -> C
             chess=ChessSettings(model="unsloth/gemma-3-270m-it", train_rows=10_000, eval_positions=500,
                                 max_steps=100, batch_size=4, learning_rate=5e-5, lora_r=128, lora_alpha=128,
                                 max_length=2048, save_every=25, optimizer="adamw_8bit"),
-            vision=VisionSettings(model="unsloth/gemma-3-4b-it", train_charts=2000, eval_charts=200,
-                                  max_steps=60, batch_size=2, learning_rate=2e-4, lora_r=16, lora_alpha=16),
+            vision=VisionSettings(model="unsloth/gemma-3-4b-it", train_charts=1000, eval_charts=200,
+                                  max_steps=60, batch_size=2, learning_rate=2e-4, lora_r=16, lora_alpha=16,
+                                  gradient_accumulation=4, image_size=448, max_length=2048, load_in_4bit=True,
+                                  chartqa_items=200, max_new_tokens=16),
             bench=BenchSettings(model="unsloth/gemma-3-1b-it", mmlu_per_subject=20, mmlu_subjects=57,
                                 humaneval_problems=164, vision_items=200),
             export=ExportSettings(model="unsloth/gemma-3-270m-it", quant_types=("f16", "q8_0", "q4_k_m"),
@@ -268,8 +276,9 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None) -> C
         chess=ChessSettings(model=EMBEDDED, train_rows=800, eval_positions=100, max_steps=120, batch_size=4,
                             learning_rate=2e-4, lora_r=16, lora_alpha=32, max_length=128, save_every=40,
                             optimizer="adamw_torch"),
-        vision=VisionSettings(model=TINY_VISION, train_charts=200, eval_charts=50, max_steps=40, batch_size=4,
-                              learning_rate=2e-3, lora_r=8, lora_alpha=16),
+        vision=VisionSettings(model=TINY_VISION, train_charts=120, eval_charts=50, max_steps=80, batch_size=8,
+                              learning_rate=3e-3, lora_r=8, lora_alpha=16, gradient_accumulation=1, image_size=64,
+                              max_length=128, load_in_4bit=False, chartqa_items=0, max_new_tokens=8),
         bench=BenchSettings(model=EMBEDDED, mmlu_per_subject=2, mmlu_subjects=20, humaneval_problems=10,
                             vision_items=20),
         export=ExportSettings(model=EMBEDDED, quant_types=("f16", "q8_0", "q4_k_m"), parity_positions=200,
