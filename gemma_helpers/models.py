@@ -461,3 +461,84 @@ def _main() -> None:
 
 if __name__ == "__main__":
     _main()
+
+
+# ------------------------------------------------------------------ LoRA training memory (issue 4, notebook 04)
+# Owned by the vision lesson; appended here so that all memory planning lives in one module.
+
+SIGLIP = {"layers": 27, "hidden": 1152, "intermediate": 4304, "patches": 4096}  # Gemma 3's 896 px SigLIP tower
+NF4_BITS = 4.127  # bitsandbytes NF4 with double-quantized absmax (one fp8 scale per 64 weights, fp32 per 256 blocks)
+
+
+@dataclass(frozen=True)
+class LoraMemoryPlan:
+    """GPU memory for LoRA training, part by part (GB): what fits a T4 and what does not."""
+
+    size: str
+    quant: str
+    lora_r: int
+    batch_size: int
+    seq_len: int
+    train_embeddings: bool
+    lora_params: int
+    parts: dict[str, float]
+
+    @property
+    def total_gb(self) -> float:
+        """Everything together."""
+        return sum(self.parts.values())
+
+    def fits(self, device: str | float = "T4 (Colab)") -> bool:
+        """Does the plan fit a device name from DEVICES (or a number of usable GB)?"""
+        usable = DEVICES[device] if isinstance(device, str) else device
+        return self.total_gb <= usable
+
+
+def lora_param_count(size: GemmaSize | str, r: int = 16, vision_layers: bool = True) -> int:
+    """Trainable LoRA parameters: r x (in + out) for every attention and MLP projection (SigLIP's too)."""
+    size = get_size(size) if isinstance(size, str) else size
+    h, q, kv, inter = size.hidden, size.heads * size.head_dim, size.kv_heads * size.head_dim, size.intermediate
+    per_layer = r * ((h + q) * 2 + (h + kv) * 2 + (h + inter) * 3)
+    total = per_layer * size.layers
+    if vision_layers and size.image_input:
+        vh, vi = SIGLIP["hidden"], SIGLIP["intermediate"]
+        total += SIGLIP["layers"] * r * (4 * 2 * vh + 2 * (vh + vi))
+    return total
+
+
+def plan_lora_memory(size: GemmaSize | str = "4b", quant: str = "4bit", lora_r: int = 16, batch_size: int = 2,
+                     seq_len: int = 512, train_embeddings: bool = False, chunked_loss: bool = True,
+                     vision_layers: bool = True, overhead_gb: float = 0.8) -> LoraMemoryPlan:
+    """Estimate training memory: frozen weights, LoRA weights + grads + AdamW, activations, logits, overhead.
+
+    quant '4bit' (QLoRA: NF4 linear layers, embedding and vision tower in 16-bit) or '16bit'. Trainable parameters
+    are fp32 with fp32 gradients and two AdamW moments (16 bytes each). Activations assume gradient checkpointing
+    (one saved hidden state per layer plus one layer recomputed). train_embeddings=True is what
+    ``modules_to_save=["embed_tokens", "lm_head"]`` does: two trainable fp32 copies of the vocab x hidden matrix.
+    """
+    size = get_size(size) if isinstance(size, str) else size
+    if quant not in ("4bit", "16bit"):
+        raise ValueError(f"quant must be '4bit' or '16bit', not {quant!r}")
+    gb = 1e9
+    embed = size.vocab * size.hidden
+    linear = sum(rows * row for kind, _, rows, row in _tensors(size) if kind != "token_embd")
+    linear_bytes = linear * (NF4_BITS / 8 if quant == "4bit" else 2)
+    lora = lora_param_count(size, lora_r, vision_layers)
+    tokens = batch_size * seq_len
+    layer_act = tokens * (size.hidden * 12 + size.intermediate * 4) * 2  # one layer's activations in 16-bit
+    saved = tokens * size.hidden * 2 * size.layers
+    vision_act = 0.0
+    if size.image_input:
+        vision_act = batch_size * SIGLIP["patches"] * SIGLIP["hidden"] * 2 * (SIGLIP["layers"] + 8)
+    logits = tokens * size.vocab * (2 + 4 + 4)  # 16-bit logits, fp32 copy for the loss, its gradient
+    if chunked_loss:  # Unsloth computes the loss in chunks of the sequence: only one chunk's logits live at once
+        logits /= 8
+    parts = {
+        "frozen weights": (linear_bytes + embed * 2 + size.vision_params * 2) / gb,
+        "LoRA weights + grads + AdamW": lora * 16 / gb,
+        "trainable embed + lm_head": (2 * embed * 16 / gb) if train_embeddings else 0.0,
+        "activations": (saved + layer_act + vision_act) / gb,
+        "logits": logits / gb,
+        "CUDA context + allocator": overhead_gb,
+    }
+    return LoraMemoryPlan(size.name, quant, lora_r, batch_size, seq_len, train_embeddings, lora, parts)
