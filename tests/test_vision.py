@@ -1,0 +1,96 @@
+"""Vision LoRA on the tiny Gemma 3 stand-in: which tokens are learned, that training lowers the loss, that the
+merged model equals the adapter model; and the LoRA memory planner's arithmetic for Gemma 3 4B."""
+
+import pytest
+
+from gemma_helpers import charts, models, vision
+from gemma_helpers.env import TINY_VISION
+from gemma_helpers.prompts import END_OF_TURN
+
+
+@pytest.fixture(scope="module")
+def stand_in():
+    model, processor = vision.load_vision_model(TINY_VISION)
+    rows = charts.synthetic_charts(16, "train", image_size=vision.TINY_IMAGE)
+    return model, processor, rows
+
+
+def test_labels_are_the_answer_and_end_of_turn_only(stand_in):
+    _, processor, rows = stand_in
+    tok = processor.tokenizer
+    batch = vision.build_batch(processor, rows[:3], max_length=128)
+    for i, row in enumerate(rows[:3]):
+        ids, labels = batch["input_ids"][i], batch["labels"][i]
+        learned = labels[labels != vision.IGNORE].tolist()
+        assert learned == tok(row.answer + END_OF_TURN, add_special_tokens=False)["input_ids"]
+        assert learned[-1] == tok.convert_tokens_to_ids(END_OF_TURN)
+        # the learned tokens are the last real tokens of the row; everything after them is padding
+        real = int(batch["attention_mask"][i].sum())
+        assert ids[real - len(learned):real].tolist() == learned
+        assert (labels[real:] == vision.IGNORE).all() and (ids[real:] == tok.pad_token_id).all()
+        # one <bos>, at the start; every image soft token present and masked, and marked for image attention
+        assert ids.tolist().count(tok.bos_token_id) == 1 and ids[0] == tok.bos_token_id
+        image = ids == tok.image_token_id
+        assert int(image.sum()) == vision.TINY_MM_TOKENS
+        assert (labels[image] == vision.IGNORE).all()
+        assert (batch["token_type_ids"][i] == image.long()).all()
+    assert batch["pixel_values"].shape == (3, 3, vision.TINY_IMAGE, vision.TINY_IMAGE)
+
+
+def test_max_length_never_cuts_the_image(stand_in):
+    _, processor, rows = stand_in
+    prompt_len = int(vision.build_batch(processor, rows[:1], 128)["labels"][0].eq(vision.IGNORE).sum())
+    with pytest.raises(ValueError, match="image is never cut"):
+        vision.build_batch(processor, rows[:1], max_length=prompt_len - 5)
+    cut = vision.build_batch(processor, rows[:1], max_length=prompt_len + 1)  # room for one answer token only
+    assert cut["input_ids"].shape[1] == prompt_len + 1
+    assert int((cut["input_ids"][0] == processor.tokenizer.image_token_id).sum()) == vision.TINY_MM_TOKENS
+
+
+def test_lora_training_lowers_the_loss_and_the_merged_model_matches(stand_in, tmp_path):
+    import torch
+
+    _, processor, rows = stand_in
+    model, _ = vision.load_vision_model(TINY_VISION)
+    model = vision.add_vision_lora(model, r=8, alpha=16)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert any("vision_tower" in n for n in trainable) and any("language_model" in n for n in trainable)
+    assert not any("embed_tokens" in n or "lm_head" in n for n in trainable)
+    result = vision.train_vision_lora(model, processor, rows, output_dir=tmp_path / "run", max_steps=30,
+                                      batch_size=8, learning_rate=3e-3)
+    losses = [loss for _, loss in result.losses]
+    assert len(losses) == 30
+    assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5
+
+    answers = vision.answer_charts(model, processor, rows[:4], max_new_tokens=4)
+    assert len(answers) == 4 and all(isinstance(a, str) for a in answers)
+
+    paths = vision.save_adapter_and_merged(model, processor, tmp_path / "out")
+    assert (paths["adapter"] / "adapter_config.json").exists()
+    from transformers import AutoModelForImageTextToText
+
+    merged = AutoModelForImageTextToText.from_pretrained(paths["merged"]).eval()
+    batch = vision.build_batch(processor, rows[:2], 128)
+    batch.pop("labels")
+    with torch.no_grad():
+        torch.testing.assert_close(merged(**batch).logits, model(**batch).logits, atol=1e-4, rtol=1e-4)
+
+
+def test_lora_parameter_count_for_4b_by_hand():
+    # language: 34 layers x 16 x ((2560+2048)*2 q,o + (2560+1024)*2 k,v + (2560+10240)*3 gate,up,down)
+    language = 34 * 16 * ((2560 + 2048) * 2 + (2560 + 1024) * 2 + (2560 + 10240) * 3)
+    # SigLIP: 27 layers x 16 x (4 attention projections 1152->1152 + fc1, fc2 1152<->4304)
+    siglip = 27 * 16 * (4 * 2 * 1152 + 2 * (1152 + 4304))
+    assert models.lora_param_count("4b", 16) == language + siglip == 38_497_792
+    assert models.lora_param_count("4b", 16, vision_layers=False) == language
+
+
+def test_frozen_embeddings_fit_a_t4_and_trained_ones_do_not():
+    frozen = models.plan_lora_memory("4b")
+    trained = models.plan_lora_memory("4b", train_embeddings=True)
+    assert frozen.fits("T4 (Colab)") and not trained.fits("T4 (Colab)")
+    # two fp32 copies (embed_tokens, lm_head) of 262,208 x 2560 with gradients and two AdamW moments
+    assert trained.parts["trainable embed + lm_head"] == pytest.approx(2 * 262_208 * 2560 * 16 / 1e9)
+    assert models.plan_lora_memory("4b", quant="16bit").parts["frozen weights"] > 2 * frozen.parts["frozen weights"]
+    with pytest.raises(ValueError, match="4bit"):
+        models.plan_lora_memory("4b", quant="8bit")
