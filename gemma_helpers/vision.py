@@ -358,3 +358,93 @@ def peak_memory_gb() -> tuple[float, str]:
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 1e9, f"peak CUDA memory allocated on {torch.cuda.get_device_name()}"
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, "peak resident memory of this CPU process"
+
+
+def reset_peak_memory() -> None:
+    """Start a fresh peak-memory measurement on the GPU (the CPU's peak RSS cannot be reset)."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+# ------------------------------------------------------------------------------------------ for the notebook
+
+
+def describe_model(name: str, model=None) -> str:
+    """One paragraph on what is loaded: the stand-in says loudly that it is one."""
+    params = f" ({model.num_parameters():,} parameters)" if model is not None else ""
+    if name == TINY_VISION:
+        return (f"STAND-IN{params}: a tiny randomly initialised Gemma3ForConditionalGeneration built on this machine "
+                f"(SigLIP 2 layers, Gemma 3 text 2 layers, {TINY_IMAGE}x{TINY_IMAGE} px images -> "
+                f"{TINY_MM_TOKENS} image tokens). It has Gemma 3 4B's structure, not its knowledge: its accuracy "
+                "numbers prove that the pipeline runs, not that a model can read charts. On a GPU this notebook "
+                "trains the real unsloth/gemma-3-4b-it (896x896 px -> 256 image tokens).")
+    return f"{name}{params}: Gemma 3 with its SigLIP vision tower (896x896 px -> 256 image tokens)"
+
+
+def heldout_sets(settings, seed: int = 0) -> dict[str, list[charts.ChartQuestion]]:
+    """The evaluation sets: synthetic held-out charts, plus a ChartQA test sample when settings.chartqa_items > 0."""
+    sets = {"synthetic": charts.synthetic_charts(settings.eval_charts, "heldout", seed, settings.image_size)}
+    if settings.chartqa_items:
+        sets["chartqa"] = charts.load_chartqa("test", settings.chartqa_items, seed)
+    return sets
+
+
+def show_labels(processor, row: charts.ChartQuestion, max_length: int = 2048) -> str:
+    """A row's tokens as the model trains on them: [learned] tokens in brackets, image soft tokens counted."""
+    batch = build_batch(processor, [row], max_length)
+    tok, out, run = processor.tokenizer, [], 0
+    for token, label in zip(batch["input_ids"][0].tolist(), batch["labels"][0].tolist(), strict=True):
+        if token == tok.image_token_id:
+            run += 1
+            continue
+        if run:
+            out.append(f"<image_soft_token> x {run}")
+            run = 0
+        piece = tok.convert_ids_to_tokens(token).replace("▁", " ")
+        out.append(f"[{piece}]" if label != IGNORE else piece)
+    return "".join(out)
+
+
+def accuracy_table(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows (question type x run) of relaxed accuracy, e.g. {'before': evaluate(...), 'after': evaluate(...)}."""
+    kinds = list(next(iter(results.values()))["accuracy"])
+    return [{"question type": k, **{run: round(r["accuracy"].get(k, float("nan")), 3) for run, r in results.items()}}
+            for k in kinds]
+
+
+def plot_answers(rows: Sequence[charts.ChartQuestion], predictions: dict[str, Sequence[str]] | None = None,
+                 n: int = 8, columns: int = 4):
+    """A grid of charts, each titled with its question, the reference and each run's answer (✓ when right)."""
+    import matplotlib.pyplot as plt
+
+    predictions = predictions or {}
+    shown = list(rows[:n])
+    lines = 3 + len(predictions)
+    fig, axes = plt.subplots((len(shown) + columns - 1) // columns, columns, squeeze=False,
+                             figsize=(3.2 * columns, (3.2 + 0.2 * lines) * ((len(shown) + columns - 1) // columns)))
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= len(shown):
+            continue
+        row = shown[i]
+        ax.imshow(row.image)
+        text = [row.question if len(row.question) < 48 else row.question[:45] + "...", f"reference: {row.answer}"]
+        for run, answers in predictions.items():
+            mark = "✓" if charts.relaxed_accuracy(answers[i], row.answer) else "✗"
+            text.append(f"{run}: {answers[i][:24]!r} {mark}")
+        ax.set_title("\n".join(text), fontsize=8, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def memory_plans(settings, seq_len: int = 384) -> dict[str, Any]:
+    """The planner's estimates for 4B vision LoRA at these settings: the recipe, trained embeddings, 16-bit."""
+    from .models import plan_lora_memory
+
+    common = {"lora_r": settings.lora_r if settings.model != TINY_VISION else 16, "seq_len": seq_len,
+              "batch_size": settings.batch_size if settings.model != TINY_VISION else 2}
+    return {"QLoRA, embeddings frozen (the recipe)": plan_lora_memory("4b", "4bit", **common),
+            "QLoRA + trainable embed_tokens/lm_head": plan_lora_memory("4b", "4bit", train_embeddings=True, **common),
+            "16-bit LoRA, embeddings frozen": plan_lora_memory("4b", "16bit", **common)}
