@@ -197,14 +197,14 @@ def questions_for(chart: Chart, rng: random.Random) -> list[tuple[str, str, str]
 
 
 def render_chart(chart: Chart, size: int = 448):
-    """Draw a chart with matplotlib (Agg, no display needed) and return it as a square RGB PIL image."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    """Draw a chart with matplotlib and return it as a square RGB PIL image (no pyplot: the backend is untouched)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     from PIL import Image
 
-    fig, ax = plt.subplots(figsize=(4, 4), dpi=max(size // 4, 16))
+    fig = Figure(figsize=(4, 4), dpi=max(size // 4, 16))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     x = list(range(len(chart.labels)))
     if chart.kind == "bar":
         bars = ax.bar(x, chart.values, color="#4C72B0")
@@ -229,7 +229,6 @@ def render_chart(chart: Chart, size: int = 448):
     fig.subplots_adjust(left=0.16, right=0.97, bottom=0.16, top=0.9)  # fixed margins: tight_layout costs 2x time
     fig.canvas.draw()
     image = Image.frombuffer("RGBA", fig.canvas.get_width_height(), fig.canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
-    plt.close(fig)
     return image.convert("RGB").resize((size, size), Image.BILINEAR)
 
 

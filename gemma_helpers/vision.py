@@ -113,7 +113,9 @@ def load_vision_model(name: str, load_in_4bit: bool = True, max_length: int = 20
     """(model, processor): the tiny stand-in on CPU via transformers, a hub model on CUDA via Unsloth."""
     if name == TINY_VISION:
         from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers.utils import logging
 
+        logging.disable_progress_bar()  # a progress bar for a 0.6 MB file is noise
         path = tiny_vision_dir()
         model = AutoModelForImageTextToText.from_pretrained(path).eval()
         model._gemma_backend = "transformers"
@@ -402,7 +404,7 @@ def show_labels(processor, row: charts.ChartQuestion, max_length: int = 2048) ->
         if run:
             out.append(f"<image_soft_token> x {run}")
             run = 0
-        piece = tok.convert_ids_to_tokens(token).replace("▁", " ")
+        piece = tok.decode([token])
         out.append(f"[{piece}]" if label != IGNORE else piece)
     return "".join(out)
 
