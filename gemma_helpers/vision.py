@@ -15,7 +15,9 @@ Labels (:func:`build_batch`): -100 on the prompt (image tokens included) and on 
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -97,15 +99,16 @@ def tiny_vision_dir(rebuild: bool = False, seed: int = 0) -> Path:
     torch.nn.init.normal_(model.get_input_embeddings().weight, std=EMBED_STD)
     model.generation_config.eos_token_id = [tok.eos_token_id, tok.convert_tokens_to_ids(END_OF_TURN)]
     model.generation_config.pad_token_id = tok.pad_token_id
-    work = target.with_name(target.name + ".partial")
+    work = target.with_name(f"{target.name}.partial-{os.getpid()}")  # per process: tests and a notebook may race
     model.save_pretrained(work)
     processor.save_pretrained(work)
     (work / "built.json").write_text(json.dumps({"recipe": TINY_RECIPE, "seed": seed, "parameters": model.num_parameters(),
                                                  "note": "random weights: a stand-in for Gemma 3 4B"}, indent=2))
-    import shutil
-
     shutil.rmtree(target, ignore_errors=True)
-    work.rename(target)
+    try:
+        work.rename(target)
+    except OSError:  # another process finished first: its copy is the same seeded model
+        shutil.rmtree(work, ignore_errors=True)
     return target
 
 
