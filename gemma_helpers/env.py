@@ -72,6 +72,7 @@ class Hardware:
     compute_capability: str | None
     vram_gb: float | None
     bf16_supported: bool
+    cpu_bf16: bool  # the CPU has bfloat16 instructions (AVX512-BF16 / AMX), which Unsloth's CPU backend uses
     cpu_cores: int
     ram_gb: float
     torch_version: str | None
@@ -85,7 +86,8 @@ class Hardware:
             ("GPU", self.gpu_name or "none"),
             ("compute capability", self.compute_capability or "-"),
             ("GPU memory", f"{self.vram_gb:.1f} GB" if self.vram_gb else "-"),
-            ("bfloat16 on device", "yes" if self.bf16_supported else "no"),
+            ("bfloat16 on GPU", "yes" if self.bf16_supported else "no"),
+            ("bfloat16 on CPU", "yes" if self.cpu_bf16 else "no"),
             ("CPU cores", str(self.cpu_cores)),
             ("RAM", f"{self.ram_gb:.1f} GB"),
             ("torch", self.torch_version or "not installed"),
@@ -99,7 +101,7 @@ def hardware_report() -> Hardware:
     """Probe GPU (name, capability, VRAM, bf16), CPU cores and RAM."""
     gpu = cap = None
     vram = None
-    bf16 = False
+    bf16 = cpu_bf16 = False
     torch_version = None
     try:
         import torch
@@ -110,7 +112,8 @@ def hardware_report() -> Hardware:
             gpu, cap = props.name, f"{props.major}.{props.minor}"
             vram = props.total_memory / 1e9
             bf16 = bool(torch.cuda.is_bf16_supported()) and props.major >= 8
-    except ImportError:
+        cpu_bf16 = bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (ImportError, AttributeError, RuntimeError):
         pass
     try:
         import psutil
@@ -118,7 +121,7 @@ def hardware_report() -> Hardware:
         ram = psutil.virtual_memory().total / 1e9
     except ImportError:  # pragma: no cover - psutil is in requirements
         ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
-    return Hardware(gpu, cap, vram, bf16, os.cpu_count() or 1, ram, torch_version,
+    return Hardware(gpu, cap, vram, bf16, cpu_bf16, os.cpu_count() or 1, ram, torch_version,
                     platform.python_version(), in_colab(), in_ci())
 
 

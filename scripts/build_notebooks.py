@@ -97,9 +97,10 @@ def build(source: Path) -> dict:
     intro = (f"# {number} · {header['title']}\n\n{badge(f'notebooks/{name}.ipynb')}\n\n{header['goal']}\n\n"
              f"**You will learn**\n{learn}\n\n"
              f"**Run time**: about {header['time_t4']} on a free Colab T4 (full mode); "
-             f"about {header['time_cpu']} on a laptop CPU (smoke mode, the embedded Gemma 3 270M).\n\n"
-             "Smoke mode is chosen automatically without a GPU (or with `GEMMA_SMOKE=1`); it shrinks steps and "
-             "samples and uses the embedded model, so every cell still runs and measures something real.")
+             f"about {header['time_cpu']} on a 2-core CPU (smoke mode).\n\n"
+             "Smoke mode is chosen automatically without a GPU (or with `GEMMA_SMOKE=1`): it shrinks steps and "
+             "samples and swaps in small local models (the embedded Gemma 3 270M; for vision, a tiny stand-in), so "
+             "every cell still runs and measures something real.")
     unsloth_first = "import unsloth  # noqa: F401  (Unsloth patches transformers: import it first)\n" \
         if header.get("unsloth", "no") == "yes" else ""
     cells = [cell("markdown", intro), cell("code", INSTALL.format(repo=REPO)),

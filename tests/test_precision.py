@@ -8,12 +8,15 @@ from gemma_helpers import precision
 from gemma_helpers.env import Hardware
 
 
-def _hw(gpu=None, bf16=False):
-    return Hardware(gpu, "7.5" if gpu else None, 15.8 if gpu else None, bf16, 2, 24.0, "2.13.0", "3.11", False, False)
+def _hw(gpu=None, bf16=False, cpu_bf16=False):
+    return Hardware(gpu, "7.5" if gpu else None, 15.8 if gpu else None, bf16, cpu_bf16, 2, 24.0, "2.13.0", "3.11",
+                    False, False)
 
 
 def test_policy_per_device():
     assert precision.policy(_hw()).dtype == "float32"
+    assert precision.policy(_hw(cpu_bf16=True), backend="unsloth").dtype == "bfloat16"  # Unsloth's CPU backend
+    assert precision.policy(_hw(cpu_bf16=True), backend="transformers").dtype == "float32"
     assert precision.policy(_hw("NVIDIA A100", bf16=True)).dtype == "bfloat16"
     t4 = precision.policy(_hw("Tesla T4"), backend="unsloth")
     assert t4.dtype == "float16" and "float32 islands" in t4.reason

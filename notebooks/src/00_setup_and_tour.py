@@ -114,7 +114,7 @@ precision.plot_probe(fp32, fp16, bf16);
 # The failure, live: in float16 every logit is NaN, so the "prediction" is meaningless (argmax of NaNs is token 0,
 # `<pad>`). bfloat16 keeps float32's exponent range (up to ~3.4e38) with fewer mantissa bits, so it does not overflow.
 # %%
-prompt = "The capital of France is"
+prompt = "The Eiffel Tower is in the city of"
 for dtype in ("float16", "bfloat16", "float32"):
     token, finite = precision.next_token(base, tokenizer, prompt, dtype=dtype)
     print(f"{dtype:>9}: next token {token!r:12} logits finite: {finite}")
