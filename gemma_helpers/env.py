@@ -197,10 +197,14 @@ class BenchSettings:
 class ExportSettings:
     """Knobs of notebooks 01 and 02 (GGUF export, llama.cpp, Ollama)."""
 
-    model: str
+    model: str  # exported when no chess fine-tune (notebook 03) exists yet
     quant_types: tuple[str, ...]
     parity_positions: int
     speed_tokens: int
+    speed_prompt_tokens: int = 128
+    chess_output_glob: str = "03_*"  # output folders searched for notebook 03's adapter or merged model
+    server_requests: int = 2  # requests sent to the OpenAI-compatible server before it is stopped
+    vision_model: str = "unsloth/gemma-3-4b-it"  # the --mmproj demo (needs the hub and a GPU-sized disk)
 
 
 @dataclass(frozen=True)
@@ -282,7 +286,8 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None) -> C
                                 humaneval_model="unsloth/gemma-3-1b-it", humaneval_chat=True,
                                 vision_model="unsloth/gemma-3-4b-it", vision_source="hub"),
             export=ExportSettings(model="unsloth/gemma-3-270m-it", quant_types=("f16", "q8_0", "q4_k_m"),
-                                  parity_positions=512, speed_tokens=128),
+                                  parity_positions=512, speed_tokens=128, speed_prompt_tokens=512,
+                                  server_requests=4),
             flags=_flags(FULL, has_cuda),
         )
     return Config(
@@ -296,8 +301,8 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None) -> C
         bench=BenchSettings(model=EMBEDDED, mmlu_per_subject=1, mmlu_subjects=10, humaneval_problems=6,
                             vision_items=12, humaneval_model=EMBEDDED, humaneval_max_new_tokens=64,
                             humaneval_timeout_s=5.0, vision_model=TINY_VISION, vision_max_new_tokens=8),
-        export=ExportSettings(model=EMBEDDED, quant_types=("f16", "q8_0", "q4_k_m"), parity_positions=200,
-                              speed_tokens=64),
+        export=ExportSettings(model="embedded-chat", quant_types=("f16", "q8_0", "q4_k_m"), parity_positions=200,
+                              speed_tokens=64, speed_prompt_tokens=128),
         flags=_flags(SMOKE, has_cuda),
     )
 

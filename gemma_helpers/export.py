@@ -1,0 +1,424 @@
+"""From a (fine-tuned) Gemma 3 to GGUF files a phone or llama.cpp can run, checked against the model they came from.
+
+* :func:`merge_lora`: fold a LoRA adapter into its base model and save a plain Hugging Face folder.
+* :func:`to_gguf`: HF folder -> GGUF with **llama.cpp's own converter** (``convert_hf_to_gguf.py`` and ``gguf-py``,
+  unpacked once from the llama-cpp-python sdist into the cache) at f32 / f16 / bf16 / q8_0; ``mmproj=True`` writes
+  a vision model's projector file instead. :func:`quantize`: llama.cpp's quantizer (Q4_K_M and friends).
+* :func:`export_gguf`: all the quant types at once, cached: a folder whose manifest names the same source is reused.
+* :func:`read_gguf`: a GGUF's facts (tensor bytes, types, chat template), or a clear :class:`GGUFError`.
+* :func:`parity`: the GGUF run by llama.cpp against the transformers model on the same token streams:
+  top-1 next-token agreement and mean KL divergence per position.
+* :func:`phone_table`: file size, RAM at 2K / 8K context, and which phones can hold it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .env import cache_dir
+
+LLAMA_CPP_PYTHON = "0.3.36"  # the sdist that carries llama.cpp's converter (scripts/setup_env.sh downloads it)
+CONVERTER_TYPES = ("f32", "f16", "bf16", "q8_0")  # written by convert_hf_to_gguf.py directly
+QUANTIZER_TYPES = {"q4_0": 2, "q4_k_m": 15, "q5_k_m": 17, "q6_k": 18}  # llama_ftype values for llama_model_quantize
+GGUF_MAGIC = b"GGUF"
+
+
+class GGUFError(ValueError):
+    """A file that is not a complete, readable GGUF."""
+
+
+# ------------------------------------------------------------------------------------------------ converting
+
+
+def converter_dir() -> Path:
+    """llama.cpp's converter (script, conversion/ package, gguf-py), unpacked once from the llama-cpp-python sdist."""
+    target = cache_dir() / f"llama.cpp-converter-{LLAMA_CPP_PYTHON}"
+    if (target / "convert_hf_to_gguf.py").exists():
+        return target
+    sdist = cache_dir() / "sdist" / f"llama_cpp_python-{LLAMA_CPP_PYTHON}.tar.gz"
+    if not sdist.exists():
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+                        "-d", str(sdist.parent), f"llama-cpp-python=={LLAMA_CPP_PYTHON}"], check=True)
+    prefix = f"llama_cpp_python-{LLAMA_CPP_PYTHON}/vendor/llama.cpp/"
+    wanted = ("convert_hf_to_gguf.py", "LICENSE", "conversion/", "gguf-py/")
+    work = target.with_name(target.name + ".partial")
+    shutil.rmtree(work, ignore_errors=True)
+    with tarfile.open(sdist) as tar:
+        members = [m for m in tar.getmembers() if m.name.startswith(prefix) and m.isfile()
+                   and m.name[len(prefix):].startswith(wanted)]
+        for member in members:
+            member.name = member.name[len(prefix):]
+        tar.extractall(work, members=members, filter="data")
+    work.rename(target)
+    return target
+
+
+def merge_lora(adapter_dir: str | Path, out_dir: str | Path, base: str | Path | None = None) -> Path:
+    """Merge a PEFT/Unsloth LoRA adapter into its base (fp32) and save model + tokenizer as one HF folder."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    adapter_dir, out_dir = Path(adapter_dir), Path(out_dir)
+    config_file = adapter_dir / "adapter_config.json"
+    if not config_file.exists():
+        raise FileNotFoundError(f"{adapter_dir} holds no adapter_config.json: pass the folder save_pretrained wrote")
+    base = base or json.loads(config_file.read_text())["base_model_name_or_path"]
+    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+    merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    merged.save_pretrained(out_dir)
+    tokenizer_src = adapter_dir if (adapter_dir / "tokenizer_config.json").exists() else base
+    AutoTokenizer.from_pretrained(str(tokenizer_src)).save_pretrained(out_dir)
+    return out_dir
+
+
+def to_gguf(hf_dir: str | Path, out_file: str | Path, outtype: str = "f16", mmproj: bool = False) -> Path:
+    """Convert an HF folder with llama.cpp's convert_hf_to_gguf.py (f32, f16, bf16 or q8_0; mmproj: the projector)."""
+    if outtype not in CONVERTER_TYPES:
+        raise ValueError(f"the converter writes {', '.join(CONVERTER_TYPES)}; quantize to {outtype!r} with quantize()")
+    hf_dir, out_file = Path(hf_dir), Path(out_file)
+    if not (hf_dir / "config.json").exists():
+        raise FileNotFoundError(f"{hf_dir} is not a Hugging Face model folder (no config.json)")
+    conv = converter_dir()
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    partial = out_file.with_name(out_file.name + ".partial")
+    cmd = [sys.executable, str(conv / "convert_hf_to_gguf.py"), str(hf_dir), "--outtype", outtype,
+           "--outfile", str(partial)] + (["--mmproj"] if mmproj else [])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(conv / "gguf-py"), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"convert_hf_to_gguf.py failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    written = partial
+    if mmproj and not partial.exists():  # the converter prefixes "mmproj-" to the name it was given
+        written = partial.with_name("mmproj-" + partial.name)
+    written.rename(out_file)
+    return out_file
+
+
+def quantize(src: str | Path, dst: str | Path, qtype: str = "q4_k_m", threads: int = 0) -> Path:
+    """Quantize an f16/bf16/f32 GGUF with llama.cpp's quantizer (llama_model_quantize)."""
+    import llama_cpp
+
+    if qtype not in QUANTIZER_TYPES:
+        raise ValueError(f"quantize() makes {', '.join(QUANTIZER_TYPES)}; {qtype!r} comes from to_gguf()")
+    read_gguf(src)
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype, params.nthread = QUANTIZER_TYPES[qtype], threads
+    partial = Path(str(dst) + ".partial")
+    status = llama_cpp.llama_model_quantize(str(src).encode(), str(partial).encode(), params)
+    if status != 0:
+        raise RuntimeError(f"llama_model_quantize({src} -> {qtype}) returned {status}")
+    return partial.rename(dst)
+
+
+# ------------------------------------------------------------------------------------------------ reading
+
+
+@dataclass(frozen=True)
+class GGUFInfo:
+    """What a GGUF holds: architecture, tensor bytes (read once per generated token), types, chat template."""
+
+    path: str
+    file_bytes: int
+    tensor_bytes: int
+    n_tensors: int
+    architecture: str
+    tensor_types: dict[str, int]
+    chat_template: str | None
+
+
+_SCALAR = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}  # GGUF value types
+
+
+def _walk_header(buf: memoryview) -> tuple[dict[str, Any], list[tuple[str, int, int, int]], int]:
+    """(metadata, [(tensor, type, elements, offset)], data start) from a GGUF header; big arrays are skipped."""
+    import struct
+
+    pos = 0
+
+    def take(fmt: str):
+        nonlocal pos
+        value = struct.unpack_from("<" + fmt, buf, pos)
+        pos += struct.calcsize("<" + fmt)
+        return value[0] if len(value) == 1 else value
+
+    def string() -> str:
+        nonlocal pos
+        n = take("Q")
+        pos += n
+        return bytes(buf[pos - n:pos]).decode("utf-8", errors="replace")
+
+    def value(kind: int):
+        nonlocal pos
+        if kind == 8:
+            return string()
+        if kind == 9:
+            item, n = take("I"), take("Q")
+            if item in _SCALAR:
+                pos += n * struct.calcsize(_SCALAR[item])  # token scores, types...: skipped, not needed here
+            else:
+                for _ in range(n):
+                    value(item)
+            return f"<array of {n}>"
+        return take(_SCALAR[kind])
+
+    if bytes(buf[:4]) != GGUF_MAGIC:
+        raise GGUFError(f"not a GGUF file (starts with {bytes(buf[:4])!r}, not b'GGUF')")
+    pos = 4
+    version, n_tensors, n_kv = take("I"), take("Q"), take("Q")
+    if version not in (2, 3):
+        raise GGUFError(f"GGUF version {version} is not one llama.cpp reads (2 or 3)")
+    meta: dict[str, Any] = {}
+    for _ in range(n_kv):
+        key = string()
+        meta[key] = value(take("I"))
+    tensors = []
+    for _ in range(n_tensors):
+        name = string()
+        dims = [take("Q") for _ in range(take("I"))]
+        kind, offset = take("I"), take("Q")
+        elements = 1
+        for d in dims:
+            elements *= d
+        tensors.append((name, kind, elements, offset))
+    align = int(meta.get("general.alignment", 32))
+    return meta, tensors, (pos + align - 1) // align * align
+
+
+def read_gguf(path: str | Path) -> GGUFInfo:
+    """Read a GGUF's header and tensor table (in well under a second); a bad or truncated file raises GGUFError."""
+    import struct
+
+    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    path = Path(path)
+    if not path.is_file():
+        raise GGUFError(f"{path} does not exist: export it first (export.export_gguf)")
+    size = path.stat().st_size
+    if size < 24:
+        raise GGUFError(f"{path} is {size} bytes: too short to be a GGUF; delete it and re-export")
+    chunk = 16 << 20  # a 262K-token vocabulary takes ~5 MB of header; read more only when needed
+    while True:
+        with open(path, "rb") as fh:
+            head = fh.read(chunk)
+        try:
+            meta, tensors, data_start = _walk_header(memoryview(head))
+            break
+        except GGUFError as err:
+            raise GGUFError(f"{path}: {err}; re-export it") from None
+        except (struct.error, ValueError, KeyError, IndexError, UnicodeDecodeError) as err:
+            if len(head) == chunk and chunk < size:
+                chunk *= 4
+                continue
+            raise GGUFError(f"{path} is damaged or truncated in its header ({err}); delete it and re-export") from None
+    types: dict[str, int] = {}
+    tensor_bytes, end = 0, data_start
+    for _name, kind, elements, offset in tensors:
+        qtype = GGMLQuantizationType(kind)
+        block, type_size = GGML_QUANT_SIZES[qtype]
+        nbytes = elements // block * type_size
+        tensor_bytes += nbytes
+        end = max(end, data_start + offset + nbytes)
+        types[qtype.name] = types.get(qtype.name, 0) + 1
+    if end > size:
+        raise GGUFError(f"{path} is truncated: its tensors need {end:,} bytes, the file has {size:,}; re-export it")
+    template = meta.get("tokenizer.chat_template")
+    return GGUFInfo(str(path), size, tensor_bytes, len(tensors), str(meta.get("general.architecture", "?")), types,
+                    template if isinstance(template, str) else None)
+
+
+def sha256(path: str | Path, chunk: int = 1 << 22) -> str:
+    """The file's SHA-256 (to check a copy on the phone is the file you made)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------ exporting
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    """One GGUF made by export_gguf."""
+
+    quant: str
+    path: str
+    size_bytes: int
+    sha256: str
+    seconds: float
+
+    @property
+    def size_mb(self) -> float:
+        """Size in MB (10^6 bytes)."""
+        return self.size_bytes / 1e6
+
+
+def source_fingerprint(hf_dir: str | Path) -> str:
+    """A short id of an HF folder's contents (config, weights' names, sizes and mtimes): changes when it changes."""
+    hf_dir = Path(hf_dir)
+    digest = hashlib.sha256((hf_dir / "config.json").read_bytes())
+    for f in sorted(hf_dir.glob("*.safetensors")) + sorted(hf_dir.glob("tokenizer*")):
+        stat = f.stat()
+        digest.update(f"{f.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def export_gguf(hf_dir: str | Path, out_dir: str | Path, quant_types: Sequence[str] = ("f16", "q8_0", "q4_k_m"),
+                name: str = "model", reuse: bool = True) -> dict[str, ExportedFile]:
+    """Write name-<quant>.gguf for each quant type; files from an earlier run on the same source are reused."""
+    hf_dir, out_dir = Path(hf_dir), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest_file = out_dir / "export.json"
+    fingerprint = source_fingerprint(hf_dir)
+    manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
+    if manifest.get("source_fingerprint") != fingerprint or not reuse:
+        manifest = {"source": str(hf_dir), "source_fingerprint": fingerprint, "files": {}}
+    files = manifest["files"]
+    unknown = [q for q in quant_types if q not in CONVERTER_TYPES and q not in QUANTIZER_TYPES]
+    if unknown:
+        raise ValueError(f"unknown quant types {unknown}: choose from {CONVERTER_TYPES + tuple(QUANTIZER_TYPES)}")
+    # K-quants are made from the f16 file, so it is written first when any of them is wanted.
+    order = sorted(set(quant_types) | ({"f16"} if set(quant_types) & set(QUANTIZER_TYPES) else set()),
+                   key=lambda q: (q in QUANTIZER_TYPES, q != "f16"))
+    out: dict[str, ExportedFile] = {}
+    for quant in order:
+        path = out_dir / f"{name}-{quant}.gguf"
+        cached = files.get(quant)
+        if cached and Path(cached["path"]) == path and path.exists() and path.stat().st_size == cached["size_bytes"]:
+            out[quant] = ExportedFile(**cached)
+            continue
+        started = time.time()
+        if quant in CONVERTER_TYPES:
+            to_gguf(hf_dir, path, quant)
+        else:
+            quantize(out[("f16")].path, path, quant)
+        read_gguf(path)
+        out[quant] = ExportedFile(quant, str(path), path.stat().st_size, sha256(path), round(time.time() - started, 1))
+        files[quant] = asdict(out[quant])
+        manifest_file.write_text(json.dumps(manifest, indent=2))
+    return {q: out[q] for q in quant_types}
+
+
+# ------------------------------------------------------------------------------------------------ parity
+
+
+@dataclass(frozen=True)
+class ParityResult:
+    """How closely a GGUF run by llama.cpp follows the transformers model, position by position."""
+
+    quant: str
+    positions: int
+    top1_agreement: float
+    mean_kl: float
+    max_kl: float
+
+
+def _log_softmax(x):
+    import numpy as np
+
+    x = np.asarray(x, dtype=np.float64)
+    x = x - x.max(axis=-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+
+
+def compare_logits(reference, candidate) -> tuple[float, float, float]:
+    """(top-1 agreement, mean KL(reference || candidate), max KL) of two [positions, vocab] logit arrays."""
+    import numpy as np
+
+    reference, candidate = np.asarray(reference), np.asarray(candidate)
+    if reference.shape != candidate.shape:
+        raise ValueError(f"logit shapes differ: {reference.shape} vs {candidate.shape}")
+    agree = float((reference.argmax(-1) == candidate.argmax(-1)).mean())
+    lp, lq = _log_softmax(reference), _log_softmax(candidate)
+    kl = (np.exp(lp) * (lp - lq)).sum(-1)
+    return agree, float(kl.mean()), float(kl.max())
+
+
+def token_streams(tokenizer, texts: Sequence[str], positions: int) -> list[list[int]]:
+    """Tokenize texts (with <bos>) into streams holding at least `positions` predicted positions in total."""
+    streams, total = [], 0
+    for text in texts:
+        ids = tokenizer(text)["input_ids"]
+        take = min(len(ids), positions - total)
+        if take <= 0:
+            break
+        streams.append(ids[:take])
+        total += take
+    if total < positions:
+        raise ValueError(f"the texts give {total} positions, fewer than the {positions} asked for: add text")
+    return streams
+
+
+def reference_logits(model, streams: Sequence[Sequence[int]]) -> list:
+    """The transformers model's logits (float32 numpy, [len, vocab]) for each token stream."""
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for ids in streams:
+            logits = model(torch.tensor([list(ids)], device=model.device)).logits[0]
+            out.append(logits.float().cpu().numpy())
+    return out
+
+
+def gguf_logits(gguf: str | Path, streams: Sequence[Sequence[int]], threads: int | None = None) -> list:
+    """llama.cpp's logits for the same token streams (logits_all=True keeps every position's row)."""
+    from llama_cpp import Llama
+
+    read_gguf(gguf)
+    n_ctx = max(len(s) for s in streams)
+    llm = Llama(str(gguf), n_ctx=n_ctx, n_batch=n_ctx, logits_all=True, verbose=False,
+                n_threads=threads or os.cpu_count())
+    out = []
+    try:
+        for ids in streams:
+            llm.reset()
+            llm.eval(list(ids))
+            out.append(llm.scores[:len(ids)].copy())
+    finally:
+        llm.close()
+    return out
+
+
+def parity(gguf: str | Path, quant: str, reference: Sequence, streams: Sequence[Sequence[int]]) -> ParityResult:
+    """Top-1 agreement and KL of a GGUF against reference logits (from reference_logits) on the same streams."""
+    import numpy as np
+
+    candidate = gguf_logits(gguf, streams)
+    agree, mean_kl, max_kl = compare_logits(np.concatenate(list(reference)), np.concatenate(candidate))
+    return ParityResult(quant, sum(len(s) for s in streams), agree, mean_kl, max_kl)
+
+
+# ------------------------------------------------------------------------------------------------ phones
+
+PHONES = ("phone 4 GB", "phone 6 GB", "phone 8 GB")
+
+
+def phone_table(files: dict[str, ExportedFile], size: str = "270m",
+                contexts: Sequence[int] = (2048, 8192)) -> list[dict[str, Any]]:
+    """Per exported file: MB, RAM (GB) at each context (file + KV cache + runtime overhead), which phones fit."""
+    from .models import DEVICES, kv_cache_bytes
+
+    rows = []
+    for quant, f in files.items():
+        row: dict[str, Any] = {"quant": quant, "file MB": round(f.size_mb, 1)}
+        for ctx in contexts:
+            ram_gb = f.size_bytes / 1e9 + kv_cache_bytes(size, ctx) / 1e9 + 0.15 + 0.05 * f.size_bytes / 1e9
+            row[f"RAM GB @{ctx // 1024}K"] = round(ram_gb, 2)
+            for phone in PHONES:
+                row[f"{phone} @{ctx // 1024}K"] = ram_gb <= DEVICES[phone]
+        rows.append(row)
+    return rows
