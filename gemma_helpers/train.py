@@ -2,12 +2,21 @@
 
 Rows are conversations (lists of messages); the last message is the assistant's answer. Each row becomes a
 ``prompt`` (the conversation so far, rendered by :func:`gemma_helpers.prompts.chat_prompt`, without ``<bos>``
-because the tokenizer adds it) and a ``completion`` (the answer; TRL appends ``<end_of_turn>``, set as the
-trainer's end token). TRL then masks the prompt (label -100) and trains on the completion only.
+because the tokenizer adds it) and a ``completion`` (the answer and ``<end_of_turn>``), tokenized here
+(:func:`tokenize_rows`) with a ``completion_mask``. TRL masks the prompt (label -100) and trains on the
+completion only: the effect of Unsloth's ``train_on_responses_only``, without searching the text for the turn
+markers (and without TRL hashing the 262k-token tokenizer for its own tokenizing pass, ~10 s on a CPU).
+:func:`masked_example` shows one row as the trainer sees it.
+
+Checkpoints: with ``save_steps``, the trainer writes ``checkpoint-N`` folders (adapter, optimizer, scheduler,
+random state, data position). :func:`lora_sft` resumes from the newest one, so a run cut off by a Colab
+disconnect goes on where it stopped and ends at the same step with the same optimizer state. On Colab, point
+``GEMMA_OUTPUT`` at Google Drive so the checkpoints outlive the runtime.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +42,20 @@ def to_prompt_completion(conversations: Sequence[Sequence[dict[str, Any]]]) -> l
     return rows
 
 
+def tokenize_rows(tokenizer, rows: Sequence[dict[str, str]]) -> list[dict[str, list[int]]]:
+    """prompt/completion rows -> input_ids and completion_mask (1 on the answer and its <end_of_turn>).
+
+    The prompt and the answer are tokenized apart, so the answer's tokens are exactly those the model writes after
+    the generation prompt at inference; TRL turns completion_mask == 0 into label -100.
+    """
+    out = []
+    for row in rows:
+        prompt = tokenizer(row["prompt"])["input_ids"]  # the tokenizer adds <bos>
+        answer = tokenizer(row["completion"] + END_OF_TURN, add_special_tokens=False)["input_ids"]
+        out.append({"input_ids": prompt + answer, "completion_mask": [0] * len(prompt) + [1] * len(answer)})
+    return out
+
+
 def add_lora(model, r: int = 16, alpha: int = 32, dropout: float = 0.0, seed: int = 3407):
     """Wrap a model with LoRA adapters on every attention and MLP projection (Unsloth's call when it loaded it)."""
     if getattr(model, "_gemma_backend", "") == "unsloth":
@@ -56,41 +79,161 @@ class TrainResult:
     seconds: float
     losses: list[tuple[int, float]] = field(default_factory=list)
     output_dir: str = ""
+    resumed_from: str | None = None  # the checkpoint this run went on from, if any
+    steps_run: int = 0  # optimizer steps taken by this call (steps minus the resumed checkpoint's step)
 
     @property
     def seconds_per_step(self) -> float:
-        """Wall seconds per optimizer step."""
-        return self.seconds / max(self.steps, 1)
+        """Wall seconds per optimizer step taken by this call."""
+        return self.seconds / max(self.steps_run or self.steps, 1)
 
 
-def lora_sft(model, tokenizer, conversations: Sequence[Sequence[dict[str, Any]]], *, output_dir: str | Path,
-             max_steps: int = 30, batch_size: int = 4, learning_rate: float = 2e-4, max_length: int = 256,
-             save_steps: int | None = None, resume: bool = True, optimizer: str = "adamw_torch",
-             logging_steps: int = 1, seed: int = 3407) -> TrainResult:
-    """Train LoRA adapters (already added with :func:`add_lora`) on answers only; resume from the last checkpoint."""
-    from datasets import Dataset
+def last_checkpoint(output_dir: str | Path) -> str | None:
+    """The newest checkpoint-N folder under output_dir, or None."""
     from transformers.trainer_utils import get_last_checkpoint
+
+    output_dir = Path(output_dir)
+    return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+
+
+def sft_trainer(model, tokenizer, conversations: Sequence[Sequence[dict[str, Any]]], *, output_dir: str | Path,
+                max_steps: int = 30, batch_size: int = 4, learning_rate: float = 2e-4, max_length: int = 256,
+                save_steps: int | None = None, optimizer: str = "adamw_torch", logging_steps: int = 1,
+                seed: int = 3407, callbacks: Sequence[Any] = ()):
+    """A TRL SFTTrainer on prompt/completion rows, loss on the completion only, linear schedule."""
+    from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
     from .precision import policy
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    dataset = Dataset.from_list(to_prompt_completion(conversations))
+    dataset = Dataset.from_list(tokenize_rows(tokenizer, to_prompt_completion(conversations)))
     device = str(next(model.parameters()).device)
     flags = policy().trainer_flags if device.startswith("cuda") else {"bf16": False, "fp16": False}
+    if optimizer.endswith("8bit") and not device.startswith("cuda"):
+        optimizer = "adamw_torch"  # bitsandbytes' 8-bit Adam needs a CUDA GPU
     args = SFTConfig(
         output_dir=str(output_dir), max_steps=max_steps, per_device_train_batch_size=batch_size,
         learning_rate=learning_rate, lr_scheduler_type="linear", warmup_steps=min(5, max_steps // 10),
         logging_steps=logging_steps, save_strategy="steps" if save_steps else "no", save_steps=save_steps or 500,
-        save_total_limit=2, report_to=[], max_length=max_length, optim=optimizer, seed=seed,
+        save_total_limit=2, report_to=[], max_length=max_length, optim=optimizer, seed=seed, data_seed=seed,
         eos_token=END_OF_TURN, completion_only_loss=True, dataset_num_proc=1, disable_tqdm=True,
         gradient_checkpointing=False, use_cpu=not device.startswith("cuda"), **flags)
-    trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=dataset, args=args)
-    last = get_last_checkpoint(str(output_dir)) if resume and save_steps else None
+    return SFTTrainer(model=model, processing_class=tokenizer, train_dataset=dataset, args=args,
+                      callbacks=list(callbacks))
+
+
+def lora_sft(model, tokenizer, conversations: Sequence[Sequence[dict[str, Any]]], *, output_dir: str | Path,
+             max_steps: int = 30, batch_size: int = 4, learning_rate: float = 2e-4, max_length: int = 256,
+             save_steps: int | None = None, resume: bool = True, optimizer: str = "adamw_torch",
+             logging_steps: int = 1, seed: int = 3407, callbacks: Sequence[Any] = ()) -> TrainResult:
+    """Train LoRA adapters (already added with :func:`add_lora`) on answers only; resume from the last checkpoint."""
+    trainer = sft_trainer(model, tokenizer, conversations, output_dir=output_dir, max_steps=max_steps,
+                          batch_size=batch_size, learning_rate=learning_rate, max_length=max_length,
+                          save_steps=save_steps, optimizer=optimizer, logging_steps=logging_steps, seed=seed,
+                          callbacks=callbacks)
+    last = last_checkpoint(output_dir) if resume and save_steps else None
+    start_step = _checkpoint_step(last)
     started = time.time()
-    state = trainer.train(resume_from_checkpoint=last)
+    try:
+        state = trainer.train(resume_from_checkpoint=last)
+    finally:
+        model.eval()
     seconds = time.time() - started
-    losses = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
-    model.eval()
-    return TrainResult(int(state.global_step), seconds, losses, str(output_dir))
+    losses = [(int(h["step"]), float(h["loss"])) for h in trainer.state.log_history if "loss" in h]
+    result = TrainResult(int(state.global_step), seconds, losses, str(output_dir), last,
+                         int(state.global_step) - start_step)
+    (Path(output_dir) / "losses.json").write_text(json.dumps(result.losses))
+    return result
+
+
+def _checkpoint_step(path: str | None) -> int:
+    if not path:
+        return 0
+    state = json.loads((Path(path) / "trainer_state.json").read_text())
+    return int(state["global_step"])
+
+
+def masked_example(trainer, index: int = 0) -> tuple[list[int], list[int]]:
+    """(input_ids, labels) of one training row as the trainer's collator builds them (-100 = no loss)."""
+    batch = trainer.data_collator([trainer.train_dataset[index]])
+    return batch["input_ids"][0].tolist(), batch["labels"][0].tolist()
+
+
+def stop_at_step(step: int):
+    """A trainer callback that ends training after `step` without saving: a stand-in for a Colab disconnect."""
+    from transformers import TrainerCallback
+
+    class StopAtStep(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step >= step:
+                control.should_training_stop = True
+                control.should_save = False  # a disconnect saves nothing: the last checkpoint is what is left
+            return control
+
+    return StopAtStep()
+
+
+# ------------------------------------------------------------------------------------------- after training
+
+
+def plot_losses(losses: Sequence[tuple[int, float]], path: str | Path | None = None, title: str = "training loss",
+                smooth: int = 10):
+    """The loss curve (raw and a moving average) as a matplotlib figure; saved as PNG when path is given."""
+    import matplotlib
+
+    if path is not None:
+        matplotlib.use(matplotlib.get_backend())
+    import matplotlib.pyplot as plt
+
+    if not losses:
+        raise ValueError("no losses to plot: was logging_steps set, and did training run at least one step?")
+    steps, values = zip(*losses, strict=True)
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.plot(steps, values, alpha=0.35, label="loss per step")
+    if len(values) >= smooth:
+        avg = [sum(values[max(0, i - smooth + 1):i + 1]) / len(values[max(0, i - smooth + 1):i + 1])
+               for i in range(len(values))]
+        ax.plot(steps, avg, label=f"moving average ({smooth})")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("cross-entropy on answers")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig
+
+
+def save_adapter(model, tokenizer, path: str | Path) -> Path:
+    """Save the LoRA adapter alone (a few MB) with the tokenizer; reload with peft's PeftModel.from_pretrained."""
+    path = Path(path)
+    model.save_pretrained(str(path))
+    tokenizer.save_pretrained(str(path))
+    return path
+
+
+def save_merged(model, tokenizer, path: str | Path, dtype: str = "bfloat16") -> Path:
+    """Merge the LoRA into the base weights and save a plain 16-bit Hugging Face folder (for GGUF export).
+
+    The merge happens in place: afterwards ``model`` (use the returned folder's weights, or keep using ``model``)
+    answers as before but has no adapter left to train.
+    bfloat16 by default: Gemma 3's weights fit it and its activations overflow float16 (see ``precision``).
+    """
+    import torch
+
+    path = Path(path)
+    merged = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
+    target = getattr(torch, dtype)
+    state = {name: tensor.to(target) for name, tensor in merged.state_dict().items()}
+    merged.save_pretrained(str(path), state_dict=state, safe_serialization=True)
+    config_file = path / "config.json"  # transformers writes the in-memory dtype; record what the files hold
+    config = json.loads(config_file.read_text())
+    config["dtype"] = dtype
+    config_file.write_text(json.dumps(config, indent=2) + "\n")
+    tokenizer.save_pretrained(str(path))
+    from .prompts import CHAT_TEMPLATE
+
+    (path / "chat_template.jinja").write_text(CHAT_TEMPLATE)
+    return path

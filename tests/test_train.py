@@ -1,0 +1,122 @@
+"""train: answers-only labels, checkpoint + resume after a disconnect, the loss plot, saving adapter and merged model.
+
+A tiny randomly initialised Gemma 3 (2 layers, hidden 16) with the embedded model's real tokenizer: the facts under
+test (which tokens carry loss, which step a resumed run ends at, what the optimizer counted) do not need the 270M.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+unsloth = pytest.importorskip("unsloth")  # TRL's SFTTrainer needs Unsloth's patches to train on a CPU
+
+import torch  # noqa: E402
+
+from gemma_helpers import train  # noqa: E402
+from gemma_helpers.prompts import END_OF_TURN  # noqa: E402
+
+CONVERSATIONS = [[{"role": "system", "content": "Reply with one move in UCI notation."},
+                  {"role": "user", "content": f"FEN: 8/8/8/8/8/8/{i % 8}P6/K6k w - - 0 1"},
+                  {"role": "assistant", "content": ["a2a3", "a2a4", "e2e4", "g1f3"][i % 4]}] for i in range(24)]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    """The embedded Gemma 3 tokenizer (262,144 tokens)."""
+    from transformers import AutoTokenizer
+
+    from gemma_helpers import models
+
+    return AutoTokenizer.from_pretrained(models.embedded_model_dir())
+
+
+def tiny_lora_model(tokenizer, seed: int = 0):
+    """A 2-layer Gemma 3 with LoRA, the same weights for the same seed."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    config = Gemma3TextConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                              num_attention_heads=2, num_key_value_heads=1, head_dim=8, max_position_embeddings=256,
+                              sliding_window=16, layer_types=["sliding_attention", "full_attention"],
+                              pad_token_id=0, bos_token_id=2, eos_token_id=1)
+    torch.manual_seed(seed)
+    return train.add_lora(Gemma3ForCausalLM(config), r=4, alpha=8)
+
+
+def test_prompt_tokens_are_masked_and_answer_tokens_are_not(tokenizer, tmp_path):
+    trainer = train.sft_trainer(tiny_lora_model(tokenizer), tokenizer, CONVERSATIONS, output_dir=tmp_path, max_steps=1)
+    for index in (0, 2):
+        ids, labels = train.masked_example(trainer, index)
+        answer = tokenizer(CONVERSATIONS[index][-1]["content"] + END_OF_TURN, add_special_tokens=False)["input_ids"]
+        n = len(answer)
+        assert ids[0] == 2 and ids.count(2) == 1  # one <bos>, from the tokenizer
+        assert labels[:-n] == [-100] * (len(ids) - n)  # every prompt token, the generation prompt included
+        assert labels[-n:] == ids[-n:] == answer  # the move's tokens and <end_of_turn> carry the loss
+        assert labels[-1] == 106
+        assert tokenizer.decode(ids[:-n]).endswith("<start_of_turn>model\n")
+
+
+def test_interrupted_run_resumes_to_the_same_final_step_and_optimizer_state(tokenizer, tmp_path):
+    kwargs = dict(max_steps=4, batch_size=2, learning_rate=1e-2, save_steps=2, max_length=64)
+    straight = train.lora_sft(tiny_lora_model(tokenizer), tokenizer, CONVERSATIONS, output_dir=tmp_path / "straight",
+                              **kwargs)
+    cut = tmp_path / "cut"
+    first = train.lora_sft(tiny_lora_model(tokenizer), tokenizer, CONVERSATIONS, output_dir=cut,
+                           callbacks=[train.stop_at_step(3)], **kwargs)
+    assert first.steps == 3  # the "disconnect" came after step 3; only checkpoint-2 was written
+    assert train.last_checkpoint(cut).endswith("checkpoint-2")
+    resumed = train.lora_sft(tiny_lora_model(tokenizer), tokenizer, CONVERSATIONS, output_dir=cut, **kwargs)
+    assert resumed.resumed_from.endswith("checkpoint-2")
+    assert (resumed.steps, resumed.steps_run) == (4, 2)  # steps 3 and 4 again, not 4 more
+    for run in (straight, resumed):
+        opt = torch.load(f"{run.output_dir}/checkpoint-4/optimizer.pt", weights_only=False)
+        assert {int(s["step"]) for s in opt["state"].values()} == {4}  # Adam counted 4 updates, not 2 or 6
+        state = json.loads((tmp_path / run.output_dir / "checkpoint-4" / "trainer_state.json").read_text())
+        assert state["global_step"] == 4
+    # the same data order and weights: the resumed run's losses at steps 3-4 are the uninterrupted run's
+    after_cut, reference = dict(resumed.losses), dict(straight.losses)
+    assert [after_cut[s] for s in (3, 4)] == pytest.approx([reference[s] for s in (3, 4)], rel=1e-4)
+
+
+def test_plot_losses_saves_a_png(tmp_path):
+    fig = train.plot_losses([(i, 3.0 / i) for i in range(1, 30)], tmp_path / "loss.png")
+    assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(fig.axes[0].lines) == 2  # raw and moving average
+    with pytest.raises(ValueError, match="no losses"):
+        train.plot_losses([])
+
+
+def test_save_adapter_and_merged_16bit(tokenizer, tmp_path):
+    model = tiny_lora_model(tokenizer)
+    for module in model.modules():  # give the adapters non-zero weights so that the merge changes something
+        if hasattr(module, "lora_B"):
+            for b in module.lora_B.values():
+                torch.nn.init.normal_(b.weight, std=0.5)
+    ids = torch.tensor([[2, 105, 2364, 107]])
+    with torch.no_grad():
+        before = model(input_ids=ids).logits
+    adapter = train.save_adapter(model, tokenizer, tmp_path / "adapter")
+    assert (adapter / "adapter_config.json").exists() and (adapter / "adapter_model.safetensors").exists()
+    merged_dir = train.save_merged(model, tokenizer, tmp_path / "merged")
+    config = json.loads((merged_dir / "config.json").read_text())
+    assert config["dtype"] == "bfloat16"
+    from safetensors import safe_open
+
+    with safe_open(str(merged_dir / "model.safetensors"), "pt") as weights:
+        assert {weights.get_tensor(k).dtype for k in weights.keys()} == {torch.bfloat16}
+    with torch.no_grad():
+        merged = model(input_ids=ids).logits
+    assert torch.allclose(before, merged, atol=1e-5)  # the merge keeps the adapted model's outputs
+    from transformers import AutoModelForCausalLM
+
+    reloaded = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=torch.float32)
+    assert not any("lora" in name for name in reloaded.state_dict())
+    in_memory = dict(model.named_parameters())
+    some = "layers.0.self_attn.q_proj.weight"
+    expected = next(v for k, v in in_memory.items() if k.endswith(some)).detach()
+    saved = next(v for k, v in reloaded.state_dict().items() if k.endswith(some))
+    untrained = next(v for k, v in tiny_lora_model(tokenizer).state_dict().items()
+                     if k.endswith("layers.0.self_attn.q_proj.base_layer.weight"))
+    assert torch.equal(saved, expected.to(torch.bfloat16).float())  # the merged weight, rounded to bf16
+    assert not torch.equal(expected, untrained)  # and the merge did change it
