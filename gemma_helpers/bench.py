@@ -55,6 +55,20 @@ def _progress(items: Sequence[Any], desc: str):
             print(f"{desc}: {len(items)} items, the first took {first:.1f} s -> about {first * len(items):.0f} s in all")
 
 
+def release_memory() -> None:
+    """Give back memory after `del model` (Python garbage, and the CUDA cache when there is a GPU)."""
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:  # pragma: no cover - torch is in requirements
+        pass
+
+
 # ------------------------------------------------------------------------------------------------ MMLU
 
 

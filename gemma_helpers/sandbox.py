@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -137,16 +138,16 @@ def isolation_layers() -> dict[str, bool]:
 
 
 def _limits(memory_mb: int, max_processes: int, cpu_s: int, file_mb: int, uid: int):
-    def apply() -> None:
-        import resource
+    """The function the child runs between fork and exec: only setrlimit calls (no imports, no file reading,
+    which are unsafe there when the parent has threads, as a Jupyter kernel does)."""
+    nproc = _processes_of(uid) + max_processes
+    limits = [(resource.RLIMIT_AS, memory_mb << 20), (resource.RLIMIT_CPU, cpu_s), (resource.RLIMIT_FSIZE, file_mb << 20),
+              (resource.RLIMIT_CORE, 0), (resource.RLIMIT_NOFILE, 64), (resource.RLIMIT_NPROC, nproc)]
+    setrlimit = resource.setrlimit
 
-        resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (file_mb << 20, file_mb << 20))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-        nproc = _processes_of(uid) + max_processes
-        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+    def apply() -> None:
+        for kind, value in limits:
+            setrlimit(kind, (value, value))
     return apply
 
 

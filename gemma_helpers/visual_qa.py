@@ -235,3 +235,51 @@ def load_mathvista(n: int, seed: int = 0) -> list[VQAItem]:
         items.append(VQAItem(r["decoded_image"].convert("RGB"), r["query"], str(r["answer"]), (str(r["answer"]),),
                              r["question_type"], choices, r["answer_type"], precision, "mathvista"))
     return items
+
+
+# ------------------------------------------------------------------------------------------------ one call per benchmark
+
+VISION_BENCHMARKS = ("ChartQA", "DocVQA", "MathVista")
+
+
+def load_items(benchmark: str, n: int, source: str = "synthetic", seed: int = 0, image_size: int = 448) -> list:
+    """n items of a vision benchmark: the real test set from the hub (``source='hub'``) or the offline stand-in."""
+    from . import charts
+
+    if benchmark not in VISION_BENCHMARKS or source not in ("hub", "synthetic"):
+        raise ValueError(f"benchmark must be one of {VISION_BENCHMARKS} and source 'hub' or 'synthetic', "
+                         f"not {benchmark!r}, {source!r}")
+    if benchmark == "ChartQA":
+        return charts.load_chartqa("test", n, seed) if source == "hub" else \
+            charts.synthetic_charts(n, "heldout", seed, image_size)
+    if benchmark == "DocVQA":
+        return load_docvqa(n, seed) if source == "hub" else synthetic_documents(n, seed, image_size)
+    return load_mathvista(n, seed) if source == "hub" else synthetic_math(n, seed, image_size)
+
+
+def score(benchmark: str, items: Sequence[Any], predictions: Sequence[str]) -> list[float]:
+    """Per-item scores in [0, 1]: relaxed accuracy (ChartQA), ANLS (DocVQA), rule-checked answer (MathVista)."""
+    from .charts import relaxed_accuracy
+
+    if len(items) != len(predictions):
+        raise ValueError(f"{len(items)} items but {len(predictions)} predictions: pass one prediction per item")
+    if benchmark == "ChartQA":
+        return [float(relaxed_accuracy(p, item.answer)) for item, p in zip(items, predictions, strict=True)]
+    if benchmark == "DocVQA":
+        return [anls(p, item.answers or (item.answer,)) for item, p in zip(items, predictions, strict=True)]
+    if benchmark == "MathVista":
+        return [float(mathvista_correct(p, item)) for item, p in zip(items, predictions, strict=True)]
+    raise ValueError(f"benchmark must be one of {VISION_BENCHMARKS}, not {benchmark!r}")
+
+
+def evaluate(model, processor, benchmark: str, items: Sequence[Any], max_new_tokens: int = 32) -> dict[str, Any]:
+    """Greedy answers from a Gemma 3 vision model (or the tiny stand-in), their per-item scores and the time taken."""
+    import time
+
+    from .vision import answer_charts
+
+    started = time.perf_counter()
+    print(f"{benchmark}: {len(items)} items, up to {max_new_tokens} new tokens each")
+    predictions = answer_charts(model, processor, items, max_new_tokens)
+    return {"predictions": predictions, "scores": score(benchmark, items, predictions),
+            "seconds": time.perf_counter() - started}

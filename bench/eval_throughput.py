@@ -1,0 +1,65 @@
+"""MMLU scoring speed: one forward pass per question (all four answer letters) against one pass per option.
+
+Both methods score the same 5-shot prompts (lm-evaluation-harness's MMLU format) with the same model; the script
+checks that they predict the same letters and reports questions per second for each. Run:
+`.venv/bin/python bench/eval_throughput.py [--questions N] [--model embedded]`; it prints a table and writes
+bench/results/eval_throughput.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gemma_helpers import bench, models  # noqa: E402
+from gemma_helpers.env import hardware_report  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure both methods on the same questions, print the table, write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--questions", type=int, default=12, help="MMLU questions (one per subject, spread out)")
+    parser.add_argument("--model", default="embedded")
+    parser.add_argument("--backend", default="transformers", choices=("transformers", "unsloth"))
+    args = parser.parse_args(argv)
+    items, fewshot = bench.load_mmlu(subjects=args.questions, per_subject=1)
+    model, tokenizer = models.load(args.model, backend=args.backend)
+    warm = bench.mmlu_prompt(items[0], fewshot[items[0].subject])
+    bench.score_one_pass(model, tokenizer, warm)  # the first calls of a process are slow: not timed
+    runs = {method: bench.evaluate_mmlu(model, tokenizer, items, fewshot, method) for method in ("one_pass", "per_choice")}
+    one, each = runs["one_pass"], runs["per_choice"]
+    tokens = sum(len(tokenizer.encode(bench.mmlu_prompt(i, fewshot[i.subject]))) for i in items) / len(items)
+    report = {
+        "model": args.model, "backend": args.backend, "questions": len(items), "mean_prompt_tokens": round(tokens),
+        "one_pass": {"seconds": round(one.seconds, 2), "questions_per_s": round(one.n / one.seconds, 3),
+                     "accuracy": one.accuracy},
+        "per_choice": {"seconds": round(each.seconds, 2), "questions_per_s": round(each.n / each.seconds, 3),
+                       "accuracy": each.accuracy},
+        "speedup": round(each.seconds / one.seconds, 2),
+        "identical_predictions": one.predictions == each.predictions,
+        "machine": {"cpu_cores": hardware_report().cpu_cores, "gpu": hardware_report().gpu_name,
+                    "python": platform.python_version()},
+        "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+    print(f"MMLU 5-shot, {len(items)} questions, ~{report['mean_prompt_tokens']} prompt tokens each, {args.model}")
+    print(f"{'method':<12}{'seconds':>10}{'questions/s':>14}{'accuracy':>10}")
+    for method in ("one_pass", "per_choice"):
+        row = report[method]
+        print(f"{method:<12}{row['seconds']:>10.1f}{row['questions_per_s']:>14.3f}{row['accuracy']:>10.1%}")
+    print(f"speed-up {report['speedup']}x; identical predictions: {report['identical_predictions']}")
+    out = ROOT / "bench" / "results" / "eval_throughput.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}")
+    return 0 if report["identical_predictions"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
