@@ -6,9 +6,9 @@
   a vision model's projector file instead. :func:`quantize`: llama.cpp's quantizer (Q4_K_M and friends).
 * :func:`export_gguf`: all the quant types at once, cached: a folder whose manifest names the same source is reused.
 * :func:`read_gguf`: a GGUF's facts (tensor bytes, types, chat template), or a clear :class:`GGUFError`.
-* :func:`parity`: the GGUF run by llama.cpp against the transformers model on the same token streams:
-  top-1 next-token agreement and mean KL divergence per position.
-* :func:`phone_table`: file size, RAM at 2K / 8K context, and which phones can hold it.
+* :func:`choose_source`: what to export: notebook 03's chess model when it exists, else the configured model.
+
+The check of an exported file against its source is :mod:`gemma_helpers.parity`; phones are :mod:`gemma_helpers.phone`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .env import cache_dir
+from .prompts import CHAT_TEMPLATE
 
 LLAMA_CPP_PYTHON = "0.3.36"  # the sdist that carries llama.cpp's converter (scripts/setup_env.sh downloads it)
 CONVERTER_TYPES = ("f32", "f16", "bf16", "q8_0")  # written by convert_hf_to_gguf.py directly
@@ -83,8 +84,27 @@ def merge_lora(adapter_dir: str | Path, out_dir: str | Path, base: str | Path | 
     return out_dir
 
 
-def to_gguf(hf_dir: str | Path, out_file: str | Path, outtype: str = "f16", mmproj: bool = False) -> Path:
-    """Convert an HF folder with llama.cpp's convert_hf_to_gguf.py (f32, f16, bf16 or q8_0; mmproj: the projector)."""
+def _with_template(hf_dir: Path, template: str, work: Path) -> Path:
+    """A folder of links to hf_dir's files whose chat template is `template` (the source folder is not touched)."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    for f in hf_dir.iterdir():
+        if f.name not in ("chat_template.jinja", "chat_template.json", "tokenizer_config.json"):
+            (work / f.name).symlink_to(f.resolve())
+    config_file = hf_dir / "tokenizer_config.json"
+    config = json.loads(config_file.read_text()) if config_file.exists() else {}
+    config.pop("chat_template", None)  # it would win over chat_template.jinja
+    (work / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+    (work / "chat_template.jinja").write_text(template)
+    return work
+
+
+def to_gguf(hf_dir: str | Path, out_file: str | Path, outtype: str = "f16", mmproj: bool = False,
+            chat_template: str | None = CHAT_TEMPLATE) -> Path:
+    """Convert an HF folder with llama.cpp's convert_hf_to_gguf.py (f32, f16, bf16 or q8_0; mmproj: the projector).
+
+    The GGUF carries `chat_template` (ours by default, whatever the folder's tokenizer holds; None keeps the folder's),
+    so llama.cpp, llama-server, Ollama and phone apps all format conversations the way the model was trained."""
     if outtype not in CONVERTER_TYPES:
         raise ValueError(f"the converter writes {', '.join(CONVERTER_TYPES)}; quantize to {outtype!r} with quantize()")
     hf_dir, out_file = Path(hf_dir), Path(out_file)
@@ -93,10 +113,13 @@ def to_gguf(hf_dir: str | Path, out_file: str | Path, outtype: str = "f16", mmpr
     conv = converter_dir()
     out_file.parent.mkdir(parents=True, exist_ok=True)
     partial = out_file.with_name(out_file.name + ".partial")
-    cmd = [sys.executable, str(conv / "convert_hf_to_gguf.py"), str(hf_dir), "--outtype", outtype,
+    source = hf_dir if chat_template is None else _with_template(hf_dir, chat_template, Path(str(partial) + ".src"))
+    cmd = [sys.executable, str(conv / "convert_hf_to_gguf.py"), str(source), "--outtype", outtype,
            "--outfile", str(partial)] + (["--mmproj"] if mmproj else [])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(conv / "gguf-py"), os.environ.get("PYTHONPATH", "")]))
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if source != hf_dir:
+        shutil.rmtree(source, ignore_errors=True)
     if done.returncode != 0:
         raise RuntimeError(f"convert_hf_to_gguf.py failed ({done.returncode}):\n{done.stderr[-3000:]}")
     written = partial
@@ -267,9 +290,9 @@ class ExportedFile:
 
 
 def source_fingerprint(hf_dir: str | Path) -> str:
-    """A short id of an HF folder's contents (config, weights' names, sizes and mtimes): changes when it changes."""
+    """A short id of an HF folder (config, weights' names, sizes, mtimes) and of our chat template: changes with them."""
     hf_dir = Path(hf_dir)
-    digest = hashlib.sha256((hf_dir / "config.json").read_bytes())
+    digest = hashlib.sha256((hf_dir / "config.json").read_bytes() + CHAT_TEMPLATE.encode())
     for f in sorted(hf_dir.glob("*.safetensors")) + sorted(hf_dir.glob("tokenizer*")):
         stat = f.stat()
         digest.update(f"{f.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
@@ -312,113 +335,36 @@ def export_gguf(hf_dir: str | Path, out_dir: str | Path, quant_types: Sequence[s
     return {q: out[q] for q in quant_types}
 
 
-# ------------------------------------------------------------------------------------------------ parity
+# ------------------------------------------------------------------------------------------------ sources
 
 
-@dataclass(frozen=True)
-class ParityResult:
-    """How closely a GGUF run by llama.cpp follows the transformers model, position by position."""
+def find_chess_output(pattern: str = "03_*") -> Path | None:
+    """The newest merged model (config.json + safetensors) or LoRA adapter that notebook 03 left under the outputs."""
+    from .env import output_dir
 
-    quant: str
-    positions: int
-    top1_agreement: float
-    mean_kl: float
-    max_kl: float
-
-
-def _log_softmax(x):
-    import numpy as np
-
-    x = np.asarray(x, dtype=np.float64)
-    x = x - x.max(axis=-1, keepdims=True)
-    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+    root = output_dir(".").resolve()
+    found = [p.parent for p in root.glob(f"{pattern}/**/adapter_config.json")]
+    found += [p.parent for p in root.glob(f"{pattern}/**/config.json") if any(p.parent.glob("*.safetensors"))]
+    found = [p for p in found if "checkpoint-" not in str(p)]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
-def compare_logits(reference, candidate) -> tuple[float, float, float]:
-    """(top-1 agreement, mean KL(reference || candidate), max KL) of two [positions, vocab] logit arrays."""
-    import numpy as np
+def choose_source(model: str, chess_pattern: str = "03_*", work_dir: str | Path | None = None) -> tuple[Path, str]:
+    """(HF folder to export, what it is): notebook 03's chess model when it exists (merged here if an adapter),
+    else `model` (a name models.resolve knows, a local folder, or a hub id, downloaded)."""
+    chess = find_chess_output(chess_pattern)
+    if chess is not None:
+        if (chess / "adapter_config.json").exists():
+            merged = Path(work_dir or chess.parent) / "merged-for-gguf"
+            if not (merged / "config.json").exists() or merged.stat().st_mtime < chess.stat().st_mtime:
+                merge_lora(chess, merged)
+            return merged, f"the chess LoRA from notebook 03 ({chess}), merged into its base"
+        return chess, f"the chess model from notebook 03 ({chess})"
+    from .models import resolve
 
-    reference, candidate = np.asarray(reference), np.asarray(candidate)
-    if reference.shape != candidate.shape:
-        raise ValueError(f"logit shapes differ: {reference.shape} vs {candidate.shape}")
-    agree = float((reference.argmax(-1) == candidate.argmax(-1)).mean())
-    lp, lq = _log_softmax(reference), _log_softmax(candidate)
-    kl = (np.exp(lp) * (lp - lq)).sum(-1)
-    return agree, float(kl.mean()), float(kl.max())
+    path = resolve(model)
+    if not Path(path).exists():
+        from huggingface_hub import snapshot_download
 
-
-def token_streams(tokenizer, texts: Sequence[str], positions: int) -> list[list[int]]:
-    """Tokenize texts (with <bos>) into streams holding at least `positions` predicted positions in total."""
-    streams, total = [], 0
-    for text in texts:
-        ids = tokenizer(text)["input_ids"]
-        take = min(len(ids), positions - total)
-        if take <= 0:
-            break
-        streams.append(ids[:take])
-        total += take
-    if total < positions:
-        raise ValueError(f"the texts give {total} positions, fewer than the {positions} asked for: add text")
-    return streams
-
-
-def reference_logits(model, streams: Sequence[Sequence[int]]) -> list:
-    """The transformers model's logits (float32 numpy, [len, vocab]) for each token stream."""
-    import torch
-
-    out = []
-    with torch.no_grad():
-        for ids in streams:
-            logits = model(torch.tensor([list(ids)], device=model.device)).logits[0]
-            out.append(logits.float().cpu().numpy())
-    return out
-
-
-def gguf_logits(gguf: str | Path, streams: Sequence[Sequence[int]], threads: int | None = None) -> list:
-    """llama.cpp's logits for the same token streams (logits_all=True keeps every position's row)."""
-    from llama_cpp import Llama
-
-    read_gguf(gguf)
-    n_ctx = max(len(s) for s in streams)
-    llm = Llama(str(gguf), n_ctx=n_ctx, n_batch=n_ctx, logits_all=True, verbose=False,
-                n_threads=threads or os.cpu_count())
-    out = []
-    try:
-        for ids in streams:
-            llm.reset()
-            llm.eval(list(ids))
-            out.append(llm.scores[:len(ids)].copy())
-    finally:
-        llm.close()
-    return out
-
-
-def parity(gguf: str | Path, quant: str, reference: Sequence, streams: Sequence[Sequence[int]]) -> ParityResult:
-    """Top-1 agreement and KL of a GGUF against reference logits (from reference_logits) on the same streams."""
-    import numpy as np
-
-    candidate = gguf_logits(gguf, streams)
-    agree, mean_kl, max_kl = compare_logits(np.concatenate(list(reference)), np.concatenate(candidate))
-    return ParityResult(quant, sum(len(s) for s in streams), agree, mean_kl, max_kl)
-
-
-# ------------------------------------------------------------------------------------------------ phones
-
-PHONES = ("phone 4 GB", "phone 6 GB", "phone 8 GB")
-
-
-def phone_table(files: dict[str, ExportedFile], size: str = "270m",
-                contexts: Sequence[int] = (2048, 8192)) -> list[dict[str, Any]]:
-    """Per exported file: MB, RAM (GB) at each context (file + KV cache + runtime overhead), which phones fit."""
-    from .models import DEVICES, kv_cache_bytes
-
-    rows = []
-    for quant, f in files.items():
-        row: dict[str, Any] = {"quant": quant, "file MB": round(f.size_mb, 1)}
-        for ctx in contexts:
-            ram_gb = f.size_bytes / 1e9 + kv_cache_bytes(size, ctx) / 1e9 + 0.15 + 0.05 * f.size_bytes / 1e9
-            row[f"RAM GB @{ctx // 1024}K"] = round(ram_gb, 2)
-            for phone in PHONES:
-                row[f"{phone} @{ctx // 1024}K"] = ram_gb <= DEVICES[phone]
-        rows.append(row)
-    return rows
+        path = snapshot_download(path)
+    return Path(path), f"{model} (no chess fine-tune from notebook 03 yet: run 03, then this notebook again)"

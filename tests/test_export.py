@@ -1,0 +1,152 @@
+"""GGUF export: llama.cpp's converter and quantizer on a tiny random Gemma 3, the header check, parity, phones.
+
+The tiny model (2 layers, hidden 64) carries the real Gemma 3 tokenizer, so the converter does all its real work
+(262,144-token vocabulary, our chat template) in seconds; llama.cpp then has to reproduce transformers' logits.
+"""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gemma_helpers import export, parity, phone
+from gemma_helpers.prompts import CHAT_TEMPLATE
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
+
+
+def _embedded_dir() -> Path:
+    from gemma_helpers.models import embedded_model_dir
+
+    return embedded_model_dir()
+
+
+@pytest.fixture(scope="module")
+def tiny_hf(tmp_path_factory):
+    """A 2-layer random Gemma3ForCausalLM with the embedded model's tokenizer (our chat template attached)."""
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    out = tmp_path_factory.mktemp("tiny-gemma3")
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(vocab_size=262_144, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                              num_attention_heads=2, num_key_value_heads=1, head_dim=32, sliding_window=16,
+                              max_position_embeddings=512, query_pre_attn_scalar=32,
+                              layer_types=["sliding_attention", "full_attention"],
+                              initializer_range=0.5)  # large weights: peaked predictions, few near-ties
+    model = Gemma3ForCausalLM(config).eval()
+    model.save_pretrained(out)
+    for name in TOKENIZER_FILES:
+        if (_embedded_dir() / name).exists():
+            shutil.copy(_embedded_dir() / name, out / name)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_files(tiny_hf, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny-gguf")
+    return export.export_gguf(tiny_hf, out, ("f16", "q8_0", "q4_k_m"), name="tiny")
+
+
+def test_converter_writes_our_chat_template_and_every_tensor(tiny_files):
+    info = export.read_gguf(tiny_files["f16"].path)
+    assert info.architecture == "gemma3"
+    assert info.chat_template == CHAT_TEMPLATE  # so llama.cpp never falls back to another format
+    # 2 layers x 13 tensors (7 matrices, 6 norms) + token_embd + output_norm; the output head is tied.
+    assert info.n_tensors == 2 * 13 + 2
+    # F16 matrices: the embedding alone is 262,144 x 64 x 2 bytes.
+    assert info.tensor_types["F16"] == 2 * 7 + 1
+    assert info.tensor_bytes >= 262_144 * 64 * 2
+
+
+def test_quantizer_makes_smaller_files_and_export_is_cached(tiny_hf, tiny_files, tmp_path):
+    sizes = {q: f.size_bytes for q, f in tiny_files.items()}
+    assert sizes["q4_k_m"] < sizes["q8_0"] < sizes["f16"]
+    q4 = export.read_gguf(tiny_files["q4_k_m"].path)
+    # rows of 64 values are not whole 256-value K-quant blocks: llama.cpp falls back to Q5_0 / Q8_0
+    assert "Q4_K" not in q4.tensor_types and set(q4.tensor_types) <= {"F32", "Q5_0", "Q8_0"}
+    assert tiny_files["f16"].sha256 == export.sha256(tiny_files["f16"].path)
+    before = Path(tiny_files["f16"].path).stat().st_mtime_ns
+    again = export.export_gguf(tiny_hf, Path(tiny_files["f16"].path).parent, ("f16", "q4_k_m"), name="tiny")
+    assert Path(again["f16"].path).stat().st_mtime_ns == before  # reused, not converted again
+    assert again["q4_k_m"] == tiny_files["q4_k_m"]
+
+
+def test_f16_gguf_matches_transformers_position_by_position(tiny_hf, tiny_files):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_hf)
+    model = AutoModelForCausalLM.from_pretrained(tiny_hf).eval()
+    streams = parity.token_streams(tokenizer, 120)
+    assert sum(map(len, streams)) == 120 and all(s[0] == 2 for s in streams)  # one <bos> per stream
+    reference = parity.reference_logits(model, streams)
+    f16 = parity.parity(tiny_files["f16"].path, "f16", reference, streams)
+    assert f16.positions == 120
+    assert f16.top1_agreement >= 0.99 and f16.mean_kl < 0.01, f16  # f16 rounding of the weights only
+    q4 = parity.parity(tiny_files["q4_k_m"].path, "q4_k_m", reference, streams)
+    assert q4.mean_kl > f16.mean_kl  # fewer bits, further from the reference
+
+
+def test_compare_logits_on_hand_checked_cases():
+    same = np.array([[1.0, 2.0, 3.0], [0.0, 5.0, 1.0]])
+    scores = parity.compare_logits(same, same)
+    assert scores["top1_agreement"] == 1.0 and scores["mean_kl"] == pytest.approx(0.0, abs=1e-12)
+    # p = (1/2, 1/2), q = (1/4, 3/4): KL = 1/2 ln 2 + 1/2 ln(2/3) = 0.14384
+    p, q = np.log([[0.5, 0.5]]), np.log([[0.25, 0.75]])
+    scores = parity.compare_logits(p, q)
+    assert scores["mean_kl"] == pytest.approx(0.5 * np.log(2) + 0.5 * np.log(2 / 3), rel=1e-9)
+    assert scores["flips"] == 1 and scores["near_tie_flips"] == 1  # the reference's top two are tied
+    with pytest.raises(ValueError, match="shapes differ"):
+        parity.compare_logits(same, same[:1])
+
+
+def test_bad_files_give_clear_errors(tiny_files, tmp_path):
+    good = Path(tiny_files["q8_0"].path).read_bytes()
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(good[: len(good) // 2])
+    with pytest.raises(export.GGUFError, match="truncated: its tensors need"):
+        export.read_gguf(cut)
+    cut.write_bytes(good[:5000])  # inside the header (the vocabulary)
+    with pytest.raises(export.GGUFError, match="damaged or truncated in its header"):
+        export.read_gguf(cut)
+    (tmp_path / "model.safetensors.gguf").write_bytes(b"\x00" * 64)
+    with pytest.raises(export.GGUFError, match="not a GGUF file"):
+        export.read_gguf(tmp_path / "model.safetensors.gguf")
+    with pytest.raises(export.GGUFError, match="does not exist"):
+        export.read_gguf(tmp_path / "missing.gguf")
+    cut.write_bytes(good[: len(good) // 2])
+    with pytest.raises(export.GGUFError):  # llama.cpp itself is never handed the broken file
+        parity.gguf_logits(cut, [[2, 3, 4]])
+
+
+def test_embedded_gguf_header_facts():
+    from gemma_helpers.models import embedded_gguf
+
+    info = export.read_gguf(embedded_gguf())
+    assert (info.file_bytes, info.tensor_bytes, info.n_tensors) == (253_113_024, 246_587_904, 236)
+    assert info.chat_template is None  # the base model ships none: runtimes must be given ours
+    assert info.tensor_types == {"F32": 109, "Q8_0": 10, "Q5_0": 81, "Q4_K": 27, "Q6_K": 9}
+
+
+def test_unknown_quant_types_are_refused(tiny_hf, tmp_path):
+    with pytest.raises(ValueError, match="unknown quant types"):
+        export.export_gguf(tiny_hf, tmp_path, ("q3_k_s",))
+    with pytest.raises(ValueError, match="quantize"):
+        export.to_gguf(tiny_hf, tmp_path / "x.gguf", "q4_k_m")
+
+
+def test_phone_table_adds_kv_cache_and_overhead():
+    from gemma_helpers.memory import kv_cache_bytes
+
+    f = export.ExportedFile("q4_k_m", "x.gguf", 261_318_080, "0" * 64, 1.0)
+    (row,) = phone.phone_table({"q4_k_m": f})
+    weights = 261_318_080 / 1e9
+    assert row["RAM GB @2K"] == round(weights + kv_cache_bytes("270m", 2048) / 1e9 + 0.15 + 0.05 * weights, 2)
+    assert row["phones @2K"] == "4 GB, 6 GB, 8 GB"
+    big = export.ExportedFile("f16", "y.gguf", int(2.5e9), "0" * 64, 1.0)
+    (row,) = phone.phone_table({"f16": big})
+    assert row["phones @2K"] == "6 GB, 8 GB"  # 2.5 GB of weights leave a 4 GB phone (1.8 GB usable) behind
+    rows = phone.planner_phone_table()
+    assert len(rows) == 5 * 3
+    assert next(r for r in rows if r["size"] == "27B" and r["quant"] == "q4_k_m")["phones @2K"] == "none"
