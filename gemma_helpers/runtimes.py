@@ -46,17 +46,22 @@ def llama_binary(name: str = "llama-server") -> Path | None:
     return path if path.is_file() else None
 
 
-def load_llama(gguf: str | Path, n_ctx: int = 2048, threads: int | None = None, logits_all: bool = False):
-    """Open a GGUF with llama-cpp-python, quietly, with our chat template as its chat handler."""
-    from llama_cpp import Llama
+def chat_formatter():
+    """Our chat template as llama-cpp-python's formatter (it renders <bos> itself, so none is added on top)."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
     from .prompts import CHAT_TEMPLATE
 
-    formatter = Jinja2ChatFormatter(template=CHAT_TEMPLATE, eos_token="<eos>", bos_token="<bos>",
-                                    stop_token_ids=list(STOP_TOKEN_IDS))
+    return Jinja2ChatFormatter(template=CHAT_TEMPLATE, eos_token="<eos>", bos_token="<bos>",
+                               stop_token_ids=list(STOP_TOKEN_IDS))
+
+
+def load_llama(gguf: str | Path, n_ctx: int = 2048, threads: int | None = None, logits_all: bool = False):
+    """Open a GGUF with llama-cpp-python, quietly, with our chat template as its chat handler."""
+    from llama_cpp import Llama
+
     return Llama(str(gguf), n_ctx=n_ctx, n_threads=threads or os.cpu_count(), logits_all=logits_all, verbose=False,
-                 chat_handler=formatter.to_chat_handler())
+                 chat_handler=chat_formatter().to_chat_handler())
 
 
 def prompt_tokens(llm, messages: Sequence[dict[str, Any]]) -> list[int]:
@@ -140,17 +145,27 @@ class Server:
 def openai_server(gguf: str | Path, max_requests: int = 4, n_ctx: int = 2048, threads: int | None = None,
                   prefer: str = "llama-server", startup_s: float = 120) -> Iterator[Server]:
     """Serve a GGUF on 127.0.0.1 (llama-server when present, else python -m llama_cpp.server); always stopped."""
+    from .prompts import CHAT_TEMPLATE
+
     port, threads = free_port(), threads or os.cpu_count() or 1
     binary = llama_binary("llama-server") if prefer == "llama-server" else None
+    workdir = Path(tempfile.mkdtemp(prefix="gemma-server-"))
     if binary:
+        template = workdir / "gemma3.jinja"  # given explicitly: a GGUF without one would get ChatML
+        template.write_text(CHAT_TEMPLATE)
         cmd = [str(binary), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port), "-c", str(n_ctx),
-               "-t", str(threads), "-np", "1", "--jinja"]  # --jinja: the template stored in the GGUF (ours)
+               "-t", str(threads), "-np", "1", "--jinja", "--chat-template-file", str(template)]
         health, program = "/health", "llama-server"
     else:
+        from .export import read_gguf
+
+        if read_gguf(gguf).chat_template != CHAT_TEMPLATE:  # this server can only take the GGUF's own template
+            raise ValueError(f"{gguf} does not carry our chat template: export it with export.to_gguf, "
+                             "or use llama-server (it takes the template as a file)")
         cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
                "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads)]
         health, program = "/v1/models", "llama_cpp.server"
-    log = Path(tempfile.mkstemp(prefix=f"{program}-", suffix=".log")[1])
+    log = workdir / f"{program}.log"
     with open(log, "wb") as log_file:
         proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
