@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--backend", default="transformers", choices=("transformers", "unsloth"))
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
     items, fewshot = bench.load_mmlu(subjects=args.questions, per_subject=1)
     model, tokenizer = models.load(args.model, backend=args.backend)
     warm = bench.mmlu_prompt(items[0], fewshot[items[0].subject])
@@ -45,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         "speedup": round(each.seconds / one.seconds, 2),
         "identical_predictions": one.predictions == each.predictions,
         "machine": {"cpu_cores": hardware_report().cpu_cores, "gpu": hardware_report().gpu_name,
-                    "python": platform.python_version()},
+                    "python": platform.python_version(),
+                    "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)]},
         "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
     print(f"MMLU 5-shot, {len(items)} questions, ~{report['mean_prompt_tokens']} prompt tokens each, {args.model}")
@@ -53,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     for method in ("one_pass", "per_choice"):
         row = report[method]
         print(f"{method:<12}{row['seconds']:>10.1f}{row['questions_per_s']:>14.3f}{row['accuracy']:>10.1%}")
-    print(f"speed-up {report['speedup']}x; identical predictions: {report['identical_predictions']}")
+    print(f"speed-up {report['speedup']}x; identical predictions: {report['identical_predictions']}; "
+          f"load average before/after {report['machine']['load_average_1min']} on {report['machine']['cpu_cores']} cores")
     out = ROOT / "bench" / "results" / "eval_throughput.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -167,8 +167,14 @@ def mmlu_prompt(item: MMLUItem, fewshot: Sequence[MMLUItem] = ()) -> str:
     return description + solved + _block(item)
 
 
+def text_tokenizer(tokenizer):
+    """The text tokenizer itself (Unsloth returns a processor for multimodal checkpoints such as 4B)."""
+    return getattr(tokenizer, "tokenizer", tokenizer)
+
+
 def letter_token_ids(tokenizer) -> list[int]:
     """The token ids of ' A' .. ' D'; an error if any is not a single token (then one pass cannot score them)."""
+    tokenizer = text_tokenizer(tokenizer)
     ids = [tokenizer.encode(f" {letter}", add_special_tokens=False) for letter in LETTERS]
     if any(len(i) != 1 for i in ids):
         raise ValueError(f"answer letters are not single tokens for this tokenizer ({ids}): use score_per_choice")
@@ -190,6 +196,7 @@ def _logits(model, ids: list[int], keep: int):
 
 def score_one_pass(model, tokenizer, prompt: str, letter_ids: Sequence[int] | None = None) -> list[float]:
     """Log-likelihoods of ' A' .. ' D' after the prompt, all four read from one forward pass."""
+    tokenizer = text_tokenizer(tokenizer)
     letter_ids = letter_ids or letter_token_ids(tokenizer)
     logprobs = _logits(model, tokenizer.encode(prompt), keep=1)[0]
     return [float(logprobs[i]) for i in letter_ids]
@@ -197,6 +204,7 @@ def score_one_pass(model, tokenizer, prompt: str, letter_ids: Sequence[int] | No
 
 def score_per_choice(model, tokenizer, prompt: str) -> list[float]:
     """Log-likelihood of each continuation ' A' .. ' D' from its own forward pass (works for multi-token answers)."""
+    tokenizer = text_tokenizer(tokenizer)
     context = tokenizer.encode(prompt)
     scores = []
     for letter in LETTERS:
@@ -282,6 +290,7 @@ def generate_completions(model, tokenizer, problems: Sequence[dict[str, str]], c
 
     from .prompts import STOP_TOKEN_IDS
 
+    tokenizer = text_tokenizer(tokenizer)
     stops = CHAT_CODE_STOPS if chat else HUMANEVAL_STOPS
     completions = []
     for problem in _progress(problems, "HumanEval generation"):

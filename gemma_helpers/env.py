@@ -151,6 +151,9 @@ class ChessSettings:
     max_length: int
     save_every: int
     optimizer: str
+    sampled_positions: int = 100  # held-out positions also answered with the recommended sampling
+    answer_tokens: int = 6  # new tokens generated per answer (a UCI move is 4-5 tokens with <end_of_turn>)
+    curve_every: int = 0  # measure the legal-move rate every N training steps (0: only before and after)
 
 
 @dataclass(frozen=True)
@@ -276,7 +279,8 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None) -> C
             mode=FULL, reason=reason, chat_model="unsloth/gemma-3-270m-it", max_new_tokens=256,
             chess=ChessSettings(model="unsloth/gemma-3-270m-it", train_rows=10_000, eval_positions=500,
                                 max_steps=100, batch_size=4, learning_rate=5e-5, lora_r=128, lora_alpha=128,
-                                max_length=2048, save_every=25, optimizer="adamw_8bit"),
+                                max_length=2048, save_every=25, optimizer="adamw_8bit", sampled_positions=500,
+                                answer_tokens=16, curve_every=25),
             vision=VisionSettings(model="unsloth/gemma-3-4b-it", train_charts=1000, eval_charts=200,
                                   max_steps=60, batch_size=2, learning_rate=2e-4, lora_r=16, lora_alpha=16,
                                   gradient_accumulation=4, image_size=448, max_length=2048, load_in_4bit=True,
@@ -298,8 +302,8 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None) -> C
         vision=VisionSettings(model=TINY_VISION, train_charts=120, eval_charts=50, max_steps=80, batch_size=8,
                               learning_rate=3e-3, lora_r=8, lora_alpha=16, gradient_accumulation=1, image_size=64,
                               max_length=128, load_in_4bit=False, chartqa_items=0, max_new_tokens=8),
-        bench=BenchSettings(model=EMBEDDED, mmlu_per_subject=1, mmlu_subjects=10, humaneval_problems=6,
-                            vision_items=12, humaneval_model=EMBEDDED, humaneval_max_new_tokens=64,
+        bench=BenchSettings(model=EMBEDDED, mmlu_per_subject=1, mmlu_subjects=8, humaneval_problems=4,
+                            vision_items=12, humaneval_model=EMBEDDED, humaneval_max_new_tokens=48,
                             humaneval_timeout_s=5.0, vision_model=TINY_VISION, vision_max_new_tokens=8),
         export=ExportSettings(model="embedded-chat", quant_types=("f16", "q8_0", "q4_k_m"), parity_positions=200,
                               speed_tokens=64, speed_prompt_tokens=128),

@@ -153,7 +153,7 @@ def plot_comparison(rows: Sequence[dict[str, Any]], path: str | Path | None = No
         variant = parsed[0] if parsed else "IT"
         refs = [p for p in PUBLISHED if p.benchmark == row["benchmark"] and p.variant == variant] or \
             [p for p in PUBLISHED if p.benchmark == row["benchmark"]]
-        labels = [f"{p.variant} {p.size}" for p in refs] + ["ours"]
+        labels = [f"{p.variant} {p.size}" for p in refs] + [f"ours\n{row['model'].split('/')[-1]}"]
         values = [p.value for p in refs] + [row["ours"]]
         colors = ["#9e9e9e"] * len(refs) + ["#1a73e8"]
         ax.bar(labels, values, color=colors)

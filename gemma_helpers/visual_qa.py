@@ -76,9 +76,9 @@ def extract_choice(response: str, choices: Sequence[str]) -> str | None:
     """The option a reply picks: '(B)', 'B', 'B.', 'Answer: B', 'option B', or an option's text; None if unclear."""
     text = response.strip()
     letters = "ABCDEFGH"[:len(choices)]
-    for pattern in (rf"^\(?([{letters}])\)?[.:)]?$", rf"\(([{letters}])\)", rf"(?:answer|option)\s*(?:is|:)?\s*\(?([{letters}])\b",
-                    rf"^([{letters}])[.:)]\s"):
-        match = re.search(pattern, text, flags=re.IGNORECASE if "answer" in pattern else 0)
+    for pattern in (rf"^\(?([{letters}])\)?[.:)]?$", rf"\(([{letters}])\)",
+                    rf"(?i:answer|option)\s*(?:is|:)?\s*\(?([{letters}])\b", rf"^([{letters}])[.:)]\s"):
+        match = re.search(pattern, text)
         if match:
             return choices[letters.index(match.group(1).upper())]
     norm = " ".join(text.lower().split()).rstrip(".")
@@ -130,6 +130,7 @@ def mathvista_prompt(question: str, choices: Sequence[str] = (), answer_type: st
 
 # ------------------------------------------------------------------------------------------------ offline stand-ins
 
+DRAW_SIZE = 448  # pictures are drawn at this size, then resized to the size asked for
 _NAMES = ["Acme Ltd", "Blue Harbor Inc", "Nordlicht GmbH", "Sakura Trading", "Atlas Foods", "Kite & Co"]
 _ITEMS = ["Paper A4", "Toner", "Desk lamp", "USB cable", "Stapler", "Notebook"]
 
@@ -146,6 +147,7 @@ def synthetic_documents(n: int, seed: int = 0, size: int = 448) -> list[VQAItem]
 
     rng = random.Random(10_000 + seed)
     items = []
+    final, size = size, DRAW_SIZE  # draw at DRAW_SIZE, hand out at the size asked for
     for _ in range(n):
         number, customer = str(rng.randint(1000, 99999)), rng.choice(_NAMES)
         date = f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
@@ -170,6 +172,7 @@ def synthetic_documents(n: int, seed: int = 0, size: int = 448) -> list[VQAItem]
         question, answer = rng.choice([("What is the invoice number?", number), ("What is the invoice date?", date),
                                        ("Who is the customer?", customer), ("What is the total?", f"${total:,.2f}"),
                                        (f"What is the price of the {name.lower()}?", f"${price:,.2f}")])
+        image = image if final == size else image.resize((final, final))
         items.append(VQAItem(image, question, answer, (answer, answer.lstrip("$")), "document"))
     return items
 
@@ -181,6 +184,7 @@ def synthetic_math(n: int, seed: int = 0, size: int = 448) -> list[VQAItem]:
 
     rng = random.Random(20_000 + seed)
     items = []
+    final, size = size, DRAW_SIZE  # draw at DRAW_SIZE, hand out at the size asked for
     for i in range(n):
         image = Image.new("RGB", (size, size), "white")
         draw = ImageDraw.Draw(image)
@@ -207,6 +211,7 @@ def synthetic_math(n: int, seed: int = 0, size: int = 448) -> list[VQAItem]:
             question, answer, choices, kind, precision = ("What is the area of the rectangle?", f"{w * h:.1f}", (),
                                                           "float", 1)
         prompt = mathvista_prompt(question, choices, kind, precision)
+        image = image if final == size else image.resize((final, final))
         items.append(VQAItem(image, prompt, answer, (answer,), "math", choices, kind, precision))
     return items
 
@@ -215,10 +220,13 @@ def synthetic_math(n: int, seed: int = 0, size: int = 448) -> list[VQAItem]:
 
 
 def load_docvqa(n: int, seed: int = 0) -> list[VQAItem]:
-    """A seeded sample of DocVQA validation questions (lmms-lab/DocVQA on the hub; the test split has no answers)."""
+    """A seeded sample of DocVQA validation questions (lmms-lab/DocVQA on the hub; the test split has no answers).
+
+    Streamed, so only the shards the sample touches are downloaded, not all 5,349 page images."""
     from datasets import load_dataset
 
-    data = load_dataset("lmms-lab/DocVQA", "DocVQA", split="validation").shuffle(seed=seed).select(range(n))
+    stream = load_dataset("lmms-lab/DocVQA", "DocVQA", split="validation", streaming=True)
+    data = list(stream.shuffle(seed=seed, buffer_size=max(1000, 4 * n)).take(n))
     return [VQAItem(r["image"].convert("RGB"), r["question"], r["answers"][0], tuple(r["answers"]), "docvqa",
                     source="docvqa") for r in data]
 

@@ -85,6 +85,14 @@ def test_one_pass_equals_per_choice(tiny_model_and_tokenizer):
 # ------------------------------------------------------------------------------------------------ HumanEval
 
 
+def test_generate_completions_returns_cut_text(tiny_model_and_tokenizer):
+    model, tok = tiny_model_and_tokenizer
+    problems = bench.load_humaneval(2)
+    completions = bench.generate_completions(model, tok, problems, max_new_tokens=6)
+    assert len(completions) == 2 and all(isinstance(c, str) for c in completions)
+    assert not any(stop in c for c in completions for stop in bench.HUMANEVAL_STOPS)
+
+
 def test_truncate_completion_at_first_stop():
     text = "    return a + b\n\ndef other():\n    pass\n#x"
     assert bench.truncate_completion(text, bench.HUMANEVAL_STOPS) == "    return a + b\n"
@@ -134,6 +142,7 @@ def test_extract_choice_and_number():
     assert extract_choice("The answer is D.", choices) == "8"
     assert extract_choice("It is 5", choices) == "5"
     assert extract_choice("maybe 5 or 6", choices) is None
+    assert extract_choice("the answer is a guess", choices) is None  # a lower-case 'a' is not option A
     assert extract_number("so the total is 1,234.5 dollars") == 1234.5
     assert extract_number("no digits") is None
     assert extract_number("from -3 to 7") == 7.0
@@ -185,3 +194,18 @@ def test_guide_claims_checked():
     assert verdicts["Gemma 2 7B: MMLU 55.3, CoT 24.8"] == "not confirmed"
     assert sum(v.startswith("matches") for v in verdicts.values()) == 8
     assert "|" in published.format_table(published.GUIDE_CLAIMS)
+
+
+def test_vision_scores_use_each_benchmarks_metric():
+    charts_rows = visual_qa.load_items("ChartQA", 2, image_size=64)
+    assert visual_qa.score("ChartQA", charts_rows, [charts_rows[0].answer, "no idea"]) == [1.0, 0.0]
+    docs = visual_qa.load_items("DocVQA", 2, image_size=64)
+    assert visual_qa.score("DocVQA", docs, [docs[0].answer.upper(), ""]) == [1.0, 0.0]
+    maths = visual_qa.load_items("MathVista", 3, image_size=64)
+    assert [m.answer_type for m in maths] == ["integer", "integer", "float"] and maths[1].choices
+    assert visual_qa.score("MathVista", maths, [f"The answer is {m.answer}" for m in maths]) == [1.0, 1.0, 1.0]
+    assert visual_qa.score("MathVista", maths, ["none", "The answer is a guess", "0"]) == [0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="benchmark"):
+        visual_qa.load_items("VQAv2", 1)
+    with pytest.raises(ValueError, match="one prediction per item"):
+        visual_qa.score("DocVQA", docs, ["x"])

