@@ -208,6 +208,9 @@ class ExportSettings:
     chess_output_glob: str = "03_*"  # output folders searched for notebook 03's adapter or merged model
     server_requests: int = 2  # requests sent to the OpenAI-compatible server before it is stopped
     vision_model: str = "unsloth/gemma-3-4b-it"  # the --mmproj demo (needs the hub and a GPU-sized disk)
+    # The file notebook 02 chats with. Smoke: q8_0, because the embedded model was dequantized from Q4_K_M, and
+    # quantizing its chat LoRA back to Q4_K rounds most of the LoRA away (notebook 01 measures this).
+    serve_quant: str = "q4_k_m"
 
 
 @dataclass(frozen=True)
@@ -306,7 +309,7 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None) -> C
                             vision_items=12, humaneval_model=EMBEDDED, humaneval_max_new_tokens=48,
                             humaneval_timeout_s=5.0, vision_model=TINY_VISION, vision_max_new_tokens=8),
         export=ExportSettings(model="embedded-chat", quant_types=("f16", "q8_0", "q4_k_m"), parity_positions=200,
-                              speed_tokens=64, speed_prompt_tokens=128),
+                              speed_tokens=64, speed_prompt_tokens=128, serve_quant="q8_0"),
         flags=_flags(SMOKE, has_cuda),
     )
 

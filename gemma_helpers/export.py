@@ -79,6 +79,7 @@ def merge_lora(adapter_dir: str | Path, out_dir: str | Path, base: str | Path | 
     model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
     merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     merged.save_pretrained(out_dir)
+    (out_dir / "merged_from.json").write_text(json.dumps({"base": str(base), "adapter": str(adapter_dir)}, indent=2))
     tokenizer_src = adapter_dir if (adapter_dir / "tokenizer_config.json").exists() else base
     AutoTokenizer.from_pretrained(str(tokenizer_src)).save_pretrained(out_dir)
     return out_dir
@@ -300,7 +301,7 @@ def source_fingerprint(hf_dir: str | Path) -> str:
 
 
 def export_gguf(hf_dir: str | Path, out_dir: str | Path, quant_types: Sequence[str] = ("f16", "q8_0", "q4_k_m"),
-                name: str = "model", reuse: bool = True) -> dict[str, ExportedFile]:
+                name: str = "gemma3-export", reuse: bool = True) -> dict[str, ExportedFile]:
     """Write name-<quant>.gguf for each quant type; files from an earlier run on the same source are reused."""
     hf_dir, out_dir = Path(hf_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -349,6 +350,17 @@ def find_chess_output(pattern: str = "03_*") -> Path | None:
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
+def base_model_of(hf_dir: str | Path) -> Path | None:
+    """The model a merged fine-tune started from (merged_from.json, or train.json of the embedded chat model)."""
+    for name in ("merged_from.json", "train.json"):
+        record = Path(hf_dir) / name
+        if record.exists():
+            base = json.loads(record.read_text()).get("base")
+            if base and Path(base).exists():
+                return Path(base)
+    return None
+
+
 def choose_source(model: str, chess_pattern: str = "03_*", work_dir: str | Path | None = None) -> tuple[Path, str]:
     """(HF folder to export, what it is): notebook 03's chess model when it exists (merged here if an adapter),
     else `model` (a name models.resolve knows, a local folder, or a hub id, downloaded)."""
@@ -368,3 +380,27 @@ def choose_source(model: str, chess_pattern: str = "03_*", work_dir: str | Path 
 
         path = snapshot_download(path)
     return Path(path), f"{model} (no chess fine-tune from notebook 03 yet: run 03, then this notebook again)"
+
+
+def export_vision(model_id: str, out_dir: str | Path, quant: str = "q4_k_m") -> dict[str, Path]:
+    """A vision Gemma 3 (4B and up) for llama.cpp: the language model as a GGUF plus its --mmproj projector (f16)."""
+    from huggingface_hub import snapshot_download
+
+    hf_dir = Path(model_id) if Path(model_id).exists() else Path(snapshot_download(model_id))
+    out_dir = Path(out_dir)
+    name = hf_dir.name.lower() if Path(model_id).exists() else model_id.split("/")[-1].lower()
+    files = export_gguf(hf_dir, out_dir, (quant,), name=name)
+    mmproj = out_dir / f"mmproj-{name}-f16.gguf"
+    if not mmproj.exists():
+        to_gguf(hf_dir, mmproj, "f16", mmproj=True)
+    return {"model": Path(files[quant].path), "mmproj": mmproj}
+
+
+def vision_commands(model_gguf: str | Path, mmproj_gguf: str | Path, image: str = "chart.png") -> list[str]:
+    """The llama.cpp command lines that load a vision GGUF with its projector (one-shot CLI, and the server)."""
+    from .prompts import llama_cli_args
+
+    sampling = " ".join(llama_cli_args())
+    return [f"llama-mtmd-cli -m {model_gguf} --mmproj {mmproj_gguf} --image {image} "
+            f"-p 'What is the largest bar?' {sampling}",
+            f"llama-server -m {model_gguf} --mmproj {mmproj_gguf} --host 127.0.0.1 --port 8080 --jinja {sampling}"]

@@ -120,10 +120,43 @@ def gguf_logits(gguf: str | Path, streams: Sequence[Sequence[int]], threads: int
     return out
 
 
-def parity(gguf: str | Path, quant: str, reference: Sequence, streams: Sequence[Sequence[int]]) -> ParityResult:
-    """Top-1 agreement and KL of a GGUF against reference logits (from reference_logits) on the same streams."""
+def parity(gguf: str | Path, quant: str, reference: Sequence, streams: Sequence[Sequence[int]],
+           candidate: Sequence | None = None) -> ParityResult:
+    """Top-1 agreement and KL of a GGUF against reference logits (from reference_logits) on the same streams
+    (pass `candidate`, the GGUF's logits from gguf_logits, to compare one file with several references)."""
     import numpy as np
 
-    candidate = gguf_logits(gguf, streams)
+    candidate = gguf_logits(gguf, streams) if candidate is None else candidate
     scores = compare_logits(np.concatenate(list(reference)), np.concatenate(candidate))
     return ParityResult(quant, sum(len(s) for s in streams), **scores)
+
+
+def load_reference(hf_dir: str | Path):
+    """(model, tokenizer) from an HF folder in float32 with plain transformers: the reference every GGUF is held to."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=torch.float32).to(device).eval()
+    return model, AutoTokenizer.from_pretrained(str(hf_dir))
+
+
+def plot_parity(results: Sequence[ParityResult], sizes_mb: dict[str, float], path: str | Path | None = None):
+    """File size against top-1 agreement and mean KL, one point per quant type."""
+    import matplotlib.pyplot as plt
+
+    fig, (agree_ax, kl_ax) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for r in results:
+        mb = sizes_mb[r.quant]
+        agree_ax.scatter(mb, 100 * r.top1_agreement, s=60)
+        agree_ax.annotate(r.quant, (mb, 100 * r.top1_agreement), textcoords="offset points", xytext=(6, 4))
+        kl_ax.scatter(mb, r.mean_kl, s=60)
+        kl_ax.annotate(r.quant, (mb, r.mean_kl), textcoords="offset points", xytext=(6, 4))
+    agree_ax.set(xlabel="file size (MB)", ylabel="top-1 agreement with transformers (%)",
+                 title=f"same next token ({results[0].positions} positions)")
+    kl_ax.set(xlabel="file size (MB)", ylabel="mean KL (nats)", title="distance of the whole distribution",
+              yscale="log")
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=110)
+    return fig

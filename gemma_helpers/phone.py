@@ -10,20 +10,24 @@ from collections.abc import Sequence
 from typing import Any
 
 from .export import ExportedFile
+from .prompts import RECOMMENDED
+
+_SAMPLING = (f"temperature {RECOMMENDED.temperature}, top-k {RECOMMENDED.top_k}, top-p {RECOMMENDED.top_p}, "
+             f"min-p {RECOMMENDED.min_p}")
 
 PHONES = ("phone 4 GB", "phone 6 GB", "phone 8 GB")
 PHONE_APPS: dict[str, list[str]] = {
     "PocketPal AI (Android, iOS)": [
         "Copy the .gguf to the phone (USB, cloud drive or the Files app) and check its sha256 if you can.",
         "Models tab -> the + button -> Add Local Model -> pick the file.",
-        "Open the model's settings: keep its chat template (the GGUF carries ours), set temperature 1.0, top-k 64, "
-        "top-p 0.95, min-p 0.01; context 2048 on a 4 GB phone.",
+        f"Open the model's settings: keep its chat template (the GGUF carries ours), set {_SAMPLING}; "
+        "context 2048 on a 4 GB phone.",
         "Load the model and chat; the reply ends at <end_of_turn>.",
     ],
     "ChatterUI (Android)": [
         "Copy the .gguf to the phone.",
         "Switch to Local mode -> Models -> Import Model -> pick the file (ChatterUI copies it into its storage).",
-        "Sampler: temperature 1.0, top-k 64, top-p 0.95, min-p 0.01; instruct format: use the model's template.",
+        f"Sampler: {_SAMPLING}; instruct format: the model's own template.",
         "Load it and chat.",
     ],
     "AnythingLLM (desktop; its phone app does not import files)": [

@@ -93,6 +93,17 @@ def chat(llm, messages: Sequence[dict[str, Any]], max_tokens: int = 128, greedy:
     return "".join(pieces)
 
 
+def greedy_ids(llm, messages: Sequence[dict[str, Any]], max_tokens: int = 32) -> list[int]:
+    """The greedy reply's token ids, the stop token included when one came (to compare with transformers)."""
+    out: list[int] = []
+    llm.reset()
+    for token in llm.generate(prompt_tokens(llm, messages), top_k=1, temp=0.0, reset=True):
+        out.append(int(token))
+        if token in STOP_TOKEN_IDS or len(out) >= max_tokens:
+            break
+    return out
+
+
 def stop_tokens_are_eog(llm) -> dict[int, bool]:
     """For each of Gemma's stop ids (1 <eos>, 106 <end_of_turn>): does llama.cpp end generation on it?"""
     import llama_cpp

@@ -110,10 +110,9 @@ def transformers_speed(model, quant: str = "fp32", prompt_tokens: int = 128, gen
 
 def plot_speed(speeds: Sequence[Speed], bounds: dict[str, float], bandwidth_gbs: float, path: str | Path | None = None):
     """Bars of decode and prompt tokens/s per runtime and quant; the bandwidth bound per quant drawn on decode."""
-    from matplotlib.figure import Figure
+    import matplotlib.pyplot as plt
 
-    fig = Figure(figsize=(11, 4))
-    decode_ax, prompt_ax = fig.subplots(1, 2)
+    fig, (decode_ax, prompt_ax) = plt.subplots(1, 2, figsize=(11, 4))
     labels = [f"{s.runtime}\n{s.quant}" for s in speeds]
     x = range(len(speeds))
     decode_ax.bar(x, [s.decode_tps for s in speeds], color="tab:blue", label="measured")
