@@ -83,7 +83,9 @@ GUIDE_CLAIMS: list[dict[str, str]] = [
 
 
 def model_variant_and_size(model_name: str) -> tuple[str, str] | None:
-    """('PT' or 'IT', size) read from a hub id such as 'unsloth/gemma-3-4b-pt'; None when it names neither."""
+    """('PT' or 'IT', size) read from a hub id such as 'unsloth/gemma-3-4b-pt' (or the embedded 270M); else None."""
+    if model_name.startswith("embedded"):  # the course's embedded model: Gemma 3 270M base (pre-trained)
+        return "PT", "270M"
     match = re.search(r"gemma-3-(\d+(?:\.\d+)?)([bm])(?:-(it|pt))?", model_name.lower())
     if not match:
         return None

@@ -173,7 +173,9 @@ def test_synthetic_items_are_seeded_and_answerable():
 def test_published_numbers_and_model_names():
     assert published.model_variant_and_size("unsloth/gemma-3-4b-pt") == ("PT", "4B")
     assert published.model_variant_and_size("google/gemma-3-27b-it") == ("IT", "27B")
-    assert published.model_variant_and_size("embedded") is None
+    assert published.model_variant_and_size("embedded") == ("PT", "270M")
+    assert published.model_variant_and_size("tiny-vision") is None
+    assert published.published_for("MMLU", "embedded") is None  # no 270M MMLU number is published
     assert published.published_for("MMLU", "unsloth/gemma-3-4b-pt").value == 59.6
     assert published.published_for("HumanEval", "unsloth/gemma-3-1b-it").value == 41.5
     assert published.published_for("MathVista", "unsloth/gemma-3-27b-it").value == 67.6
