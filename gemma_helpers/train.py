@@ -181,10 +181,6 @@ def stop_at_step(step: int):
 def plot_losses(losses: Sequence[tuple[int, float]], path: str | Path | None = None, title: str = "training loss",
                 smooth: int = 10):
     """The loss curve (raw and a moving average) as a matplotlib figure; saved as PNG when path is given."""
-    import matplotlib
-
-    if path is not None:
-        matplotlib.use(matplotlib.get_backend())
     import matplotlib.pyplot as plt
 
     if not losses:
@@ -227,6 +223,8 @@ def save_merged(model, tokenizer, path: str | Path, dtype: str = "bfloat16") -> 
     merged = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
     target = getattr(torch, dtype)
     state = {name: tensor.to(target) for name, tensor in merged.state_dict().items()}
+    if getattr(merged.config.get_text_config(), "tie_word_embeddings", False):
+        state.pop("lm_head.weight", None)  # the same matrix as the embedding: saved once (Gemma ties them)
     merged.save_pretrained(str(path), state_dict=state, safe_serialization=True)
     config_file = path / "config.json"  # transformers writes the in-memory dtype; record what the files hold
     config = json.loads(config_file.read_text())
@@ -237,3 +235,19 @@ def save_merged(model, tokenizer, path: str | Path, dtype: str = "bfloat16") -> 
 
     (path / "chat_template.jinja").write_text(CHAT_TEMPLATE)
     return path
+
+
+def peak_memory_gb() -> float:
+    """Peak memory of this process so far: CUDA's allocator peak on a GPU, else the peak resident set (RSS)."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.max_memory_allocated() / 1e9
+    except ImportError:
+        pass
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak / 1e9 if sys.platform == "darwin" else peak * 1024 / 1e9

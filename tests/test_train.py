@@ -105,6 +105,7 @@ def test_save_adapter_and_merged_16bit(tokenizer, tmp_path):
 
     with safe_open(str(merged_dir / "model.safetensors"), "pt") as weights:
         assert {weights.get_tensor(k).dtype for k in weights.keys()} == {torch.bfloat16}
+        assert "lm_head.weight" not in weights.keys()  # tied to the embedding: stored once
     with torch.no_grad():
         merged = model(input_ids=ids).logits
     assert torch.allclose(before, merged, atol=1e-5)  # the merge keeps the adapted model's outputs
