@@ -205,7 +205,7 @@ class ExportSettings:
     parity_positions: int
     speed_tokens: int
     speed_prompt_tokens: int = 128
-    chess_output_glob: str = "03_*"  # output folders searched for notebook 03's adapter or merged model
+    chess_output_glob: str = "chess"  # output folders searched for notebook 03's merged model or adapter
     server_requests: int = 2  # requests sent to the OpenAI-compatible server before it is stopped
     vision_model: str = "unsloth/gemma-3-4b-it"  # the --mmproj demo (needs the hub and a GPU-sized disk)
     # The file notebook 02 chats with. Smoke: q8_0, because the embedded model was dequantized from Q4_K_M, and

@@ -339,7 +339,7 @@ def export_gguf(hf_dir: str | Path, out_dir: str | Path, quant_types: Sequence[s
 # ------------------------------------------------------------------------------------------------ sources
 
 
-def find_chess_output(pattern: str = "03_*") -> Path | None:
+def find_chess_output(pattern: str = "chess") -> Path | None:
     """The newest merged model (config.json + safetensors) or LoRA adapter that notebook 03 left under the outputs."""
     from .env import output_dir
 
@@ -351,17 +351,23 @@ def find_chess_output(pattern: str = "03_*") -> Path | None:
 
 
 def base_model_of(hf_dir: str | Path) -> Path | None:
-    """The model a merged fine-tune started from (merged_from.json, or train.json of the embedded chat model)."""
+    """The model a merged fine-tune started from: merged_from.json, train.json (the embedded chat model), or the
+    adapter saved beside it (notebook 03 writes adapter/ next to merged-16bit/)."""
+    hf_dir = Path(hf_dir)
     for name in ("merged_from.json", "train.json"):
-        record = Path(hf_dir) / name
+        record = hf_dir / name
         if record.exists():
             base = json.loads(record.read_text()).get("base")
             if base and Path(base).exists():
                 return Path(base)
+    for adapter_config in sorted(hf_dir.parent.glob("*/adapter_config.json")):
+        base = json.loads(adapter_config.read_text()).get("base_model_name_or_path")
+        if base and Path(base).exists():
+            return Path(base)
     return None
 
 
-def choose_source(model: str, chess_pattern: str = "03_*", work_dir: str | Path | None = None) -> tuple[Path, str]:
+def choose_source(model: str, chess_pattern: str = "chess", work_dir: str | Path | None = None) -> tuple[Path, str]:
     """(HF folder to export, what it is): notebook 03's chess model when it exists (merged here if an adapter),
     else `model` (a name models.resolve knows, a local folder, or a hub id, downloaded)."""
     chess = find_chess_output(chess_pattern)

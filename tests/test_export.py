@@ -150,3 +150,23 @@ def test_phone_table_adds_kv_cache_and_overhead():
     rows = phone.planner_phone_table()
     assert len(rows) == 5 * 3
     assert next(r for r in rows if r["size"] == "27B" and r["quant"] == "q4_k_m")["phones @2K"] == "none"
+
+
+def test_source_is_the_chess_model_when_notebook_03_left_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("GEMMA_OUTPUT", str(tmp_path / "outputs"))
+    base = tmp_path / "base"
+    base.mkdir()
+    assert export.find_chess_output() is None
+    path, what = export.choose_source(str(base))
+    assert path == base and "no chess fine-tune" in what
+    chess = tmp_path / "outputs" / "chess"
+    (chess / "adapter").mkdir(parents=True)
+    (chess / "adapter" / "adapter_config.json").write_text(f'{{"base_model_name_or_path": "{base}"}}')
+    (chess / "run" / "checkpoint-40").mkdir(parents=True)  # checkpoints are never exported
+    (chess / "run" / "checkpoint-40" / "adapter_config.json").write_text("{}")
+    (chess / "merged-16bit").mkdir()
+    (chess / "merged-16bit" / "config.json").write_text("{}")
+    (chess / "merged-16bit" / "model.safetensors").write_bytes(b"")
+    path, what = export.choose_source(str(base))
+    assert path == chess / "merged-16bit" and "chess" in what
+    assert export.base_model_of(path) == base  # read from the adapter saved beside it

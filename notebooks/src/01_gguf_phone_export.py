@@ -1,0 +1,167 @@
+# title: Export to GGUF for phones and llama.cpp, and check the file
+# goal: Turn a Gemma 3 model (the chess fine-tune from notebook 03 when you have run it, else the chat model of this curriculum) into GGUF files with llama.cpp's own converter and quantizer, then prove that each file still computes what the model computed: llama.cpp and transformers read the same tokens and we compare their next-token predictions position by position. Finally: how much memory each file needs on a phone, which phones can hold it, and how to load it in ChatterUI or PocketPal AI.
+# learn: what a GGUF holds (tensors, tokenizer, chat template) and why the template must travel with it | f16, Q8_0 and Q4_K_M: size against fidelity, measured as top-1 agreement and KL divergence | why a 270M model's Q4_K_M file is mostly its 262K-token embedding | RAM at 2K and 8K context, and which 4 / 6 / 8 GB phones can run which file | how to check a file on the phone is the file you made (sha256)
+# time_t4: 6 min
+# time_cpu: 4 min
+# %%
+# Configuration: every knob of this notebook comes from here (smoke mode shrinks them and picks the embedded model).
+import pandas as pd
+
+from gemma_helpers import export, parity, phone
+from gemma_helpers.env import Flag, output_dir, record_result
+from gemma_helpers.prompts import CHAT_TEMPLATE
+
+CONFIG = get_config()
+S = CONFIG.export
+print(CONFIG.describe())
+OUT = output_dir("01_gguf_export")
+# Exporting a vision model (the 4B) with its projector downloads ~9 GB and writes ~12 GB: full mode with a GPU only.
+VISION_EXPORT = Flag(bool(CONFIG.flag("hub_downloads")) and bool(CONFIG.flag("gpu")),
+                     "full mode on a GPU machine: exports " + S.vision_model if CONFIG.flag("gpu") else
+                     "needs full mode (hub downloads of ~9 GB) and a GPU machine's disk; the commands are shown below")
+print(f"vision export: {'on' if VISION_EXPORT else 'off'} - {VISION_EXPORT.reason}")
+# %% [markdown]
+# ## 1. What we export
+#
+# If notebook 03 has run, its chess LoRA is merged into its base model and exported: that is the model you would
+# carry to a phone. In a fresh run (CI runs the notebooks in order, so 01 comes before 03) the adapter does not exist
+# yet, and the configured chat model is exported instead. The cell says which one it took.
+# %%
+source, what = export.choose_source(S.model, S.chess_output_glob, OUT)
+print("exporting:", what)
+print("from the Hugging Face folder:", source)
+# %% [markdown]
+# ## 2. HF folder -> GGUF, with llama.cpp's own tools
+#
+# * **f16** and **Q8_0** are written by llama.cpp's `convert_hf_to_gguf.py` (it ships inside the llama-cpp-python
+#   source package; the helper unpacks it once into the cache). Nobody should write their own GGUF converter: the
+#   converter knows every architecture's tensor names, the tokenizer, and Gemma 3's quirks.
+# * **Q4_K_M** is made from the f16 file by llama.cpp's quantizer (`llama_model_quantize`, the function behind the
+#   `llama-quantize` program).
+# * The converter also stores the **chat template**. We give it ours (the one `prompts.chat_prompt` renders), so
+#   every runtime that reads the file formats conversations exactly the way the model was trained.
+#
+# Files from an earlier run on the same source are reused (the folder's `export.json` records the source).
+# %%
+files = export.export_gguf(source, OUT, S.quant_types)
+pd.DataFrame([{"quant": q, "file": f.path.split("/")[-1], "MB": round(f.size_mb, 1), "seconds to make": f.seconds,
+               "sha256": f.sha256[:16] + "..."} for q, f in files.items()])
+# %% [markdown]
+# ## 3. What is inside a GGUF
+#
+# The header lists every tensor with its type. Norms stay in f32; matrices take the quant type. Look at Q4_K_M:
+# Gemma 3 270M's rows are 640 values long, and K-quants need whole blocks of 256, so llama.cpp falls back to Q5_0 /
+# Q8_0 for most matrices. And the 262,144 x 640 embedding, which is also the output head, is over two thirds of the
+# file: for this model, vocabulary dominates size.
+# %%
+infos = {q: export.read_gguf(f.path) for q, f in files.items()}
+pd.DataFrame([{"quant": q, "tensors": i.n_tensors, "tensor MB": round(i.tensor_bytes / 1e6, 1),
+               "types": ", ".join(f"{k} x{v}" for k, v in sorted(i.tensor_types.items())),
+               "our chat template inside": i.chat_template == CHAT_TEMPLATE} for q, i in infos.items()])
+# %% [markdown]
+# ## 4. Does the file compute what the model computed?
+#
+# Unsloth and most tutorials stop at "the file was written". We check it. The same token streams (prose, a chat
+# turn, code, a story) go through the transformers model in float32 and through llama.cpp reading each GGUF, and at
+# every position we compare the two predictions of the next token:
+#
+# * **top-1 agreement**: how often both pick the same most likely token (targets: f16 >= 99%, Q8_0 >= 97%);
+# * **mean KL divergence** of llama.cpp's distribution from the reference: 0 means identical;
+# * **near-tie flips**: disagreements where the reference itself hesitated (its top two tokens within 0.5 nats).
+#   Rounding may flip such a coin toss without the model getting worse.
+# %%
+reference_model, tokenizer = parity.load_reference(source)
+streams = parity.token_streams(tokenizer, S.parity_positions)
+reference = parity.reference_logits(reference_model, streams)
+del reference_model
+gguf_logits = {q: parity.gguf_logits(f.path, streams) for q, f in files.items()}
+results = [parity.parity(f.path, q, reference, streams, gguf_logits[q]) for q, f in files.items()]
+pd.DataFrame([{"quant": r.quant, "positions": r.positions, "top-1 agreement %": round(100 * r.top1_agreement, 1),
+               "mean KL": f"{r.mean_kl:.2e}", "max KL": f"{r.max_kl:.2e}", "flips": r.flips,
+               "of which near-ties": r.near_tie_flips} for r in results])
+# %% [markdown]
+# How to read it: f16 should agree almost everywhere (it only rounds weights to 16 bits). Q8_0 moves the
+# distribution a little (a small KL); where it changes the top token, look at how many of those positions were
+# near-ties. If Q4_K_M is far off, the next cell shows why.
+#
+# ## 5. Did the fine-tune survive quantization?
+#
+# A fine-tune (LoRA) adds small changes to the weights. Quantization rounds every weight to a grid. If the changes
+# are smaller than the grid's steps, rounding can take them away again, and the file behaves like the model
+# *before* fine-tuning. We compare each file with both models: the fine-tuned one (above) and its base. A file that
+# agrees better with the base than with the fine-tune has lost the fine-tune.
+#
+# In smoke mode this happens to Q4_K_M, for a reason worth knowing: the embedded base model was itself dequantized
+# from a Q4_K_M file, so its weights sit exactly on Q4_K grid points, and the 40-step chat LoRA moves them by less
+# than a step. Real checkpoints (bf16 weights) are not on any grid, but the lesson holds: **check the quantized file,
+# not only the model you trained**, and prefer Q8_0 (or Q5_K_M / Q6_K) when a small fine-tune must survive.
+# %%
+base = export.base_model_of(source)
+print("fine-tuned from:", base or "unknown (no merged_from.json / train.json): nothing to compare")
+if base:
+    base_model, _ = parity.load_reference(base)
+    base_reference = parity.reference_logits(base_model, streams)
+    del base_model
+    survival = [{"file": q, "agreement with the fine-tune %": round(100 * r.top1_agreement, 1),
+                 "agreement with the base %": round(100 * parity.parity(files[q].path, q, base_reference, streams,
+                                                                         gguf_logits[q]).top1_agreement, 1)}
+                for q, r in zip(files, results)]
+    display(pd.DataFrame(survival))
+# %% [markdown]
+#
+# A damaged file must fail with a message, not crash the kernel. Here is a copy cut in half:
+# %%
+broken = OUT / "broken-copy.gguf"
+broken.write_bytes(open(files["q4_k_m"].path, "rb").read(files["q4_k_m"].size_bytes // 2))
+try:
+    export.read_gguf(broken)
+except export.GGUFError as err:
+    print("GGUFError:", err)
+broken.unlink()
+# %% [markdown]
+# ## 6. Which phone can run it?
+#
+# RAM needed = the file (its weights are mapped into memory) + the KV cache for the context + llama.cpp's compute
+# buffers. A phone's OS and apps keep about half its memory, so the planner gives a model about 1.8 / 3.0 / 4.2 GB on
+# a 4 / 6 / 8 GB phone. First the files we made, measured; then the planner's estimate for every Gemma 3 size.
+# %%
+pd.DataFrame(phone.phone_table(files))
+# %%
+pd.DataFrame(phone.planner_phone_table())
+# %% [markdown]
+# ## 7. Carry it to the phone
+#
+# Copy the Q4_K_M file (the usual choice on a phone: the smallest file that still agrees well) and compare its
+# sha256 with the one below (on Android, apps such as "Hash Droid" compute it; on a computer, `sha256sum FILE`).
+# %%
+chosen = files["q4_k_m"]
+print(f"file:   {chosen.path}\nsize:   {chosen.size_mb:.1f} MB\nsha256: {chosen.sha256}\n")
+for app, steps in phone.PHONE_APPS.items():
+    print(app)
+    for i, step in enumerate(steps, 1):
+        print(f"  {i}. {step}")
+# %% [markdown]
+# ## 8. Vision models: the model file and its projector
+#
+# Gemma 3 4B, 12B and 27B read images. llama.cpp keeps the SigLIP vision encoder and its projector in a second file,
+# the **mmproj**, written by the same converter with `--mmproj`; both files are loaded together. This cell runs in
+# full mode on a GPU machine (it downloads the 4B); everywhere the commands that load the pair are printed.
+# %%
+if VISION_EXPORT:
+    vision_files = export.export_vision(S.vision_model, output_dir("01_gguf_export_vision"))
+    commands = export.vision_commands(vision_files["model"], vision_files["mmproj"])
+else:
+    print(f"skipped: {VISION_EXPORT.reason}")
+    commands = export.vision_commands("gemma-3-4b-it-q4_k_m.gguf", "mmproj-gemma-3-4b-it-f16.gguf")
+print("\n".join(commands))
+# %% [markdown]
+# ## 9. Results
+#
+# Size against fidelity, one point per file. The key numbers are recorded for the curriculum's run summary.
+# %%
+parity.plot_parity(results, {q: f.size_mb for q, f in files.items()}, OUT / "parity.png")
+for r in results:
+    record_result(f"01.{r.quant}.top1_agreement", round(r.top1_agreement, 4))
+    record_result(f"01.{r.quant}.mean_kl", float(f"{r.mean_kl:.3g}"))
+    record_result(f"01.{r.quant}.file_mb", round(files[r.quant].size_mb, 1))
+record_result("01.exported", what.split(" (")[0]);

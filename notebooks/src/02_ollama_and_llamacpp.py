@@ -1,0 +1,157 @@
+# title: Run the GGUF locally: llama.cpp, its OpenAI-compatible server, and Ollama
+# goal: Serve the GGUF files from notebook 01 the ways people run models on their own machines: llama.cpp inside Python, llama.cpp's OpenAI-compatible server called over HTTP, and Ollama with a Modelfile. Every runtime gets the same chat format, the recommended sampling and both stop tokens, and we check that they do. Then we measure prompt and generation speed for transformers and for llama.cpp at each quant type, and compare it with the limit memory bandwidth puts on generation.
+# learn: why a runtime must be given the model's chat template (and what happens when it is not) | the recommended Gemma 3 sampling and its two stop tokens, in llama.cpp, an HTTP request and a Modelfile | starting, calling and always stopping a local OpenAI-compatible server | writing an Ollama TEMPLATE in Go's template language that renders exactly the training format | why generation speed is bounded by memory bandwidth divided by the bytes of the weights
+# time_t4: 5 min
+# time_cpu: 4 min
+# %%
+# Configuration: every knob of this notebook comes from here (smoke mode shrinks them and picks the embedded model).
+import pandas as pd
+
+from gemma_helpers import export, parity, prompts, runtimes, speed
+from gemma_helpers.env import output_dir, record_result
+
+CONFIG = get_config()
+S = CONFIG.export
+print(CONFIG.describe())
+OUT = output_dir("02_runtimes")
+OLLAMA = runtimes.ollama_status()  # Colab: `curl -fsSL https://ollama.com/install.sh | sh` then `ollama serve &`
+print(f"ollama: {'on' if OLLAMA else 'off'} - {OLLAMA.reason}")
+print("llama-server program:", runtimes.llama_binary("llama-server") or "absent: python -m llama_cpp.server is used")
+# %% [markdown]
+# ## 1. The files
+#
+# Notebook 01 wrote the GGUF files and recorded their source; if they are there they are reused, otherwise they are
+# exported now (about a minute).
+# %%
+source, what = export.choose_source(S.model, S.chess_output_glob, output_dir("01_gguf_export"))
+files = export.export_gguf(source, output_dir("01_gguf_export"), S.quant_types)
+print("model:", what)
+for q, f in files.items():
+    print(f"  {q:7s} {f.size_mb:7.1f} MB  {f.path}")
+# %% [markdown]
+# ## 2. llama.cpp inside Python
+#
+# `runtimes.load_llama` opens a file with llama-cpp-python and hands it **our** chat template. Without one,
+# llama-cpp-python formats the conversation in the llama-2 style (`[INST] ... [/INST]`), a format Gemma never saw.
+# Three checks before chatting:
+#
+# 1. both Gemma stop tokens (`<eos>` = 1, `<end_of_turn>` = 106) end generation in llama.cpp;
+# 2. llama.cpp turns our prompt into exactly the tokens the transformers tokenizer makes (one `<bos>`, not two);
+# 3. greedy replies: the same tokens from llama.cpp as from transformers, file by file.
+#
+# We chat with the file named by `serve_quant` in the configuration: Q4_K_M on a GPU (full mode), Q8_0 in smoke mode,
+# because notebook 01 measured that Q4_K_M rounds the embedded chat model's small LoRA away (the greedy table
+# below shows it again: the Q4_K_M file repeats the prompt like the base model instead of answering).
+# %%
+from transformers import AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained(source)
+question = [{"role": "system", "content": "Answer in one short sentence."},
+            {"role": "user", "content": "Why is the sky blue?"}]
+SERVE = files[S.serve_quant]  # the file we chat with (configuration: serve_quant; notebook 01 says why in smoke mode)
+llm = runtimes.load_llama(SERVE.path, n_ctx=1024)
+print("stop tokens end generation:", runtimes.stop_tokens_are_eog(llm))
+same = runtimes.prompt_tokens(llm, question) == tokenizer(prompts.chat_prompt(question), add_special_tokens=False)["input_ids"]
+print("prompt tokens identical to transformers':", same)
+# %% [markdown]
+# Now a streamed reply with the recommended sampling (temperature 1.0, top-k 64, top-p 0.95, min-p as in
+# `prompts.RECOMMENDED`), seeded so the run is repeatable:
+# %%
+reply = runtimes.chat(llm, question, max_tokens=CONFIG.max_new_tokens, seed=0)
+llm.close()
+# %%
+reference_model, _ = parity.load_reference(source)
+hf_ids = prompts.generate_ids(reference_model, tokenizer, question, max_new_tokens=24, greedy=True)
+rows = []
+for q in dict.fromkeys(("f16", S.serve_quant, "q4_k_m")):
+    llm = runtimes.load_llama(files[q].path, n_ctx=512)
+    ids = runtimes.greedy_ids(llm, question, max_tokens=24)
+    llm.close()
+    agree = next((i for i, (a, b) in enumerate(zip(ids, hf_ids)) if a != b), min(len(ids), len(hf_ids)))
+    rows.append({"file": q, "leading tokens identical to transformers": agree, "of": len(hf_ids),
+                 "llama.cpp reply": tokenizer.decode(ids)})
+pd.DataFrame(rows)
+# %% [markdown]
+# ## 3. An OpenAI-compatible server on this machine
+#
+# `llama-server` (llama.cpp's own server; `python -m llama_cpp.server` where the program is absent) serves the file
+# over HTTP with the same API as OpenAI's, so any OpenAI client can talk to it. `runtimes.openai_server` binds it
+# to 127.0.0.1 only (nothing outside this machine can reach it), on a free port, passes our template, takes a fixed
+# number of requests, and stops the server when the `with` block ends, also after an error.
+# %%
+with runtimes.openai_server(SERVE.path, max_requests=S.server_requests) as server:
+    print(f"{server.program} listening on {server.base_url}")
+    answers = [server.chat(question, max_tokens=CONFIG.max_new_tokens, seed=i) for i in range(S.server_requests)]
+pd.DataFrame([{"seed": i, "reply": a["text"], "finish": a["finish_reason"], "prompt tokens": a["usage"]["prompt_tokens"],
+               "seconds": a["seconds"]} for i, a in enumerate(answers)])
+# %% [markdown]
+# `finish_reason` is `stop` when the model ended its turn with `<end_of_turn>`, `length` when it hit `max_tokens`.
+# The same request from a shell (sampling fields included; llama.cpp accepts `top_k` and `min_p` beside OpenAI's):
+# %%
+print(f"""curl http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: application/json' -d '{{
+  "messages": [{{"role": "user", "content": "Why is the sky blue?"}}], "max_tokens": 64,
+  "temperature": 1.0, "top_k": 64, "top_p": 0.95, "min_p": {prompts.RECOMMENDED.min_p}}}'""")
+# %% [markdown]
+# ## 4. Ollama
+#
+# Ollama builds a model from a **Modelfile**: `FROM` the GGUF, a `TEMPLATE` in Go's template language, `PARAMETER`
+# lines for sampling and stop strings. Our TEMPLATE folds a system message into the first user turn and writes the
+# assistant as `model`, like Gemma 3's own; Ollama adds `<bos>` itself. Since a wrong template fails silently (the
+# model just answers worse), we render it for several conversations and compare byte for byte with
+# `prompts.chat_prompt`, whether or not Ollama is installed.
+# %%
+modelfile = runtimes.modelfile(SERVE.path)
+(OUT / "Modelfile").write_text(modelfile)
+print(modelfile)
+conversations = [question, [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
+                            {"role": "user", "content": "Name a chess opening."}]]
+problems = runtimes.check_modelfile(modelfile, conversations)
+print("Modelfile check:", "TEMPLATE renders exactly chat_prompt's text, both stops present" if not problems else problems)
+print(repr(runtimes.render_go_template(runtimes.modelfile_template(modelfile), conversations[1])))
+# %%
+if OLLAMA:
+    runtimes.ollama_create("gemma3-curriculum", OUT / "Modelfile")
+    print(runtimes.ollama_chat("gemma3-curriculum", question, max_tokens=CONFIG.max_new_tokens))
+else:
+    print(f"Ollama skipped: {OLLAMA.reason}. With it: `ollama create gemma3-curriculum -f {OUT / 'Modelfile'}` "
+          "then `ollama run gemma3-curriculum`.")
+# %% [markdown]
+# ## 5. Speed, and the limit memory puts on it
+#
+# Reading the prompt (prefill) processes many tokens per pass over the weights, so it is limited by arithmetic.
+# Writing the answer (decode) makes one token per pass, and each pass reads **every weight once** (Gemma's output
+# head is its embedding, so even the 262K-row embedding is read in full). So decode can never be faster than
+#
+# $$\text{tokens/s} \le \frac{\text{memory bandwidth (bytes/s)}}{\text{bytes of weights}}$$
+#
+# We measure this machine's bandwidth with large array copies, take the bytes from each GGUF's tensor table (and
+# 4 bytes per parameter for transformers in float32), and draw the bound on the speed plot. Numbers are greedy,
+# after a warm-up; on a busy shared machine they vary from run to run. On a quiet 2-core CPU llama.cpp's Q4_K_M
+# decodes about 50 tokens/s, several times transformers' float32; smaller files decode faster because fewer bytes
+# cross the memory bus per token, which is also why a phone prefers Q4_K_M.
+# %%
+bandwidth = speed.memory_bandwidth()
+speeds = [speed.transformers_speed(reference_model, "fp32", S.speed_prompt_tokens, S.speed_tokens)]
+bytes_per_token = {"fp32": 4 * sum(p.numel() for p in reference_model.parameters())}
+del reference_model
+for q, f in files.items():
+    speeds.append(speed.llama_cpp_speed(f.path, q, S.speed_prompt_tokens, S.speed_tokens))
+    bytes_per_token[q] = export.read_gguf(f.path).tensor_bytes
+bounds = {q: speed.bandwidth_bound(b, bandwidth) for q, b in bytes_per_token.items()}
+print(f"memory bandwidth: {bandwidth:.1f} GB/s")
+table = pd.DataFrame([{"runtime": s.runtime, "weights": s.quant, "MB read per token": round(bytes_per_token[s.quant] / 1e6),
+                       "prompt tok/s": round(s.prompt_tps, 1), "decode tok/s": round(s.decode_tps, 1),
+                       "bound tok/s": round(bounds[s.quant], 1),
+                       "% of bound": round(100 * s.decode_tps / bounds[s.quant])} for s in speeds])
+table
+# %% [markdown]
+# ## 6. Results
+# %%
+speed.plot_speed(speeds, bounds, bandwidth, OUT / "speed.png")
+by_quant = {s.quant: s for s in speeds}
+record_result("02.memory_bandwidth_gbs", round(bandwidth, 1))
+for s in speeds:
+    record_result(f"02.{s.runtime}.{s.quant}.decode_tps", round(s.decode_tps, 1))
+record_result("02.q4_k_m.fraction_of_bound", round(by_quant["q4_k_m"].decode_tps / bounds["q4_k_m"], 2))
+record_result("02.q4_k_m_vs_transformers_decode", round(by_quant["q4_k_m"].decode_tps / by_quant["fp32"].decode_tps, 1))
+record_result("02.modelfile_ok", not problems);
