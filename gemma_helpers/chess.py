@@ -217,7 +217,10 @@ def parse_move(fen: str, answer: str) -> str | None:
 
     board = chess.Board(fen)
     for candidate in UCI_MOVE.findall(answer):
-        move = chess.Move.from_uci(candidate)
+        try:
+            move = chess.Move.from_uci(candidate)
+        except (ValueError, chess.InvalidMoveError):  # UCI-shaped but impossible, like d6d6
+            return None
         return candidate if move in board.legal_moves else None
     return None
 

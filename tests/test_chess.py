@@ -64,6 +64,7 @@ def test_every_offline_target_is_legal_in_its_position():
 @pytest.mark.parametrize("answer, expected", [
     ("e2e4", "e2e4"), ("g1f3<end_of_turn>", "g1f3"), ("The best move is g1f3.", "g1f3"),
     ("e2e5", None),  # UCI-shaped but illegal
+    ("d6d6", None),  # UCI-shaped but no move at all (python-chess raises on it)
     ("e4", None),  # SAN is not what was asked for
     ("e2e5 then e2e4", None),  # the first move written is the answer
     ("", None), ("You are a chess engine.", None),
