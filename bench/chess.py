@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 import unsloth  # noqa: E402,F401  (Unsloth patches transformers and TRL: import it first)
 
 from gemma_helpers import chess, models, train  # noqa: E402
-from gemma_helpers.env import get_config, hardware_report  # noqa: E402
+from gemma_helpers.env import get_config, hardware_report, output_dir  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [r.conversation() for r in train_rows]
     tokens_per_row = sum(len(r["input_ids"]) for r in train.tokenize_rows(
         tokenizer, train.to_prompt_completion(rows))) / len(rows)
-    out_dir = Path(args.out).with_suffix("") / "run"
+    out_dir = output_dir("chess-bench") / "run"
     result = train.lora_sft(model, tokenizer, rows, output_dir=out_dir, max_steps=s.max_steps,
                             batch_size=s.batch_size, learning_rate=s.learning_rate, max_length=s.max_length,
                             optimizer=s.optimizer, resume=False, callbacks=callbacks)
