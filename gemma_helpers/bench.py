@@ -43,7 +43,7 @@ def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, f
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def _progress(items: Sequence[Any], desc: str):
+def progress(items: Sequence[Any], desc: str):
     """Items with a progress bar; after the first one, a time estimate for the whole run is printed."""
     from tqdm.auto import tqdm
 
@@ -242,7 +242,7 @@ def evaluate_mmlu(model, tokenizer, items: Sequence[MMLUItem], fewshot: dict[str
     letter_ids = letter_token_ids(tokenizer) if method == "one_pass" else None
     started = time.perf_counter()
     predictions, per_subject = [], defaultdict(lambda: [0, 0])
-    for item in _progress(items, f"MMLU ({method})"):
+    for item in progress(items, f"MMLU ({method})"):
         prompt = mmlu_prompt(item, fewshot.get(item.subject, ()))
         scores = (score_one_pass(model, tokenizer, prompt, letter_ids) if method == "one_pass"
                   else score_per_choice(model, tokenizer, prompt))
@@ -293,7 +293,7 @@ def generate_completions(model, tokenizer, problems: Sequence[dict[str, str]], c
     tokenizer = text_tokenizer(tokenizer)
     stops = CHAT_CODE_STOPS if chat else HUMANEVAL_STOPS
     completions = []
-    for problem in _progress(problems, "HumanEval generation"):
+    for problem in progress(problems, "HumanEval generation"):
         ids = tokenizer(humaneval_prompt(problem, chat), return_tensors="pt").to(model.device)
         with torch.no_grad():
             out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, stop_strings=list(stops),
@@ -320,4 +320,4 @@ def check_completions(problems: Sequence[dict[str, str]], completions: Sequence[
         raise ValueError(f"{len(problems)} problems but {len(completions)} completions: pass one per problem")
     pairs = list(zip(problems, completions, strict=True))
     return [run_python(humaneval_program(p, c), timeout_s=timeout_s, memory_mb=memory_mb)
-            for p, c in _progress(pairs, "HumanEval tests (sandbox)")]
+            for p, c in progress(pairs, "HumanEval tests (sandbox)")]

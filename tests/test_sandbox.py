@@ -134,4 +134,4 @@ def test_isolation_layers_reported():
     layers = sandbox.isolation_layers()
     assert layers["memory limit (RLIMIT_AS)"] and layers["throw-away working directory"]
     assert layers["runs as user nobody"] == (os.geteuid() == 0 and bool(sandbox._user_prefix()))
-    assert Path(tempfile.gettempdir()).exists()
+    assert len(layers) == 8
