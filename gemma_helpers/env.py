@@ -299,9 +299,9 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None) -> C
         )
     return Config(
         mode=SMOKE, reason=reason, chat_model=EMBEDDED, max_new_tokens=48,
-        chess=ChessSettings(model=EMBEDDED, train_rows=600, eval_positions=100, max_steps=150, batch_size=4,
-                            learning_rate=5e-4, lora_r=16, lora_alpha=32, max_length=128, save_every=50,
-                            optimizer="adamw_torch", sampled_positions=100, answer_tokens=6, curve_every=0),
+        chess=ChessSettings(model=EMBEDDED, train_rows=400, eval_positions=100, max_steps=100, batch_size=4,
+                            learning_rate=5e-4, lora_r=16, lora_alpha=32, max_length=192, save_every=50,
+                            optimizer="adamw_torch", sampled_positions=50, answer_tokens=6, curve_every=50),
         vision=VisionSettings(model=TINY_VISION, train_charts=120, eval_charts=50, max_steps=80, batch_size=8,
                               learning_rate=3e-3, lora_r=8, lora_alpha=16, gradient_accumulation=1, image_size=64,
                               max_length=128, load_in_4bit=False, chartqa_items=0, max_new_tokens=8),

