@@ -34,11 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompt-tokens", type=int, default=128)
     parser.add_argument("--gen-tokens", type=int, default=64)
     parser.add_argument("--positions", type=int, default=200)
+    parser.add_argument("--gguf-dir", default=str(ROOT / "outputs" / "bench_runtimes"),
+                        help="where the GGUFs are exported (or reused: notebooks/outputs/01_gguf_export works too)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "runtimes.json"))
     args = parser.parse_args(argv)
 
     source = Path(resolve(args.model))
-    files = export.export_gguf(source, ROOT / "outputs" / "bench_runtimes", args.quants)
+    files = export.export_gguf(source, args.gguf_dir, args.quants)
     model, tokenizer = parity.load_reference(source)
     streams = parity.token_streams(tokenizer, args.positions)
     reference = parity.reference_logits(model, streams)

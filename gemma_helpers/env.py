@@ -309,7 +309,7 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None) -> C
                             vision_items=12, humaneval_model=EMBEDDED, humaneval_max_new_tokens=48,
                             humaneval_timeout_s=5.0, vision_model=TINY_VISION, vision_max_new_tokens=8),
         export=ExportSettings(model="embedded-chat", quant_types=("f16", "q8_0", "q4_k_m"), parity_positions=200,
-                              speed_tokens=64, speed_prompt_tokens=128, serve_quant="q8_0"),
+                              speed_tokens=32, speed_prompt_tokens=128, serve_quant="q8_0"),
         flags=_flags(SMOKE, has_cuda),
     )
 
