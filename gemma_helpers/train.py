@@ -120,8 +120,12 @@ def sft_trainer(model, tokenizer, conversations: Sequence[Sequence[dict[str, Any
         save_total_limit=2, report_to=[], max_length=max_length, optim=optimizer, seed=seed, data_seed=seed,
         eos_token=END_OF_TURN, completion_only_loss=True, dataset_num_proc=1, disable_tqdm=True,
         gradient_checkpointing=False, use_cpu=not device.startswith("cuda"), **flags)
-    return SFTTrainer(model=model, processing_class=tokenizer, train_dataset=dataset, args=args,
-                      callbacks=list(callbacks))
+    trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=dataset, args=args,
+                         callbacks=list(callbacks))
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # one dict per step drowns a notebook; the losses are plotted instead
+    return trainer
 
 
 def lora_sft(model, tokenizer, conversations: Sequence[Sequence[dict[str, Any]]], *, output_dir: str | Path,
