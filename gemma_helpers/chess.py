@@ -6,7 +6,9 @@
   Every target move is checked legal in its position when a row is built; a row that does not parse raises
   :class:`ChessDataError` naming the row and the reason.
 * Formatting: a :class:`ChessExample` becomes a conversation (the task as a system message, which
-  :func:`gemma_helpers.prompts.chat_prompt` folds into the user turn) for :mod:`gemma_helpers.train`.
+  :func:`gemma_helpers.prompts.chat_prompt` folds into the user turn) for :mod:`gemma_helpers.train`. Offline,
+  the position is written as a piece list (:func:`format_position`), which a small model reads far more easily
+  than a FEN.
 * Evaluation: :func:`evaluate` generates an answer per position (batched, greedy or the recommended sampling) and
   scores legal-move rate (the answer holds a move that python-chess accepts as legal there), exact match with the
   reference, and puzzle solve rate (the first move of the puzzle's solution, which is what a one-move answer can
