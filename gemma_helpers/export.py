@@ -321,8 +321,10 @@ def export_gguf(hf_dir: str | Path, out_dir: str | Path, quant_types: Sequence[s
     for quant in order:
         path = out_dir / f"{name}-{quant}.gguf"
         cached = files.get(quant)
-        if cached and Path(cached["path"]) == path and path.exists() and path.stat().st_size == cached["size_bytes"]:
-            out[quant] = ExportedFile(**cached)
+        # compared by name: the same folder may be reached by another relative path (a notebook's cwd, a script's)
+        if cached and Path(cached["path"]).name == path.name and path.exists() \
+                and path.stat().st_size == cached["size_bytes"]:
+            out[quant] = ExportedFile(**{**cached, "path": str(path)})
             continue
         started = time.time()
         if quant in CONVERTER_TYPES:

@@ -170,3 +170,17 @@ def test_source_is_the_chess_model_when_notebook_03_left_one(tmp_path, monkeypat
     path, what = export.choose_source(str(base))
     assert path == chess / "merged-16bit" and "chess" in what
     assert export.base_model_of(path) == base  # read from the adapter saved beside it
+
+
+def test_converted_tokenizer_splits_text_like_transformers(tiny_hf, tiny_files):
+    # the folder has tokenizer.json only (no SentencePiece model), so the converter writes a BPE vocabulary with a
+    # pre-tokenizer it recognises by hash: check it on awkward text, not only on chat prompts
+    from llama_cpp import Llama
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_hf)
+    llm = Llama(tiny_files["q8_0"].path, vocab_only=True, verbose=False)
+    texts = list(parity.PARITY_TEXTS) + ["  two  spaces\tand\ttabs\n\n\nthree newlines", "日本語 and emoji 🎉",
+                                         "x = {'a': [1,2,3]}  # c\n    indented", "1234567890 3.14159 1e-5"]
+    for text in texts:
+        assert llm.tokenize(text.encode(), add_bos=True, special=True) == tokenizer(text)["input_ids"], text
