@@ -18,6 +18,8 @@ from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# this file is bench/chess.py: keep its folder off the path, or `import chess` (python-chess) would find this script
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 
 import unsloth  # noqa: E402,F401  (Unsloth patches transformers and TRL: import it first)
