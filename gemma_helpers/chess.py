@@ -299,6 +299,7 @@ def generate_answers(model, tokenizer, examples: Sequence[ChessExample], *, gree
     from .prompts import chat_prompt, generation_config
 
     config = generation_config(max_new_tokens, greedy=greedy)
+    config.use_cache = True  # a trainer turns the KV cache off; without it each new token re-reads the prompt
     old_side = tokenizer.padding_side
     tokenizer.padding_side = "left"  # decoder-only batches must end where the answer starts
     answers: list[str] = []
@@ -313,8 +314,7 @@ def generate_answers(model, tokenizer, examples: Sequence[ChessExample], *, gree
             texts = [chat_prompt(ex.conversation(with_answer=False)) for ex in chunk]
             inputs = tokenizer(texts, add_special_tokens=False, return_tensors="pt", padding=True).to(model.device)
             with torch.no_grad():
-                # use_cache: a trainer turns the KV cache off; without it each new token re-reads the whole prompt
-                out = model.generate(**inputs, generation_config=config, use_cache=True)
+                out = model.generate(**inputs, generation_config=config)
             new = out[:, inputs["input_ids"].shape[1]:]
             answers += [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
     finally:
