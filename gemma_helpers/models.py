@@ -92,7 +92,7 @@ def embedded_model_dir(rebuild: bool = False) -> Path:
     target = cache_dir() / "gemma-3-270m-hf"
     marker = target / "converted.json"
     if marker.exists() and not rebuild:
-        return target
+        return _with_current_template(target)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -146,7 +146,7 @@ def embedded_chat_dir(rebuild: bool = False, steps: int = 40) -> Path:
     """
     target = cache_dir() / "gemma-3-270m-chat-hf"
     if (target / "train.json").exists() and not rebuild:
-        return target
+        return _with_current_template(target)
     from . import train
 
     model, tokenizer = load(EMBEDDED)
@@ -166,6 +166,16 @@ def embedded_chat_dir(rebuild: bool = False, steps: int = 40) -> Path:
     shutil.rmtree(target, ignore_errors=True)
     work.rename(target)
     return target
+
+
+def _with_current_template(folder: Path) -> Path:
+    """Rewrite a cached folder's chat_template.jinja when prompts.CHAT_TEMPLATE has changed since it was built."""
+    from .prompts import CHAT_TEMPLATE
+
+    path = folder / "chat_template.jinja"
+    if not path.exists() or path.read_text() != CHAT_TEMPLATE:
+        path.write_text(CHAT_TEMPLATE)
+    return folder
 
 
 def unmark_gguf(model) -> None:

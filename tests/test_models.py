@@ -100,7 +100,9 @@ def test_embedded_model_loads_fast_and_tokenizes_right():
     assert tok.convert_tokens_to_ids(["<end_of_turn>", "<start_of_turn>"]) == [106, 105]
     assert model.config.num_hidden_layers == 18 and model.config.hidden_size == 640
     # the attached template renders exactly what prompts.chat_prompt renders
-    from gemma_helpers.prompts import chat_prompt
+    from gemma_helpers.prompts import CHAT_TEMPLATE, chat_prompt
+
+    assert tok.chat_template == CHAT_TEMPLATE  # a cache built with an older template is brought up to date
 
     conv = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
     assert tok.apply_chat_template(conv, tokenize=False, add_generation_prompt=True) == chat_prompt(conv)
