@@ -105,7 +105,7 @@ if base:
     survival = [{"file": q, "agreement with the fine-tune %": round(100 * r.top1_agreement, 1),
                  "agreement with the base %": round(100 * parity.parity(files[q].path, q, base_reference, streams,
                                                                          gguf_logits[q]).top1_agreement, 1)}
-                for q, r in zip(files, results)]
+                for q, r in zip(files, results, strict=True)]
     display(pd.DataFrame(survival))
 # %% [markdown]
 #

@@ -67,7 +67,7 @@ for q in dict.fromkeys(("f16", S.serve_quant, "q4_k_m")):
     llm = runtimes.load_llama(files[q].path, n_ctx=512)
     ids = runtimes.greedy_ids(llm, question, max_tokens=24)
     llm.close()
-    agree = next((i for i, (a, b) in enumerate(zip(ids, hf_ids)) if a != b), min(len(ids), len(hf_ids)))
+    agree = next((i for i, (a, b) in enumerate(zip(ids, hf_ids, strict=False)) if a != b), min(len(ids), len(hf_ids)))
     rows.append({"file": q, "leading tokens identical to transformers": agree, "of": len(hf_ids),
                  "llama.cpp reply": tokenizer.decode(ids)})
 pd.DataFrame(rows)
