@@ -23,8 +23,9 @@ lint: env
 unit: env
 	$(PY) -m pytest -q tests
 
-notebooks: env
-	$(PY) -m pytest -q --nbmake --nbmake-timeout=900 notebooks --durations=0
+notebooks: env  # in a fresh output folder, so that no checkpoint or export of an earlier run is reused
+	rm -rf build/test-outputs && mkdir -p build/test-outputs
+	GEMMA_OUTPUT=$(CURDIR)/build/test-outputs $(PY) -m pytest -q --nbmake --nbmake-timeout=900 notebooks --durations=0
 
 test: lint unit notebooks
 

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gemma_helpers.notebook_runner import notebooks_in, run_notebook  # noqa: E402
+from gemma_helpers.notebook_runner import fresh_outputs, notebooks_in, run_notebook  # noqa: E402
 
 
 def timed(code: str, env: dict[str, str]) -> float:
@@ -51,6 +51,7 @@ def main() -> None:
     os.environ.setdefault("GEMMA_SMOKE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     paths = [Path(p) for p in args.notebooks] or notebooks_in(ROOT / "notebooks")
+    fresh_outputs(ROOT / "build")  # time whole runs: no checkpoint or GGUF of an earlier run is reused
     rows = [run_notebook(p, ROOT / "build") for p in paths]
     result = {"machine": {"cores": os.cpu_count()}, "notebooks": rows}
     if not args.skip_conversion:

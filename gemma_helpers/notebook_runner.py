@@ -65,8 +65,20 @@ def run_notebook(path: str | Path, out_dir: str | Path, timeout: int = 1800) -> 
     return {"notebook": path.name, "status": status, "seconds": seconds, "results": results, "error": error}
 
 
+def fresh_outputs(out_dir: str | Path) -> Path:
+    """Point GEMMA_OUTPUT at an emptied out_dir/outputs, so a run trains and exports from scratch (no resuming)."""
+    import shutil
+
+    path = (Path(out_dir) / "outputs").resolve()
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    os.environ["GEMMA_OUTPUT"] = str(path)
+    return path
+
+
 def run_all(folder: str | Path, out_dir: str | Path) -> list[dict]:
-    """Run every notebook of a folder; print a summary table and write summary.json."""
+    """Run every notebook of a folder from scratch; print a summary table and write summary.json."""
+    fresh_outputs(out_dir)
     rows = []
     for path in notebooks_in(folder):
         print(f"[run] {path.name} ...", flush=True)
