@@ -142,14 +142,15 @@ def plot_memory(context: int = 4096, quants: tuple[str, ...] = ("bf16", "q8_0", 
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 4))
+        _, ax = plt.subplots(figsize=(9, 4), layout="constrained")
     width = 0.8 / len(quants)
     for j, quant in enumerate(quants):
         totals = [plan_memory(name, quant, context).total_gb for name in CATALOG]
         ax.bar([i + j * width for i in range(len(CATALOG))], totals, width, label=quant.upper())
-    for device, gb in DEVICES.items():
+    for device, gb in DEVICES.items():  # device lines, labelled outside the plot on the right
         ax.axhline(gb, color="grey", linewidth=0.8, linestyle=":")
-        ax.text(len(CATALOG) - 0.35, gb, device, fontsize=7, va="bottom", ha="right", color="dimgrey")
+        ax.text(1.01, gb, f"{device} ({gb:g} GB)", fontsize=7, va="center", ha="left", color="dimgrey",
+                transform=ax.get_yaxis_transform())
     ax.set_xticks([i + width * (len(quants) - 1) / 2 for i in range(len(CATALOG))], [n.upper() for n in CATALOG])
     ax.set_yscale("log")
     ax.set_ylabel("GB (weights + KV cache + overhead)")

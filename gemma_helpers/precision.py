@@ -154,10 +154,13 @@ def plot_probe(*probes: Probe, ax: Any = None, title: str = "Largest |hidden sta
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.6))
-    for probe in probes:
+    styles = [("-", "o", 2.5), ("--", "s", 1.5), (":", "^", 1.5)]
+    for k, probe in enumerate(probes):
         xs = list(range(len(probe.layer_max)))
-        finite = [(x, v) for x, v in zip(xs, probe.layer_max, strict=False) if v == v and v != float("inf")]
-        ax.plot([x for x, _ in finite], [v for _, v in finite], marker="o", label=probe.dtype)
+        finite = [(x, v) for x, v in zip(xs, probe.layer_max, strict=True) if v == v and v != float("inf")]
+        line, marker, width = styles[k % len(styles)]
+        ax.plot([x for x, _ in finite], [v for _, v in finite], linestyle=line, marker=marker, linewidth=width,
+                markersize=4, label=probe.dtype)
         bad = probe.first_nonfinite
         if bad is not None:
             top = FP16_MAX * 3
@@ -166,6 +169,7 @@ def plot_probe(*probes: Probe, ax: Any = None, title: str = "Largest |hidden sta
     ax.axhline(FP16_MAX, color="black", linestyle="--", linewidth=1, label="float16 max (65,504)")
     ax.set_yscale("log")
     ax.set_xlabel("decoder layer")
+    ax.set_xticks(range(0, max(len(p.layer_max) for p in probes), 2))
     ax.set_ylabel("max |h|")
     ax.set_title(title)
     ax.legend(fontsize=8)
