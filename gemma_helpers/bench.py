@@ -303,9 +303,36 @@ def generate_completions(model, tokenizer, problems: Sequence[dict[str, str]], c
     return completions
 
 
-def humaneval_program(problem: dict[str, str], completion: str) -> str:
-    """The program that decides pass or fail: prompt + completion + the problem's tests + check(entry_point)."""
-    return f"{problem['prompt']}{completion}\n\n{problem['test']}\n\ncheck({problem['entry_point']})\n"
+# Run after the model's code, in the same namespace: the problem's tests, called on the function wrapped so that every
+# value it returns must be a plain Python value. An object whose __eq__ always answers True (or an int subclass that
+# does) would otherwise pass every `assert candidate(x) == y`.
+PLAIN_RESULTS = """
+def _plain_results(function):
+    plain = (int, float, complex, str, bytes, bool, type(None), list, tuple, dict, set, frozenset)
+    def check_value(value, depth=0):
+        if type(value) not in plain:
+            raise TypeError(f"{function.__name__} returned a {type(value).__name__}, not a plain Python value")
+        if depth < 20 and type(value) in (list, tuple, set, frozenset):
+            for item in value:
+                check_value(item, depth + 1)
+        elif depth < 20 and type(value) is dict:
+            for key, item in value.items():
+                check_value(key, depth + 1)
+                check_value(item, depth + 1)
+    def wrapped(*args, **kwargs):
+        value = function(*args, **kwargs)
+        check_value(value)
+        return value
+    return wrapped
+"""
+
+
+def humaneval_program(problem: dict[str, str], completion: str) -> tuple[str, str]:
+    """The program (prompt + completion) and its epilogue (the problem's tests, then ``check`` on the function with
+    its results held to plain values); the sandbox runs the epilogue only after the program left builtins alone."""
+    program = f"{problem['prompt']}{completion}\n"
+    epilogue = f"{PLAIN_RESULTS}\n{problem['test']}\n\ncheck(_plain_results({problem['entry_point']}))\n"
+    return program, epilogue
 
 
 def check_completions(problems: Sequence[dict[str, str]], completions: Sequence[str], allow: bool,
@@ -319,5 +346,8 @@ def check_completions(problems: Sequence[dict[str, str]], completions: Sequence[
     if len(problems) != len(completions):
         raise ValueError(f"{len(problems)} problems but {len(completions)} completions: pass one per problem")
     pairs = list(zip(problems, completions, strict=True))
-    return [run_python(humaneval_program(p, c), timeout_s=timeout_s, memory_mb=memory_mb)
-            for p, c in progress(pairs, "HumanEval tests (sandbox)")]
+    results = []
+    for problem, completion in progress(pairs, "HumanEval tests (sandbox)"):
+        program, epilogue = humaneval_program(problem, completion)
+        results.append(run_python(program, timeout_s=timeout_s, memory_mb=memory_mb, epilogue=epilogue))
+    return results

@@ -72,7 +72,7 @@ class Hardware:
     compute_capability: str | None
     vram_gb: float | None
     bf16_supported: bool
-    cpu_bf16: bool  # the CPU has bfloat16 instructions (AVX512-BF16 / AMX), which Unsloth's CPU backend uses
+    cpu_bf16: bool  # the CPU computes bfloat16 natively (AVX512-BF16 / AMX-BF16 / Arm BF16), not emulated
     cpu_cores: int
     ram_gb: float
     torch_version: str | None
@@ -87,7 +87,7 @@ class Hardware:
             ("compute capability", self.compute_capability or "-"),
             ("GPU memory", f"{self.vram_gb:.1f} GB" if self.vram_gb else "-"),
             ("bfloat16 on GPU", "yes" if self.bf16_supported else "no"),
-            ("bfloat16 on CPU", "yes" if self.cpu_bf16 else "no"),
+            ("bfloat16 on CPU", "native" if self.cpu_bf16 else "emulated (slower than float32)"),
             ("CPU cores", str(self.cpu_cores)),
             ("RAM", f"{self.ram_gb:.1f} GB"),
             ("torch", self.torch_version or "not installed"),
@@ -97,11 +97,45 @@ class Hardware:
         ]
 
 
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 (/proc/cpuinfo "flags"); Arm lists "bf16" under "Features"
+
+
+def cpu_native_bf16(cpuinfo: str | None = None) -> bool:
+    """True when the CPU has bfloat16 arithmetic in hardware, read from the flags the kernel reports.
+
+    oneDNN's own check (``torch.ops.mkldnn._is_mkldnn_bf16_supported``) says yes on any AVX-512 CPU, where bfloat16
+    is emulated and a LoRA step runs about 2x slower than in float32; the CPU flags say what the silicon does.
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return _macos_bf16()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        words = set(value.split())
+        if key.strip() == "flags" and words.intersection(BF16_CPU_FLAGS):
+            return True
+        if key.strip() == "Features" and "bf16" in words:
+            return True
+    return False
+
+
+def _macos_bf16() -> bool:
+    import subprocess
+
+    try:
+        out = subprocess.run(["sysctl", "-n", "hw.optional.arm.FEAT_BF16"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return out.stdout.strip() == "1"
+
+
 def hardware_report() -> Hardware:
     """Probe GPU (name, capability, VRAM, bf16), CPU cores and RAM."""
     gpu = cap = None
     vram = None
-    bf16 = cpu_bf16 = False
+    bf16 = False
     torch_version = None
     try:
         import torch
@@ -112,9 +146,9 @@ def hardware_report() -> Hardware:
             gpu, cap = props.name, f"{props.major}.{props.minor}"
             vram = props.total_memory / 1e9
             bf16 = bool(torch.cuda.is_bf16_supported()) and props.major >= 8
-        cpu_bf16 = bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (ImportError, AttributeError, RuntimeError):
         pass
+    cpu_bf16 = cpu_native_bf16()
     try:
         import psutil
 
@@ -226,6 +260,9 @@ class Config:
     bench: BenchSettings
     export: ExportSettings
     flags: dict[str, Flag] = field(default_factory=dict)
+    # GPU-only steps replaced on this machine, each with its reason (empty on a CUDA GPU and in smoke mode)
+    substitutes: dict[str, str] = field(default_factory=dict)
+    scale: float = 1.0  # GEMMA_FULL_SCALE: full mode's counts (items, steps) multiplied by this for a CPU rehearsal
 
     @property
     def smoke(self) -> bool:
@@ -245,11 +282,15 @@ class Config:
     def describe(self) -> str:
         """A short text table of the configuration, flags with their reasons."""
         lines = [f"mode: {self.mode} ({self.reason})", f"chat model: {self.chat_model}"]
+        if self.scale != 1.0:
+            lines.append(f"counts scaled by GEMMA_FULL_SCALE={self.scale} (items and steps only; a rehearsal)")
         for section in ("chess", "vision", "bench", "export"):
             values = asdict(getattr(self, section))
             lines.append(f"{section}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
         for name, flag in sorted(self.flags.items()):
             lines.append(f"flag {name}: {'on' if flag else 'off'} - {flag.reason}")
+        for step, reason in self.substitutes.items():
+            lines.append(f"substitute for {step}: {reason}")
         return "\n".join(lines)
 
 
@@ -272,30 +313,62 @@ def _flags(mode: str, hw_has_cuda: bool) -> dict[str, Flag]:
     }
 
 
-def build_config(mode: str, reason: str = "", has_cuda: bool | None = None) -> Config:
-    """The configuration for a mode (full or smoke)."""
+# What full mode does on a GPU that a CPU cannot, and what runs instead (the full-mode rehearsal in CI, or a learner's
+# GEMMA_SMOKE=0 on a laptop). Nothing outside this module decides a substitute; lessons read Config.substitutes and
+# the settings built from it (e.g. VisionSettings.load_in_4bit).
+GPU_SUBSTITUTES = {
+    "4-bit loading": "no CUDA GPU: bitsandbytes' 4-bit weights need one; the 16-bit weights are loaded instead",
+    "Unsloth's GPU kernels": "no CUDA GPU: Unsloth's CPU backend runs the same FastModel calls for text",
+    "FastVisionModel": "no CUDA GPU: Unsloth's FastVisionModel raises on a CPU; transformers + PEFT LoRA with a "
+                       "plain torch loop trains the same adapters instead",
+    "8-bit AdamW": "no CUDA GPU: bitsandbytes' 8-bit AdamW needs one; torch's AdamW instead",
+}
+
+
+def full_scale(environ: Mapping[str, str] | None = None) -> float:
+    """GEMMA_FULL_SCALE (default 1): the one knob that shrinks full mode's counts, never its ids, prompts or budgets."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get("GEMMA_FULL_SCALE", "").strip() or "1"
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1:
+        raise ValueError(f"GEMMA_FULL_SCALE={raw!r}: use a number in (0, 1], e.g. 0.05 for a CPU rehearsal")
+    return value
+
+
+def _n(count: int, scale: float, floor: int = 1) -> int:
+    """A count scaled for a rehearsal, never below floor."""
+    return max(floor, round(count * scale))
+
+
+def build_config(mode: str, reason: str = "", has_cuda: bool | None = None, scale: float | None = None) -> Config:
+    """The configuration for a mode (full or smoke); full mode's counts are multiplied by scale (GEMMA_FULL_SCALE)."""
     if mode not in (FULL, SMOKE):
         raise ValueError(f"mode must be {FULL!r} or {SMOKE!r}, not {mode!r}")
     has_cuda = cuda_available() if has_cuda is None else has_cuda
     if mode == FULL:
+        k = full_scale() if scale is None else scale
         return Config(
             mode=FULL, reason=reason, chat_model="unsloth/gemma-3-270m-it", max_new_tokens=256,
-            chess=ChessSettings(model="unsloth/gemma-3-270m-it", train_rows=10_000, eval_positions=500,
-                                max_steps=100, batch_size=4, learning_rate=5e-5, lora_r=128, lora_alpha=128,
-                                max_length=2048, save_every=25, optimizer="adamw_8bit", sampled_positions=500,
-                                answer_tokens=16, curve_every=25),
-            vision=VisionSettings(model="unsloth/gemma-3-4b-it", train_charts=1000, eval_charts=200,
-                                  max_steps=60, batch_size=2, learning_rate=2e-4, lora_r=16, lora_alpha=16,
-                                  gradient_accumulation=4, image_size=448, max_length=2048, load_in_4bit=True,
-                                  chartqa_items=200, max_new_tokens=16),
-            bench=BenchSettings(model="unsloth/gemma-3-4b-pt", mmlu_per_subject=20, mmlu_subjects=57,
-                                humaneval_problems=164, vision_items=200, mmlu_source="hub",
+            chess=ChessSettings(model="unsloth/gemma-3-270m-it", train_rows=_n(10_000, k), eval_positions=_n(500, k, 20),
+                                max_steps=_n(100, k, 4), batch_size=4, learning_rate=5e-5, lora_r=128, lora_alpha=128,
+                                max_length=2048, save_every=_n(25, k), optimizer="adamw_8bit", sampled_positions=_n(500, k, 10),
+                                answer_tokens=16, curve_every=_n(25, k)),
+            vision=VisionSettings(model="unsloth/gemma-3-4b-it", train_charts=_n(1000, k, 8), eval_charts=_n(200, k, 10),
+                                  max_steps=_n(60, k, 2), batch_size=2, learning_rate=2e-4, lora_r=16, lora_alpha=16,
+                                  gradient_accumulation=4, image_size=448, max_length=2048, load_in_4bit=has_cuda,
+                                  chartqa_items=_n(200, k, 10), max_new_tokens=16),
+            bench=BenchSettings(model="unsloth/gemma-3-4b-pt", mmlu_per_subject=_n(20, k), mmlu_subjects=57,
+                                humaneval_problems=_n(164, k, 4), vision_items=_n(200, k, 10), mmlu_source="hub",
                                 humaneval_model="unsloth/gemma-3-1b-it", humaneval_chat=True,
                                 vision_model="unsloth/gemma-3-4b-it", vision_source="hub"),
             export=ExportSettings(model="unsloth/gemma-3-270m-it", quant_types=("f16", "q8_0", "q4_k_m"),
-                                  parity_positions=512, speed_tokens=128, speed_prompt_tokens=512,
+                                  parity_positions=_n(512, k, 64), speed_tokens=128, speed_prompt_tokens=512,
                                   server_requests=4),
             flags=_flags(FULL, has_cuda),
+            substitutes={} if has_cuda else dict(GPU_SUBSTITUTES), scale=k,
         )
     return Config(
         mode=SMOKE, reason=reason, chat_model=EMBEDDED, max_new_tokens=48,

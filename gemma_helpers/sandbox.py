@@ -12,9 +12,15 @@ process. Each program gets, in layers (each one catches what another misses):
 4. **another user**: when we run as root, the program runs as ``nobody`` (so RLIMIT_NPROC applies, which the kernel
    does not enforce for root, and it cannot write to files it does not own);
 5. **no network**: a new, empty network namespace (``unshare -n``) where the system allows it;
-6. **a guard inside the child**: an audit hook (PEP 578) that refuses sockets, new processes, ctypes, and writes,
-   renames or deletions outside the program's own directory;
-7. **a throw-away directory** (its working directory, HOME and TMPDIR) removed afterwards, nothing left behind.
+6. **a guard inside the child**: an audit hook (PEP 578) that refuses sockets, new processes, threads, signals,
+   ctypes, frame introspection and tracing, reading ``/proc``, and writes, renames or deletions outside the
+   program's own directory;
+7. **a throw-away directory** (its working directory, HOME and TMPDIR) removed afterwards, nothing left behind;
+8. **a pass must be earned**: the program passes only when it ran to its end and the runner printed a one-time
+   secret that the program never sees (exit status 0 alone means nothing: ``sys.exit(0)`` or ``os._exit(0)``
+   before the tests would otherwise pass). For HumanEval the tests run as an epilogue, after the runner checked
+   that the model's code left Python's builtins alone, and each value the function returns must be a plain Python
+   value (an object whose ``__eq__`` always says yes cannot pass an ``assert f(x) == y``).
 
 :func:`isolation_layers` says which of these this machine provides. This is a teaching sandbox with several real
 kernel limits, not a hardened jail: run benchmarks of untrusted models in a disposable VM or container as well.
@@ -25,6 +31,7 @@ from __future__ import annotations
 import functools
 import os
 import resource
+import secrets
 import shutil
 import signal
 import subprocess
@@ -36,48 +43,92 @@ from pathlib import Path
 
 NOBODY = 65534
 
-# Installed in the child before the program runs; audit hooks cannot be removed once added.
-GUARD = r'''
-import os, sys
-sys.dont_write_bytecode = True
-ROOT = os.path.realpath(os.getcwd())
-WRITE = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-DENY = {"socket.__new__", "socket.connect", "socket.bind", "socket.getaddrinfo", "os.fork", "os.forkpty",
-        "os.system", "os.exec", "os.posix_spawn", "os.spawn", "subprocess.Popen", "os.kill", "os.killpg",
-        "ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata", "os.setuid", "os.setgid"}
-PATHS = {"os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.link", "os.symlink",
-         "os.truncate", "os.utime", "shutil.rmtree", "shutil.copyfile", "shutil.move"}
-def _inside(path):
-    if isinstance(path, int):
-        return True
+# The child's runner: it reads a one-time secret, installs the guard (unless told not to), runs the program (and an
+# epilogue, for HumanEval the tests), and only then writes the secret to stdout. A program that ends the interpreter
+# early (sys.exit(0), os._exit(0)) therefore never shows it, and a pass is "the secret came back", not "exit 0".
+# The secret never appears in the program's file, argv or environment; it lives in one local variable of _main,
+# reachable only through frame introspection, which the guard refuses.
+RUNNER = r'''
+import builtins, os, sys
+def _main(program, secret_fd, epilogue, with_guard):
+    secret = os.read(secret_fd, 128).decode()
+    os.close(secret_fd)
+    write, real_builtins = os.write, builtins
+    if with_guard:
+        _install_guard()
+    ns = {"__name__": "__main__", "__file__": program}
     try:
-        real = os.path.realpath(os.fsdecode(path))
-    except Exception:
-        return False
-    return real == ROOT or real.startswith(ROOT + os.sep)
-def _hook(event, args):
-    if event in DENY:
-        raise PermissionError(f"sandbox: {event} is not allowed")
-    if event == "open":
-        path, mode, flags = args
-        writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or bool((flags or 0) & WRITE)
-        if writing and path is not None and not _inside(path):
-            raise PermissionError(f"sandbox: writing {path!r} outside the sandbox is not allowed")
-    elif event in PATHS:
-        for path in args[:2] if event in ("os.rename", "os.link", "os.symlink", "shutil.move") else args[:1]:
-            if path is not None and not _inside(path):
-                raise PermissionError(f"sandbox: {event} on {path!r} outside the sandbox is not allowed")
-sys.addaudithook(_hook)
-__file = sys.argv[1]
-with open(__file) as __f:
-    __code = compile(__f.read(), __file, "exec")
-exec(__code, {"__name__": "__main__", "__file__": __file})
+        with open(program) as f:
+            code = compile(f.read(), program, "exec")
+        snapshot = dict(vars(real_builtins))
+        exec(code, ns)
+        if epilogue:
+            if (ns.get("__builtins__") not in (real_builtins, vars(real_builtins))
+                    or any(vars(real_builtins).get(k, snapshot) is not v for k, v in snapshot.items())):
+                raise RuntimeError("sandbox: the program changed Python's builtins before its tests ran")
+            with open(epilogue) as f:
+                exec(compile(f.read(), epilogue, "exec"), ns)
+            if any(vars(real_builtins).get(k, snapshot) is not v for k, v in snapshot.items()):
+                raise RuntimeError("sandbox: Python's builtins were changed while the tests ran")
+    except SystemExit as stop:  # an early exit is never a pass, whatever its status
+        write(2, f"sandbox: the program exited early (SystemExit {stop.code!r}), before it ran to its end\n".encode())
+        os._exit(3)
+    except BaseException as err:
+        write(2, f"{type(err).__name__}: {err}\n".encode(errors="replace"))
+        os._exit(1)
+    sys.stdout.flush()
+    write(1, ("\n" + "SANDBOX-COMPLETED " + secret + "\n").encode())
+    os._exit(0)
+def _install_guard():
+    root = os.path.realpath(os.getcwd())
+    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+    deny = {"socket.__new__", "socket.connect", "socket.bind", "socket.getaddrinfo", "os.fork", "os.forkpty",
+            "os.system", "os.exec", "os.posix_spawn", "os.spawn", "subprocess.Popen", "os.kill", "os.killpg",
+            "ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata", "os.setuid", "os.setgid",
+            # introspection that could reach the runner's frame and its secret, or change code behind its back
+            "sys._getframe", "sys._current_frames", "sys.settrace", "sys.setprofile", "gc.get_objects",
+            "gc.get_referrers", "gc.get_referents", "_thread.start_new_thread", "signal.pthread_kill",
+            "sys.remote_exec", "sys.monitoring.register_callback"}
+    frame_attrs = {"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"}
+    paths = {"os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.link", "os.symlink",
+             "os.truncate", "os.utime", "shutil.rmtree", "shutil.copyfile", "shutil.move"}
+    def inside(path):
+        if isinstance(path, int):
+            return True
+        try:
+            real = os.path.realpath(os.fsdecode(path))
+        except Exception:
+            return False
+        return real == root or real.startswith(root + os.sep)
+    def hook(event, args):
+        if event in deny:
+            raise PermissionError(f"sandbox: {event} is not allowed")
+        if event == "object.__getattr__" and args[1] in frame_attrs:
+            raise PermissionError(f"sandbox: reading {args[1]} is not allowed")
+        if event == "import" and args[0] in ("signal", "_signal", "faulthandler"):
+            raise PermissionError(f"sandbox: importing {args[0]} is not allowed")
+        if event == "open":
+            path, mode, flags = args
+            if isinstance(path, (str, bytes)) and os.path.realpath(os.fsdecode(path)).startswith("/proc"):
+                raise PermissionError("sandbox: /proc is not readable")
+            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or bool((flags or 0) & write_flags)
+            if writing and path is not None and not inside(path):
+                raise PermissionError(f"sandbox: writing {path!r} outside the sandbox is not allowed")
+        elif event in paths:
+            for path in args[:2] if event in ("os.rename", "os.link", "os.symlink", "shutil.move") else args[:1]:
+                if path is not None and not inside(path):
+                    raise PermissionError(f"sandbox: {event} on {path!r} outside the sandbox is not allowed")
+    sys.dont_write_bytecode = True
+    sys.addaudithook(hook)
+_main(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1")
 '''
+COMPLETED = "SANDBOX-COMPLETED "
 
 
 @dataclass(frozen=True)
 class ExecutionResult:
-    """How one program ended: passed (exit status 0 in time), timed out, or failed with its output's tail."""
+    """How one program ended: passed (it ran to its end: the runner's one-time secret came back, which an early
+    exit cannot fake), timed out, or failed with its output's tail."""
 
     passed: bool
     timed_out: bool
@@ -152,10 +203,13 @@ def _limits(memory_mb: int, max_processes: int, cpu_s: int, file_mb: int, uid: i
 
 
 def run_python(program: str, timeout_s: float = 5.0, memory_mb: int = 512, max_processes: int = 8,
-               file_mb: int = 8, guard: bool = True) -> ExecutionResult:
+               file_mb: int = 8, guard: bool = True, epilogue: str = "") -> ExecutionResult:
     """Run a Python program in the sandbox and report how it ended (see the module docstring for the layers).
 
-    ``guard=False`` leaves out the in-process audit hook, so tests can show that the kernel limits hold alone.
+    ``epilogue`` is run after the program in the same namespace (HumanEval's tests after the model's code), once the
+    runner has checked that the program left Python's builtins as they were. The result passes only when the
+    program and the epilogue ran to their end. ``guard=False`` leaves out the in-process audit hook, so tests can
+    show that the kernel limits hold alone.
     """
     if timeout_s <= 0 or memory_mb < 64 or max_processes < 1:
         raise ValueError("need timeout_s > 0, memory_mb >= 64 (the interpreter itself needs ~30 MB), max_processes >= 1")
@@ -164,20 +218,28 @@ def run_python(program: str, timeout_s: float = 5.0, memory_mb: int = 512, max_p
     uid = NOBODY if user else os.geteuid()
     try:
         (work / "program.py").write_text(program)
+        (work / "epilogue.py").write_text(epilogue)
         out_path = work / "output.txt"
         if user:
-            for path in (work, work / "program.py"):
+            for path in (work, work / "program.py", work / "epilogue.py"):
                 os.chown(path, NOBODY, NOBODY)
+        secret = secrets.token_hex(24)
+        read_end, write_end = os.pipe()
+        os.write(write_end, secret.encode())
+        os.close(write_end)
         python = getattr(sys, "_base_executable", sys.executable) or sys.executable
-        code = ["-c", GUARD, "program.py"] if guard else ["program.py"]
-        command = [*_network_prefix(), *user, python, "-I", "-S", "-B", *code]
+        command = [*_network_prefix(), *user, python, "-I", "-S", "-B", "-c", RUNNER, "program.py", str(read_end),
+                   "epilogue.py" if epilogue else "", "1" if guard else "0"]
         env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(work), "LANG": "C.UTF-8",
                "PYTHONIOENCODING": "utf-8"}
         started = time.perf_counter()
         with open(out_path, "wb") as out:
-            proc = subprocess.Popen(command, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
-                                    preexec_fn=_limits(memory_mb, max_processes, int(timeout_s) + 1, file_mb, uid))
+            try:
+                proc = subprocess.Popen(command, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                        stderr=subprocess.STDOUT, start_new_session=True, pass_fds=(read_end,),
+                                        preexec_fn=_limits(memory_mb, max_processes, int(timeout_s) + 1, file_mb, uid))
+            finally:
+                os.close(read_end)
             try:
                 returncode: int | None = proc.wait(timeout=timeout_s)
                 timed_out = False
@@ -186,8 +248,10 @@ def run_python(program: str, timeout_s: float = 5.0, memory_mb: int = 512, max_p
             finally:
                 _kill_group(proc)
         seconds = time.perf_counter() - started
-        tail = out_path.read_bytes()[-2000:].decode("utf-8", "replace") if out_path.exists() else ""
-        return ExecutionResult(returncode == 0 and not timed_out, timed_out, returncode, seconds, tail)
+        output = out_path.read_bytes().decode("utf-8", "replace") if out_path.exists() else ""
+        completed = f"\n{COMPLETED}{secret}\n" in output
+        shown = output.replace(f"{COMPLETED}{secret}", "(ran to its end)")[-2000:]
+        return ExecutionResult(returncode == 0 and completed and not timed_out, timed_out, returncode, seconds, shown)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

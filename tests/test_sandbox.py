@@ -135,3 +135,63 @@ def test_isolation_layers_reported():
     assert layers["memory limit (RLIMIT_AS)"] and layers["throw-away working directory"]
     assert layers["runs as user nobody"] == (os.geteuid() == 0 and bool(sandbox._user_prefix()))
     assert len(layers) == 8
+
+
+# Ways a program could look as if it passed without its tests having run to their end. Each must fail.
+FAKE_PASSES = {
+    "sys.exit(0) before the tests": "import sys\nsys.exit(0)\n",
+    "os._exit(0) before the tests": "import os\nos._exit(0)\n",
+    "raise SystemExit": "raise SystemExit\n",
+    "exit() builtin": "exit(0)\n",
+    "exit from inside the function": "def f():\n    import os\n    os._exit(0)\nf()\n",
+    "printing a guessed marker": "print('\\nSANDBOX-COMPLETED 0123456789abcdef')\nimport os\nos._exit(0)\n",
+    "reading the secret from its own process": "print(open('/proc/self/cmdline').read())\n",
+    "walking frames to the runner": "import sys\nprint(sys._getframe(1).f_locals)\n",
+    "frames through a traceback": ("try:\n    1 / 0\nexcept ZeroDivisionError as e:\n"
+                                   "    print(e.__traceback__.tb_frame.f_back.f_locals)\n"),
+    "a tracer": "import sys\nsys.settrace(lambda *a: None)\n",
+    "the garbage collector's view": "import gc\nprint(len(gc.get_objects()))\n",
+    "an alarm signal": "import signal\nsignal.alarm(1)\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAKE_PASSES))
+def test_an_early_exit_or_a_forged_marker_never_passes(name, private_tmp):
+    result = run_python(FAKE_PASSES[name], epilogue="assert False, 'the tests ran and failed'\n", **SMALL)
+    assert not result.passed, (name, result)
+    assert result.status == "failed"
+
+
+def test_only_a_program_that_ran_to_its_end_passes(private_tmp):
+    done = run_python("x = 1\n", epilogue="assert x == 1\n", **SMALL)
+    assert done.passed and "(ran to its end)" in done.output
+    assert not run_python("x = 1\n", epilogue="assert x == 2\n", **SMALL).passed
+
+
+def _problem():
+    return {"prompt": "def add(a, b):\n    \"\"\"Add two numbers.\"\"\"\n", "entry_point": "add",
+            "test": "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert abs(candidate(0.5, 0.25) - 0.75) < 1e-9\n"}
+
+
+HOSTILE_COMPLETIONS = {
+    "sys.exit(0) in the body": "    import sys\n    sys.exit(0)\n",
+    "os._exit(0) in the body": "    import os\n    os._exit(0)\n",
+    "an object equal to everything": ("    class Yes:\n        def __eq__(self, other):\n            return True\n"
+                                      "        def __sub__(self, other):\n            return 0\n    return Yes()\n"),
+    "an int subclass equal to everything": ("    class Yes(int):\n        def __eq__(self, other):\n"
+                                            "            return True\n    return Yes(0)\n"),
+    "patching a builtin the tests use": "    return 0\nimport builtins\nbuiltins.abs = lambda x: 0\n",
+    "its own builtins for the tests": "    return 0\n__builtins__ = {'abs': lambda x: 0}\n",
+    "an exit hook": "    return 0\nimport atexit, os\natexit.register(lambda: os._exit(0))\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_COMPLETIONS))
+def test_humaneval_tricks_do_not_pass(name, private_tmp):
+    from gemma_helpers import bench
+
+    program, epilogue = bench.humaneval_program(_problem(), HOSTILE_COMPLETIONS[name])
+    result = run_python(program, epilogue=epilogue, **SMALL)
+    assert not result.passed, (name, result)
+    honest_program, honest_epilogue = bench.humaneval_program(_problem(), "    return a + b\n")
+    assert run_python(honest_program, epilogue=honest_epilogue, **SMALL).passed
