@@ -8,6 +8,7 @@ the overflowing parts in float32 ("fp32 islands") and plain transformers must ru
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,8 +48,12 @@ def policy(hardware=None, backend: str = "unsloth") -> Policy:
     if hardware.gpu_name is None:
         if backend == "unsloth" and hardware.cpu_bf16:
             return Policy("cpu", "bfloat16", backend,
-                          "CPU with bfloat16 instructions: Unsloth's CPU backend runs in bfloat16 (float32's range, "
-                          "half the memory, faster LoRA steps)")
+                          "CPU with native bfloat16 (AVX512-BF16/AMX): Unsloth's CPU backend runs in bfloat16 "
+                          "(float32's range, half the memory, faster LoRA steps: bench/cpu_precision.py)")
+        if backend == "unsloth":
+            return Policy("cpu", "float32", backend,
+                          "CPU without native bfloat16 (no AVX512-BF16/AMX flag): bfloat16 would be emulated, about "
+                          "2x slower than float32 (bench/cpu_precision.py), so float32")
         return Policy("cpu", "float32", backend, "CPU: float32, exact and safe")
     if hardware.bf16_supported:
         return Policy("cuda", "bfloat16", backend,
@@ -148,6 +153,80 @@ def next_token(model, tokenizer, text: str, dtype: str | None = None) -> tuple[s
     return tokenizer.decode([int(logits.float().argmax())]), bool(torch.isfinite(logits).all())
 
 
+PROBE_DTYPES = ("float32", "float16", "bfloat16")
+
+
+@dataclass
+class DtypeCheck:
+    """One dtype on a plain copy of a model: the per-layer probe of a text, and the greedy next token of a prompt."""
+
+    probe: Probe
+    next_token: str
+    next_token_finite: bool
+
+    @property
+    def verdict(self) -> str:
+        """What this dtype did, in words read off the measured values."""
+        p = self.probe
+        if p.first_nonfinite is not None:
+            return (f"{p.dtype}: inf/NaN from decoder layer {p.first_nonfinite}, logits finite: {p.logits_finite}; "
+                    f"next token {self.next_token!r}")
+        where = f"passes 65,504 at layer {p.first_overflow}" if p.first_overflow is not None else "stays below 65,504"
+        return (f"{p.dtype}: largest |h| {p.peak:,.0f} ({where}), logits finite: {p.logits_finite}; "
+                f"next token {self.next_token!r}")
+
+
+def _forced_float32_patched() -> bool:
+    """True once Unsloth has loaded Gemma 3 in float16 in this process: it then patches transformers' Gemma 3 classes
+    (float32 islands, clamping to float16's range) for every model of this process, a plain copy included."""
+    import os
+
+    return os.environ.get("UNSLOTH_FORCE_FLOAT32", "0") == "1"
+
+
+def check_dtypes(name: str, text: str, prompt: str, dtypes: Sequence[str] = PROBE_DTYPES,
+                 fresh_process: bool | None = None) -> dict[str, DtypeCheck]:
+    """Probe a **plain transformers copy** of a model (a name as ``models.resolve`` takes it), loaded in float32 on
+    the CPU and cast to each dtype: no Unsloth float32 islands, and the same arithmetic on every machine (on a T4,
+    bfloat16 would only be emulated). Runs in a fresh Python process when Unsloth's float16 patches are active here
+    (``fresh_process=None`` decides), so that they cannot hide the overflow."""
+    from .models import resolve
+
+    path = resolve(name)
+    fresh = _forced_float32_patched() if fresh_process is None else fresh_process
+    rows = _check_in_child(path, text, prompt, dtypes) if fresh else _check_here(path, text, prompt, dtypes)
+    return {row["dtype"]: DtypeCheck(Probe(row["dtype"], row["layer_max"], row["logits_finite"]), row["token"],
+                                     row["token_finite"]) for row in rows}
+
+
+def _check_here(path: str, text: str, prompt: str, dtypes: Sequence[str]) -> list[dict[str, Any]]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, device_map="cpu").eval()
+    rows = []
+    for dtype in dtypes:
+        probe = activation_probe(model, tokenizer, text, dtype)
+        token, finite = next_token(model, tokenizer, prompt, dtype)
+        rows.append({"dtype": dtype, "layer_max": probe.layer_max, "logits_finite": probe.logits_finite,
+                     "token": token, "token_finite": finite})
+    return rows
+
+
+def _check_in_child(path: str, text: str, prompt: str, dtypes: Sequence[str]) -> list[dict[str, Any]]:
+    import json
+    import subprocess
+    import sys
+
+    args = json.dumps({"path": path, "text": text, "prompt": prompt, "dtypes": list(dtypes)})
+    done = subprocess.run([sys.executable, "-m", "gemma_helpers.precision", args], capture_output=True, text=True,
+                          timeout=900)
+    if done.returncode != 0:
+        raise RuntimeError(f"the fresh-process probe failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def plot_probe(*probes: Probe, ax: Any = None, title: str = "Largest |hidden state| per layer"):
     """Plot per-layer magnitudes on a log scale against float16's limit; NaN/inf layers marked with x."""
     import matplotlib.pyplot as plt
@@ -174,3 +253,11 @@ def plot_probe(*probes: Probe, ax: Any = None, title: str = "Largest |hidden sta
     ax.set_title(title)
     ax.legend(fontsize=8)
     return ax
+
+
+if __name__ == "__main__":  # the fresh process of check_dtypes: one JSON argument in, one JSON line out
+    import json
+    import sys
+
+    _job = json.loads(sys.argv[1])
+    print(json.dumps(_check_here(_job["path"], _job["text"], _job["prompt"], _job["dtypes"])))

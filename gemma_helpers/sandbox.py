@@ -13,8 +13,8 @@ process. Each program gets, in layers (each one catches what another misses):
    does not enforce for root, and it cannot write to files it does not own);
 5. **no network**: a new, empty network namespace (``unshare -n``) where the system allows it;
 6. **a guard inside the child**: an audit hook (PEP 578) that refuses sockets, new processes, threads, signals,
-   ctypes, frame introspection and tracing, reading ``/proc``, and writes, renames or deletions outside the
-   program's own directory;
+   ctypes, other threads' frames, the garbage collector's view of all objects, tracing, reading ``/proc``, and
+   writes, renames or deletions outside the program's own directory;
 7. **a throw-away directory** (its working directory, HOME and TMPDIR) removed afterwards, nothing left behind;
 8. **a pass must be earned**: the program passes only when it ran to its end and the runner printed a one-time
    secret that the program never sees (exit status 0 alone means nothing: ``sys.exit(0)`` or ``os._exit(0)``
@@ -43,53 +43,64 @@ from pathlib import Path
 
 NOBODY = 65534
 
-# The child's runner: it reads a one-time secret, installs the guard (unless told not to), runs the program (and an
-# epilogue, for HumanEval the tests), and only then writes the secret to stdout. A program that ends the interpreter
-# early (sys.exit(0), os._exit(0)) therefore never shows it, and a pass is "the secret came back", not "exit 0".
-# The secret never appears in the program's file, argv or environment; it lives in one local variable of _main,
-# reachable only through frame introspection, which the guard refuses.
+# The child's runner. The main thread reads a one-time secret from a pipe and closes it; a worker thread installs the
+# guard and runs the program (and an epilogue: for HumanEval, the tests); only when the worker reports that both ran
+# to their end does the main thread write the secret to stdout. So a pass means "the secret came back", not "exit
+# status 0": sys.exit(0) or os._exit(0) before the tests never shows it. The secret lives only in the main thread's
+# frame, which the program's thread cannot reach: its frames lead back to the worker's start, and the ways to reach
+# another thread's frames or every object (sys._current_frames, gc) are refused.
 RUNNER = r'''
-import builtins, os, sys
+import builtins, os, sys, threading
 def _main(program, secret_fd, epilogue, with_guard):
     secret = os.read(secret_fd, 128).decode()
     os.close(secret_fd)
-    write, real_builtins = os.write, builtins
-    if with_guard:
-        _install_guard()
-    ns = {"__name__": "__main__", "__file__": program}
+    write, exit_now = os.write, os._exit
+    finished, failure = [], []
+    worker = threading.Thread(target=_run, args=(program, epilogue, with_guard, finished, failure), daemon=True)
+    worker.start()
+    worker.join()
+    sys.stdout.flush()
+    if finished == [True] and not failure:
+        write(1, ("\n" + "SANDBOX-COMPLETED " + secret + "\n").encode())
+        exit_now(0)
+    write(2, (failure[0] if failure else "sandbox: the program stopped before it ran to its end").encode(errors="replace"))
+    exit_now(1)
+def _run(program, epilogue, with_guard, finished, failure):
+    real_builtins = builtins
+    snapshot = dict(vars(real_builtins))
+    def changed():
+        return any(vars(real_builtins).get(k, snapshot) is not v for k, v in snapshot.items())
     try:
+        if with_guard:
+            _install_guard()
+        ns = {"__name__": "__main__", "__file__": program}
         with open(program) as f:
             code = compile(f.read(), program, "exec")
-        snapshot = dict(vars(real_builtins))
         exec(code, ns)
         if epilogue:
-            if (ns.get("__builtins__") not in (real_builtins, vars(real_builtins))
-                    or any(vars(real_builtins).get(k, snapshot) is not v for k, v in snapshot.items())):
+            if ns.get("__builtins__") not in (real_builtins, vars(real_builtins)) or changed():
                 raise RuntimeError("sandbox: the program changed Python's builtins before its tests ran")
             with open(epilogue) as f:
                 exec(compile(f.read(), epilogue, "exec"), ns)
-            if any(vars(real_builtins).get(k, snapshot) is not v for k, v in snapshot.items()):
+            if changed():
                 raise RuntimeError("sandbox: Python's builtins were changed while the tests ran")
+        finished.append(True)
     except SystemExit as stop:  # an early exit is never a pass, whatever its status
-        write(2, f"sandbox: the program exited early (SystemExit {stop.code!r}), before it ran to its end\n".encode())
-        os._exit(3)
+        finished.clear()
+        failure.append(f"sandbox: the program exited early (SystemExit {stop.code!r}), before it ran to its end\n")
     except BaseException as err:
-        write(2, f"{type(err).__name__}: {err}\n".encode(errors="replace"))
-        os._exit(1)
-    sys.stdout.flush()
-    write(1, ("\n" + "SANDBOX-COMPLETED " + secret + "\n").encode())
-    os._exit(0)
+        finished.clear()
+        import traceback
+        failure.append("".join(traceback.format_exception(err))[-3000:])
 def _install_guard():
     root = os.path.realpath(os.getcwd())
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
     deny = {"socket.__new__", "socket.connect", "socket.bind", "socket.getaddrinfo", "os.fork", "os.forkpty",
             "os.system", "os.exec", "os.posix_spawn", "os.spawn", "subprocess.Popen", "os.kill", "os.killpg",
             "ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata", "os.setuid", "os.setgid",
-            # introspection that could reach the runner's frame and its secret, or change code behind its back
-            "sys._getframe", "sys._current_frames", "sys.settrace", "sys.setprofile", "gc.get_objects",
-            "gc.get_referrers", "gc.get_referents", "_thread.start_new_thread", "signal.pthread_kill",
-            "sys.remote_exec", "sys.monitoring.register_callback"}
-    frame_attrs = {"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"}
+            # what could reach the runner's thread, every object, or change code behind its back
+            "sys._current_frames", "sys.settrace", "sys.setprofile", "gc.get_objects", "gc.get_referrers",
+            "gc.get_referents", "_thread.start_new_thread", "signal.pthread_kill", "sys.remote_exec"}
     paths = {"os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.link", "os.symlink",
              "os.truncate", "os.utime", "shutil.rmtree", "shutil.copyfile", "shutil.move"}
     def inside(path):
@@ -103,8 +114,6 @@ def _install_guard():
     def hook(event, args):
         if event in deny:
             raise PermissionError(f"sandbox: {event} is not allowed")
-        if event == "object.__getattr__" and args[1] in frame_attrs:
-            raise PermissionError(f"sandbox: reading {args[1]} is not allowed")
         if event == "import" and args[0] in ("signal", "_signal", "faulthandler"):
             raise PermissionError(f"sandbox: importing {args[0]} is not allowed")
         if event == "open":

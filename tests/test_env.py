@@ -65,3 +65,52 @@ def test_hardware_report_on_this_machine():
 def test_environment_has_no_cuda_packages():
     # torchvision/triton/xformers/nvidia-* beside the CPU torch would break Unsloth and cost gigabytes
     assert envcheck.problems() == []
+
+
+X86_EMULATING = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512bw avx512_vnni\n"
+X86_NATIVE = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_tile\n"
+X86_AMX = "flags\t\t: fpu avx2 amx_bf16 amx_tile\n"
+ARM_NATIVE = "processor\t: 0\nFeatures\t: fp asimd sve bf16 i8mm\n"
+ARM_PLAIN = "processor\t: 0\nFeatures\t: fp asimd crc32\n"
+
+
+@pytest.mark.parametrize("cpuinfo, native", [(X86_EMULATING, False), (X86_NATIVE, True), (X86_AMX, True),
+                                             (ARM_NATIVE, True), (ARM_PLAIN, False), ("", False)])
+def test_native_bf16_comes_from_the_cpu_flags(cpuinfo, native):
+    # oneDNN says "bf16 supported" on any AVX-512 CPU (emulated, ~2x slower than fp32); the flags say what is native
+    assert env.cpu_native_bf16(cpuinfo) is native
+
+
+def test_policy_takes_float32_where_bf16_is_emulated():
+    from gemma_helpers import precision
+
+    emulating = env.Hardware(None, None, None, False, env.cpu_native_bf16(X86_EMULATING), 2, 24.0, "2.13", "3.11",
+                             False, True)
+    native = env.Hardware(None, None, None, False, env.cpu_native_bf16(X86_NATIVE), 2, 24.0, "2.13", "3.11",
+                          False, True)
+    assert precision.policy(emulating, backend="unsloth").dtype == "float32"
+    assert "emulated" in precision.policy(emulating, backend="unsloth").reason
+    assert precision.policy(native, backend="unsloth").dtype == "bfloat16"
+
+
+def test_full_scale_shrinks_counts_only():
+    full = env.build_config("full", has_cuda=True, scale=1.0)
+    small = env.build_config("full", has_cuda=True, scale=0.05)
+    assert (small.chess.model, small.chess.answer_tokens, small.chess.lora_r, small.chess.max_length) == \
+        (full.chess.model, full.chess.answer_tokens, full.chess.lora_r, full.chess.max_length)
+    assert small.chess.train_rows < full.chess.train_rows and small.chess.max_steps < full.chess.max_steps
+    assert small.bench.vision_model == full.bench.vision_model and small.bench.mmlu_subjects == 57
+    assert small.scale == 0.05 and "GEMMA_FULL_SCALE" in small.describe()
+    for bad in ("0", "2", "lots"):
+        with pytest.raises(ValueError, match="GEMMA_FULL_SCALE"):
+            env.full_scale({"GEMMA_FULL_SCALE": bad})
+    assert env.full_scale({}) == 1.0
+
+
+def test_gpu_only_steps_get_a_substitute_with_a_reason_only_without_cuda():
+    gpu, cpu = env.build_config("full", has_cuda=True), env.build_config("full", has_cuda=False)
+    assert gpu.substitutes == {} and gpu.vision.load_in_4bit
+    assert not cpu.vision.load_in_4bit and "4-bit loading" in cpu.substitutes
+    assert all(reason.startswith("no CUDA GPU") for reason in cpu.substitutes.values())
+    assert "substitute for FastVisionModel" in cpu.describe()
+    assert env.build_config("smoke", has_cuda=False).substitutes == {}

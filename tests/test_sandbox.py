@@ -146,9 +146,11 @@ FAKE_PASSES = {
     "exit from inside the function": "def f():\n    import os\n    os._exit(0)\nf()\n",
     "printing a guessed marker": "print('\\nSANDBOX-COMPLETED 0123456789abcdef')\nimport os\nos._exit(0)\n",
     "reading the secret from its own process": "print(open('/proc/self/cmdline').read())\n",
-    "walking frames to the runner": "import sys\nprint(sys._getframe(1).f_locals)\n",
-    "frames through a traceback": ("try:\n    1 / 0\nexcept ZeroDivisionError as e:\n"
-                                   "    print(e.__traceback__.tb_frame.f_back.f_locals)\n"),
+    "walking frames to the runner": ("import sys\nf = sys._getframe()\nwhile f:\n    print(f.f_locals)\n"
+                                     "    f = f.f_back\nimport os\nos._exit(0)\n"),
+    "frames through a traceback": ("try:\n    1 / 0\nexcept ZeroDivisionError as e:\n    f = e.__traceback__.tb_frame\n"
+                                   "    while f:\n        print(f.f_locals)\n        f = f.f_back\nimport os\nos._exit(0)\n"),
+    "the other threads' frames": "import sys\nprint(sys._current_frames())\n",
     "a tracer": "import sys\nsys.settrace(lambda *a: None)\n",
     "the garbage collector's view": "import gc\nprint(len(gc.get_objects()))\n",
     "an alarm signal": "import signal\nsignal.alarm(1)\n",
