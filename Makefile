@@ -16,6 +16,8 @@ env:
 
 # make run and the smoke notebooks consent, from outside, to running model-written code in the sandbox (notebook 05's
 # HumanEval); a learner's Run all leaves it off until they tick the box. The rehearsal leaves it off too.
+# Under test, the "your turn" exercises are answered from tests/exercise_answers.py (kept out of the notebooks), so
+# a wrong reference answer or a changed lesson fails the notebook.
 run: env
 	GEMMA_ALLOW_CODE_EXECUTION=1 $(PY) -m gemma_helpers.notebook_runner notebooks --out build
 
@@ -29,6 +31,7 @@ unit: env
 notebooks: env  # in a fresh output folder, so that no checkpoint or export of an earlier run is reused
 	rm -rf build/test-outputs && mkdir -p build/test-outputs
 	GEMMA_ALLOW_CODE_EXECUTION=1 GEMMA_OUTPUT=$(CURDIR)/build/test-outputs \
+		GEMMA_EXERCISE_ANSWERS=$(CURDIR)/tests/exercise_answers.py \
 		$(PY) -m pytest -q --nbmake --nbmake-timeout=900 notebooks --durations=0
 
 rehearsal: env

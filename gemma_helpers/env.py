@@ -186,7 +186,10 @@ class ChessSettings:
     save_every: int
     optimizer: str
     sampled_positions: int = 100  # held-out positions also answered with the recommended sampling
-    answer_tokens: int = 6  # new tokens generated per answer (a UCI move is 4-5 tokens with <end_of_turn>)
+    # New tokens per answer, for every evaluation (before, the curve during training, after): a bare UCI move is
+    # 4-6 tokens with <end_of_turn> (Gemma writes each digit as its own token); ChessInstruct's
+    # {"next best move": "e2e4"} is about 12.
+    answer_tokens: int = 6
     curve_every: int = 0  # measure the legal-move rate every N training steps (0: only before and after)
 
 
@@ -207,7 +210,10 @@ class VisionSettings:
     max_length: int = 2048  # tokens per training row; image tokens always fit (a longer prompt is an error)
     load_in_4bit: bool = True
     chartqa_items: int = 0  # questions sampled from the real ChartQA test split (0: none, offline)
-    max_new_tokens: int = 16
+    max_new_tokens: int = 16  # lmms-eval's ChartQA budget
+    # The merged 16-bit copy (for llama.cpp / Ollama). For 4B from 4-bit weights this downloads the 8.6 GB 16-bit
+    # model again and writes 8.6 GB: minutes a T4 session is better spent training; opt in with save_merged=True.
+    save_merged: bool = True
 
 
 @dataclass(frozen=True)
@@ -227,7 +233,20 @@ class BenchSettings:
     humaneval_timeout_s: float = 10.0
     vision_model: str = "tiny-vision"  # DocVQA, ChartQA, MathVista are published for IT 4B/12B/27B
     vision_source: str = "synthetic"  # "hub" (the real test sets) or "synthetic" (rendered, exact answers)
-    vision_max_new_tokens: int = 32
+    vision_load_in_4bit: bool = False  # 4-bit weights leave a T4 room for images (needs CUDA: bitsandbytes)
+    # New tokens per answer, as lmms-eval's task definitions set them (chartqa.yaml: 16; docvqa_val: 32;
+    # mathvista_testmini "solution": 1024, a worked solution with the answer at its end)
+    chartqa_max_new_tokens: int = 16
+    docvqa_max_new_tokens: int = 32
+    mathvista_max_new_tokens: int = 1024
+
+    def max_new_tokens(self, benchmark: str) -> int:
+        """The new-token budget of a vision benchmark ('ChartQA', 'DocVQA' or 'MathVista')."""
+        budgets = {"ChartQA": self.chartqa_max_new_tokens, "DocVQA": self.docvqa_max_new_tokens,
+                   "MathVista": self.mathvista_max_new_tokens}
+        if benchmark not in budgets:
+            raise ValueError(f"benchmark must be one of {', '.join(budgets)}, not {benchmark!r}")
+        return budgets[benchmark]
 
 
 @dataclass(frozen=True)
@@ -242,9 +261,24 @@ class ExportSettings:
     chess_output_glob: str = "chess"  # output folders searched for notebook 03's merged model or adapter
     server_requests: int = 2  # requests sent to the OpenAI-compatible server before it is stopped
     vision_model: str = "unsloth/gemma-3-4b-it"  # the --mmproj demo (needs the hub and a GPU-sized disk)
+    # Whether notebook 01 exports vision_model with its projector: opt-in, its cost in the reason (vision_flag).
+    vision_export: Flag = Flag(False, "smoke mode is offline: the vision export needs the hub")
     # The file notebook 02 chats with. Smoke: q8_0, because the embedded model was dequantized from Q4_K_M, and
     # quantizing its chat LoRA back to Q4_K rounds most of the LoRA away (notebook 01 measures this).
     serve_quant: str = "q4_k_m"
+
+    VISION_COST = "downloads 8.6 GB, adds 15-25 min on a T4 and needs about 20 GB of disk"
+
+    @staticmethod
+    def vision_flag(mode: str, environ: Mapping[str, str] | None = None) -> Flag:
+        """Notebook 01's vision export: off unless GEMMA_EXPORT_VISION=1 in full mode, the cost said either way."""
+        environ = os.environ if environ is None else environ
+        cost = ExportSettings.VISION_COST
+        if mode != FULL:
+            return Flag(False, f"smoke mode is offline (the 4B vision export {cost})")
+        if environ.get("GEMMA_EXPORT_VISION", "").strip().lower() in _TRUE:
+            return Flag(True, f"GEMMA_EXPORT_VISION=1: exports the 4B with its projector; this {cost}")
+        return Flag(False, f"opt-in: it {cost}; set GEMMA_EXPORT_VISION=1 before the configuration cell to run it")
 
 
 @dataclass(frozen=True)
@@ -298,6 +332,18 @@ EMBEDDED = "embedded"  # the Gemma 3 270M shipped in the PyPI package gemma3-270
 TINY_VISION = "tiny-vision"  # a tiny Gemma3ForConditionalGeneration built locally (a stand-in for 4B)
 
 
+def code_execution_consent(ticked: bool = False, environ: Mapping[str, str] | None = None) -> Flag:
+    """Whether model-written code may run (in the sandbox): the notebook's checkbox, or GEMMA_ALLOW_CODE_EXECUTION=1
+    set from outside (``make run``, CI); off unless one of them says yes."""
+    environ = os.environ if environ is None else environ
+    if ticked:
+        return Flag(True, "ALLOW_MODEL_CODE is ticked: model-written code runs, in the sandbox only")
+    if environ.get("GEMMA_ALLOW_CODE_EXECUTION", "").strip().lower() in _TRUE:
+        return Flag(True, "GEMMA_ALLOW_CODE_EXECUTION=1 set: model-written code runs, in the sandbox only")
+    return Flag(False, "model-written code runs only when you opt in: tick ALLOW_MODEL_CODE (or set "
+                       "GEMMA_ALLOW_CODE_EXECUTION=1)")
+
+
 def _flags(mode: str, hw_has_cuda: bool) -> dict[str, Flag]:
     gpu = Flag(True, "CUDA GPU present") if hw_has_cuda else Flag(False, "no CUDA GPU: this step needs one")
     return {
@@ -306,10 +352,7 @@ def _flags(mode: str, hw_has_cuda: bool) -> dict[str, Flag]:
                                else "CUDA GPU present"),
         "hub_downloads": Flag(mode == FULL, "full mode fetches models and data from the Hugging Face hub"
                               if mode == FULL else "smoke mode is offline: embedded model and local data"),
-        "execute_generated_code": Flag(os.environ.get("GEMMA_ALLOW_CODE_EXECUTION", "") in _TRUE,
-                                       "GEMMA_ALLOW_CODE_EXECUTION=1 set: model-written code runs in the sandbox"
-                                       if os.environ.get("GEMMA_ALLOW_CODE_EXECUTION", "") in _TRUE else
-                                       "model-written code runs only when you opt in: GEMMA_ALLOW_CODE_EXECUTION=1"),
+        "execute_generated_code": code_execution_consent(),
     }
 
 
@@ -352,21 +395,26 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None, scal
         k = full_scale() if scale is None else scale
         return Config(
             mode=FULL, reason=reason, chat_model="unsloth/gemma-3-270m-it", max_new_tokens=256,
-            chess=ChessSettings(model="unsloth/gemma-3-270m-it", train_rows=_n(10_000, k), eval_positions=_n(500, k, 20),
+            # ChessInstruct's test split has 1,000 rows, about a third of them one-move answers: eval_positions is
+            # an upper bound, chess.build_dataset says how many exist
+            chess=ChessSettings(model="unsloth/gemma-3-270m-it", train_rows=_n(10_000, k), eval_positions=_n(300, k, 20),
                                 max_steps=_n(100, k, 4), batch_size=4, learning_rate=5e-5, lora_r=128, lora_alpha=128,
-                                max_length=2048, save_every=_n(25, k), optimizer="adamw_8bit", sampled_positions=_n(500, k, 10),
-                                answer_tokens=16, curve_every=_n(25, k)),
-            vision=VisionSettings(model="unsloth/gemma-3-4b-it", train_charts=_n(1000, k, 8), eval_charts=_n(200, k, 10),
-                                  max_steps=_n(60, k, 2), batch_size=2, learning_rate=2e-4, lora_r=16, lora_alpha=16,
+                                max_length=2048, save_every=_n(25, k),
+                                optimizer="adamw_8bit" if has_cuda else "adamw_torch",
+                                sampled_positions=_n(100, k, 10), answer_tokens=16, curve_every=_n(25, k)),
+            # Unsloth's Gemma 3 vision recipe: 30 steps of 1 image x 4 accumulation (760 s on a T4 in its notebook)
+            vision=VisionSettings(model="unsloth/gemma-3-4b-it", train_charts=_n(120, k, 8), eval_charts=_n(100, k, 10),
+                                  max_steps=_n(30, k, 2), batch_size=1, learning_rate=2e-4, lora_r=16, lora_alpha=16,
                                   gradient_accumulation=4, image_size=448, max_length=2048, load_in_4bit=has_cuda,
-                                  chartqa_items=_n(200, k, 10), max_new_tokens=16),
+                                  chartqa_items=_n(100, k, 10), max_new_tokens=16, save_merged=False),
             bench=BenchSettings(model="unsloth/gemma-3-4b-pt", mmlu_per_subject=_n(20, k), mmlu_subjects=57,
                                 humaneval_problems=_n(164, k, 4), vision_items=_n(200, k, 10), mmlu_source="hub",
                                 humaneval_model="unsloth/gemma-3-1b-it", humaneval_chat=True,
-                                vision_model="unsloth/gemma-3-4b-it", vision_source="hub"),
+                                vision_model="unsloth/gemma-3-4b-it", vision_source="hub",
+                                vision_load_in_4bit=has_cuda),
             export=ExportSettings(model="unsloth/gemma-3-270m-it", quant_types=("f16", "q8_0", "q4_k_m"),
                                   parity_positions=_n(512, k, 64), speed_tokens=128, speed_prompt_tokens=512,
-                                  server_requests=4),
+                                  server_requests=4, vision_export=ExportSettings.vision_flag(FULL)),
             flags=_flags(FULL, has_cuda),
             substitutes={} if has_cuda else dict(GPU_SUBSTITUTES), scale=k,
         )
@@ -380,9 +428,11 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None, scal
                               max_length=128, load_in_4bit=False, chartqa_items=0, max_new_tokens=8),
         bench=BenchSettings(model=EMBEDDED, mmlu_per_subject=1, mmlu_subjects=8, humaneval_problems=4,
                             vision_items=12, humaneval_model=EMBEDDED, humaneval_max_new_tokens=48,
-                            humaneval_timeout_s=5.0, vision_model=TINY_VISION, vision_max_new_tokens=8),
+                            humaneval_timeout_s=5.0, vision_model=TINY_VISION, chartqa_max_new_tokens=8,
+                            docvqa_max_new_tokens=8, mathvista_max_new_tokens=8),
         export=ExportSettings(model="embedded-chat", quant_types=("f16", "q8_0", "q4_k_m"), parity_positions=200,
-                              speed_tokens=32, speed_prompt_tokens=128, serve_quant="q8_0"),
+                              speed_tokens=32, speed_prompt_tokens=128, serve_quant="q8_0",
+                              vision_export=ExportSettings.vision_flag(SMOKE)),
         flags=_flags(SMOKE, has_cuda),
     )
 

@@ -6,7 +6,11 @@
   a vision model's projector file instead. :func:`quantize`: llama.cpp's quantizer (Q4_K_M and friends).
 * :func:`export_gguf`: all the quant types at once, cached: a folder whose manifest names the same source is reused.
 * :func:`read_gguf`: a GGUF's facts (tensor bytes, types, chat template), or a clear :class:`GGUFError`.
-* :func:`choose_source`: what to export: notebook 03's chess model when it exists, else the configured model.
+* :func:`choose_source`: what to export: notebook 03's chess model when it exists, else the configured model;
+  :func:`base_model_of`: the model a fine-tune started from (a local folder or a hub id, downloaded).
+* :func:`ensure_llama_cpp`: llama-cpp-python (and its server's extras) where it is missing, as on Colab: a prebuilt
+  CPU wheel from llama-cpp-python's own index, else a build from source; it says what it will do and what it costs
+  before it starts, and does nothing where it is installed.
 
 The check of an exported file against its source is :mod:`gemma_helpers.parity`; phones are :mod:`gemma_helpers.phone`.
 """
@@ -37,6 +41,108 @@ GGUF_MAGIC = b"GGUF"
 
 class GGUFError(ValueError):
     """A file that is not a complete, readable GGUF."""
+
+
+# ------------------------------------------------------------------------------------------------ installing
+
+LLAMA_CPP_WHEELS = "https://abetlen.github.io/llama-cpp-python/whl/cpu"  # llama-cpp-python's own CPU wheel index
+# What `python -m llama_cpp.server` needs beyond llama-cpp-python (its [server] extras): pip name -> module imported.
+SERVER_EXTRAS = {"uvicorn>=0.22.0": "uvicorn", "fastapi>=0.100.0": "fastapi", "pydantic-settings>=2.0.1":
+                 "pydantic_settings", "sse-starlette>=1.6.1": "sse_starlette",
+                 "starlette-context>=0.3.6,<0.4": "starlette_context", "PyYAML>=5.1": "yaml"}
+
+
+@dataclass(frozen=True)
+class InstallStep:
+    """One way to install something, with what it does and what it costs, said before it runs."""
+
+    what: str
+    cost: str
+    command: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
+
+
+def build_minutes(cores: int) -> int:
+    """Minutes to compile llama-cpp-python with `cores` compiler jobs (about 7 on 2 cores, like Colab's free CPU)."""
+    return 10 // max(1, cores) + 2
+
+
+def installed_llama_cpp() -> str | None:
+    """The installed llama-cpp-python's version, or None."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("llama_cpp_python")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def llama_cpp_plan(server: bool = False, installed: str | None = None, missing: Sequence[str] | None = None,
+                   cores: int | None = None) -> list[InstallStep]:
+    """How ensure_llama_cpp would install llama-cpp-python (and the server's extras when server=True): alternatives,
+    the first that succeeds wins; [] when nothing is missing. Defaults read this Python."""
+    installed = installed_llama_cpp() if installed is None else installed or None
+    missing = (missing_server_extras() if missing is None else list(missing)) if server else []
+    cores = cores or os.cpu_count() or 1
+    pip = (sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check")
+    if installed:
+        if not missing:
+            return []
+        return [InstallStep(f"the OpenAI-compatible server's extras ({', '.join(p.split('>')[0] for p in missing)})",
+                            "a few small pure-Python wheels, about 15 s", pip + tuple(missing))]
+    wanted = f"llama-cpp-python{'[server]' if server else ''}=={LLAMA_CPP_PYTHON}"
+    return [
+        InstallStep(f"llama-cpp-python {LLAMA_CPP_PYTHON}, a prebuilt CPU wheel from its own index",
+                    "a download of about 25 MB, about 20 s",
+                    pip + ("--only-binary", "llama-cpp-python", "--extra-index-url", LLAMA_CPP_WHEELS, wanted)),
+        InstallStep(f"llama-cpp-python {LLAMA_CPP_PYTHON}, built from source for this CPU (no prebuilt wheel here)",
+                    f"about {build_minutes(cores)} min with {cores} compiler jobs, once per runtime",
+                    pip + ("--no-binary", "llama-cpp-python", "--no-cache-dir", wanted),
+                    (("CMAKE_ARGS", "-DGGML_NATIVE=OFF"), ("CMAKE_BUILD_PARALLEL_LEVEL", str(cores)))),
+    ]
+
+
+def ensure_llama_cpp(server: bool = False, run=subprocess.run) -> str:
+    """Install llama-cpp-python (server=True: with its server's extras) where it is missing; nothing where it is there.
+
+    Each way is printed with its cost before it starts: a prebuilt CPU wheel first, a build from source if none fits.
+    llama.cpp then runs on the CPU, as it would on a laptop or a phone. Returns what was done."""
+    import importlib
+
+    steps = llama_cpp_plan(server)
+    if not steps:
+        done = f"llama-cpp-python {installed_llama_cpp()}{' and its server extras' if server else ''}: installed"
+        print(done + ", nothing to do")
+        return done
+    errors = []
+    for step in steps:
+        print(f"installing {step.what}: {step.cost}...", flush=True)
+        started = time.time()
+        result = run(list(step.command), env=dict(os.environ, **dict(step.env)), capture_output=True, text=True)
+        if result.returncode == 0:
+            importlib.invalidate_caches()
+            print(f"  done in {time.time() - started:.0f} s")
+            return f"{step.what}: done in {time.time() - started:.0f} s"
+        errors.append(f"{step.what}: pip said\n{(result.stderr or result.stdout)[-1500:]}")
+        print(f"  not possible here ({time.time() - started:.0f} s)", flush=True)
+    raise RuntimeError("could not install llama-cpp-python:\n" + "\n".join(errors))
+
+
+def import_llama_cpp():
+    """The llama_cpp module, or an ImportError that says how to get it (ensure_llama_cpp)."""
+    try:
+        import llama_cpp
+    except ImportError as err:
+        raise ImportError("llama-cpp-python is not installed here: run gemma_helpers.export.ensure_llama_cpp() "
+                          "(a prebuilt CPU wheel, about 20 s)") from err
+    return llama_cpp
+
+
+def missing_server_extras() -> list[str]:
+    """The [server] extras of llama-cpp-python that this Python lacks (pip requirement strings)."""
+    import importlib.util
+
+    return [pkg for pkg, module in SERVER_EXTRAS.items() if importlib.util.find_spec(module) is None]
 
 
 # ------------------------------------------------------------------------------------------------ converting
@@ -132,7 +238,7 @@ def to_gguf(hf_dir: str | Path, out_file: str | Path, outtype: str = "f16", mmpr
 
 def quantize(src: str | Path, dst: str | Path, qtype: str = "q4_k_m", threads: int = 0) -> Path:
     """Quantize an f16/bf16/f32 GGUF with llama.cpp's quantizer (llama_model_quantize)."""
-    import llama_cpp
+    llama_cpp = import_llama_cpp()
 
     if qtype not in QUANTIZER_TYPES:
         raise ValueError(f"quantize() makes {', '.join(QUANTIZER_TYPES)}; {qtype!r} comes from to_gguf()")
@@ -353,20 +459,49 @@ def find_chess_output(pattern: str = "chess") -> Path | None:
 
 
 def base_model_of(hf_dir: str | Path) -> Path | None:
-    """The model a merged fine-tune started from: merged_from.json, train.json (the embedded chat model), or the
-    adapter saved beside it (notebook 03 writes adapter/ next to merged-16bit/)."""
+    """The model a merged fine-tune started from, as a local folder: merged_from.json, train.json (the embedded chat
+    model), or the adapter saved beside it (notebook 03 writes adapter/ next to merged-16bit/). A hub id there (every
+    full-mode fine-tune starts from one, e.g. unsloth/gemma-3-270m-it) is downloaded; None when no record names one."""
     hf_dir = Path(hf_dir)
+    recorded = []
     for name in ("merged_from.json", "train.json"):
         record = hf_dir / name
         if record.exists():
-            base = json.loads(record.read_text()).get("base")
-            if base and Path(base).exists():
-                return Path(base)
+            recorded.append(json.loads(record.read_text()).get("base"))
     for adapter_config in sorted(hf_dir.parent.glob("*/adapter_config.json")):
-        base = json.loads(adapter_config.read_text()).get("base_model_name_or_path")
-        if base and Path(base).exists():
-            return Path(base)
+        recorded.append(json.loads(adapter_config.read_text()).get("base_model_name_or_path"))
+    for base in recorded:
+        found = _local_or_hub(base) if base else None
+        if found is not None:
+            return found
     return None
+
+
+def _local_or_hub(name: str) -> Path | None:
+    """A folder for a model name: the local folder when it exists, else the hub repo's snapshot (downloaded once);
+    None for a folder that is gone or a name the hub does not know."""
+    if Path(name).expanduser().exists():
+        return Path(name).expanduser()
+    from huggingface_hub.errors import GatedRepoError, HFValidationError, RepositoryNotFoundError
+
+    if name.startswith(("/", ".", "~")) or name.count("/") != 1:
+        return None  # a local path that no longer exists: not a hub id
+    try:
+        return download_model(name)
+    except GatedRepoError:
+        raise  # the learner must accept the licence or log in: say so, never skip quietly
+    except (HFValidationError, RepositoryNotFoundError):
+        return None
+
+
+MODEL_FILES = ("*.json", "*.safetensors", "*.model", "*.jinja")  # what the converter and transformers read
+
+
+def download_model(repo_id: str) -> Path:
+    """A hub model's snapshot folder (weights, config, tokenizer), downloaded once into the Hugging Face cache."""
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(repo_id, allow_patterns=list(MODEL_FILES)))
 
 
 def choose_source(model: str, chess_pattern: str = "chess", work_dir: str | Path | None = None) -> tuple[Path, str]:
@@ -383,18 +518,13 @@ def choose_source(model: str, chess_pattern: str = "chess", work_dir: str | Path
     from .models import resolve
 
     path = resolve(model)
-    if not Path(path).exists():
-        from huggingface_hub import snapshot_download
-
-        path = snapshot_download(path)
-    return Path(path), f"{model} (no chess fine-tune from notebook 03 yet: run 03, then this notebook again)"
+    folder = Path(path) if Path(path).exists() else download_model(path)
+    return folder, f"{model} (no chess fine-tune from notebook 03 yet: run 03, then this notebook again)"
 
 
 def export_vision(model_id: str, out_dir: str | Path, quant: str = "q4_k_m") -> dict[str, Path]:
     """A vision Gemma 3 (4B and up) for llama.cpp: the language model as a GGUF plus its --mmproj projector (f16)."""
-    from huggingface_hub import snapshot_download
-
-    hf_dir = Path(model_id) if Path(model_id).exists() else Path(snapshot_download(model_id))
+    hf_dir = Path(model_id) if Path(model_id).exists() else download_model(model_id)
     out_dir = Path(out_dir)
     name = hf_dir.name.lower() if Path(model_id).exists() else model_id.split("/")[-1].lower()
     files = export_gguf(hf_dir, out_dir, (quant,), name=name)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .export import read_gguf
+from .export import import_llama_cpp, read_gguf
 
 NEAR_TIE = 0.5  # nats between the reference's first and second choice
 # Varied text (prose, a chat turn, code, science, a story): the default streams of the parity check.
@@ -103,8 +103,7 @@ def reference_logits(model, streams: Sequence[Sequence[int]]) -> list:
 
 def gguf_logits(gguf: str | Path, streams: Sequence[Sequence[int]], threads: int | None = None) -> list:
     """llama.cpp's logits for the same token streams (logits_all=True keeps every position's row)."""
-    from llama_cpp import Llama
-
+    Llama = import_llama_cpp().Llama
     read_gguf(gguf)
     n_ctx = max(len(s) for s in streams)
     llm = Llama(str(gguf), n_ctx=n_ctx, n_batch=n_ctx, logits_all=True, verbose=False,

@@ -207,8 +207,10 @@ def _check_here(path: str, text: str, prompt: str, dtypes: Sequence[str]) -> lis
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, device_map="cpu").eval()
     rows = []
     for dtype in dtypes:
-        probe = activation_probe(model, tokenizer, text, dtype)
-        token, finite = next_token(model, tokenizer, prompt, dtype)
+        run = in_dtype(model, dtype)  # one copy per dtype, for both measurements
+        probe = activation_probe(run, tokenizer, text)
+        token, finite = next_token(run, tokenizer, prompt)
+        del run
         rows.append({"dtype": dtype, "layer_max": probe.layer_max, "logits_finite": probe.logits_finite,
                      "token": token, "token_finite": finite})
     return rows

@@ -7,8 +7,9 @@
 * :func:`modelfile`: an Ollama Modelfile whose TEMPLATE renders what :func:`gemma_helpers.prompts.chat_prompt`
   renders; :func:`render_go_template` evaluates it (the subset of Go's text/template it uses) so it is checked even
   where Ollama is absent. :func:`ollama_status`, :func:`ollama_create`, :func:`ollama_chat` when it is there.
-* :func:`llama_cpp_speed`, :func:`transformers_speed`, :func:`memory_bandwidth`: tokens/s and the bound that memory
-  bandwidth puts on decoding (every weight is read once per generated token).
+
+llama-cpp-python itself (and the server's extras) is installed where missing by
+:func:`gemma_helpers.export.ensure_llama_cpp`; speed and its memory-bandwidth bound are :mod:`gemma_helpers.speed`.
 """
 
 from __future__ import annotations
@@ -58,8 +59,9 @@ def chat_formatter():
 
 def load_llama(gguf: str | Path, n_ctx: int = 2048, threads: int | None = None, logits_all: bool = False):
     """Open a GGUF with llama-cpp-python, quietly, with our chat template as its chat handler."""
-    from llama_cpp import Llama
+    from .export import import_llama_cpp
 
+    Llama = import_llama_cpp().Llama
     return Llama(str(gguf), n_ctx=n_ctx, n_threads=threads or os.cpu_count(), logits_all=logits_all, verbose=False,
                  chat_handler=chat_formatter().to_chat_handler())
 
@@ -168,8 +170,12 @@ def openai_server(gguf: str | Path, max_requests: int = 4, n_ctx: int = 2048, th
                "-t", str(threads), "-np", "1", "--jinja", "--chat-template-file", str(template)]
         health, program = "/health", "llama-server"
     else:
-        from .export import read_gguf
+        from .export import missing_server_extras, read_gguf
 
+        missing = missing_server_extras()
+        if missing:
+            raise RuntimeError(f"python -m llama_cpp.server needs {', '.join(missing)}: run "
+                               "gemma_helpers.export.ensure_llama_cpp(server=True) first")
         if read_gguf(gguf).chat_template != CHAT_TEMPLATE:  # this server can only take the GGUF's own template
             raise ValueError(f"{gguf} does not carry our chat template: export it with export.to_gguf, "
                              "or use llama-server (it takes the template as a file)")

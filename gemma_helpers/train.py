@@ -96,6 +96,32 @@ def last_checkpoint(output_dir: str | Path) -> str | None:
     return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
 
 
+def backend_of(model) -> str:
+    """The library that loaded a model ('unsloth' or 'transformers'), as models.load / vision recorded it.
+
+    A PEFT wrapper forwards the attribute to the model it wraps; a model built by hand counts as transformers.
+    """
+    backend = getattr(model, "_gemma_backend", None)
+    return backend if backend in ("unsloth", "transformers") else "transformers"
+
+
+def precision_for(model):
+    """The precision policy for this model: the hardware it sits on and the library that actually loaded it.
+
+    The trainer's bf16/fp16 flags come from here, so a model that plain transformers loaded on a T4 (Unsloth off,
+    ``GEMMA_NO_UNSLOTH=1``) trains in float32 rather than in the float16 where Gemma 3 overflows.
+    """
+    from dataclasses import replace
+
+    from .env import hardware_report
+    from .precision import policy
+
+    hardware = hardware_report()
+    if next(model.parameters()).device.type != "cuda":  # on the CPU, whatever GPU the machine has
+        hardware = replace(hardware, gpu_name=None, compute_capability=None, vram_gb=None, bf16_supported=False)
+    return policy(hardware, backend=backend_of(model))
+
+
 def sft_trainer(model, tokenizer, conversations: Sequence[Sequence[dict[str, Any]]], *, output_dir: str | Path,
                 max_steps: int = 30, batch_size: int = 4, learning_rate: float = 2e-4, max_length: int = 256,
                 save_steps: int | None = None, optimizer: str = "adamw_torch", logging_steps: int = 1,
@@ -104,15 +130,14 @@ def sft_trainer(model, tokenizer, conversations: Sequence[Sequence[dict[str, Any
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    from .precision import policy
-
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     dataset = Dataset.from_list(tokenize_rows(tokenizer, to_prompt_completion(conversations)))
     device = str(next(model.parameters()).device)
-    flags = policy().trainer_flags if device.startswith("cuda") else {"bf16": False, "fp16": False}
+    flags = precision_for(model).trainer_flags
     if optimizer.endswith("8bit") and not device.startswith("cuda"):
-        optimizer = "adamw_torch"  # bitsandbytes' 8-bit Adam needs a CUDA GPU
+        raise ValueError(f"optimizer {optimizer!r} needs a CUDA GPU (bitsandbytes) and the model is on {device}: "
+                         "gemma_helpers.env picks the optimizer per machine (ChessSettings.optimizer)")
     args = SFTConfig(
         output_dir=str(output_dir), max_steps=max_steps, per_device_train_batch_size=batch_size,
         learning_rate=learning_rate, lr_scheduler_type="linear", warmup_steps=min(5, max_steps // 10),

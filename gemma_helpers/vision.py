@@ -1,7 +1,8 @@
 """Vision LoRA for chart questions: load, mask labels, train, answer, save, for Gemma 3 4B or its tiny stand-in.
 
 * **full mode** (CUDA): ``unsloth/gemma-3-4b-it`` through Unsloth's ``FastVisionModel`` (4-bit, LoRA r=16 on vision
-  and language layers), trained by TRL's ``SFTTrainer`` with Unsloth's vision data collator.
+  and language layers), trained by TRL's ``SFTTrainer`` with Unsloth's vision data collator. Without CUDA (the
+  full-mode rehearsal) the same hub id loads through transformers in 16/32-bit and trains like the stand-in below.
 * **smoke mode** (CPU): Unsloth has no vision backend on CPU, and TRL's SFTTrainer without Unsloth needs triton,
   so a tiny randomly initialised ``Gemma3ForConditionalGeneration`` (a SigLIP tower of 2 layers, a Gemma 3 text
   model of 2 layers, a 512-token vocabulary) is trained with PEFT and a plain torch loop. It has the real model's
@@ -30,7 +31,7 @@ from .prompts import END_OF_TURN, chat_prompt
 
 IGNORE = -100
 TINY_IMAGE, TINY_PATCH, TINY_MM_TOKENS = 64, 8, 16
-TINY_RECIPE = 2  # bump when the stand-in changes, so cached copies are rebuilt
+TINY_RECIPE = 3  # bump when the stand-in changes, so cached copies are rebuilt
 EMBED_STD = 0.2  # logits start near uniform (loss ~ ln vocab) yet can become confident
 _SPECIAL = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<start_of_turn>", "<end_of_turn>", "<start_of_image>",
             "<end_of_image>", "<image_soft_token>"]
@@ -38,7 +39,7 @@ _SPECIAL = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<start_of_turn>", "<e
 
 def _tokenizer_corpus(n_charts: int = 600) -> list[str]:
     rng = random.Random(7)
-    lines = ["user", "model", "Answer with a single word or number.", "increasing decreasing mixed"]
+    lines = ["user", "model", charts.CHARTQA_INSTRUCTION.strip(), "increasing decreasing mixed"]
     for _ in range(n_charts):
         chart = charts.random_chart(rng)
         lines += [chart.title, " ".join(chart.labels)] + [f"{q} {a}" for _, q, a in charts.questions_for(chart, rng)]
@@ -112,8 +113,9 @@ def tiny_vision_dir(rebuild: bool = False, seed: int = 0) -> Path:
     return target
 
 
-def load_vision_model(name: str, load_in_4bit: bool = True, max_length: int = 2048):
-    """(model, processor): the tiny stand-in on CPU via transformers, a hub model on CUDA via Unsloth."""
+def load_vision_model(name: str, load_in_4bit: bool = True, max_length: int = 2048, backend: str | None = None):
+    """(model, processor): the tiny stand-in, or a hub model through Unsloth's FastVisionModel where it runs (CUDA)
+    and through transformers elsewhere (a CPU, or ``GEMMA_NO_UNSLOTH=1``), in the precision policy's dtype."""
     if name == TINY_VISION:
         from transformers import AutoModelForImageTextToText, AutoProcessor
         from transformers.utils import logging
@@ -125,14 +127,41 @@ def load_vision_model(name: str, load_in_4bit: bool = True, max_length: int = 20
         return model, AutoProcessor.from_pretrained(path)
     from .env import cuda_available
 
-    if not cuda_available():
-        raise RuntimeError(f"{name} needs a CUDA GPU (Unsloth FastVisionModel); on CPU use {TINY_VISION!r}")
-    from unsloth import FastVisionModel
+    if backend is None:
+        from .models import _unsloth_importable
 
-    model, processor = FastVisionModel.from_pretrained(name, load_in_4bit=load_in_4bit, max_seq_length=max_length,
-                                                       use_gradient_checkpointing="unsloth")
-    model._gemma_backend = "unsloth"
+        backend = "unsloth" if cuda_available() and _unsloth_importable() else "transformers"
+    if backend == "unsloth":
+        from unsloth import FastVisionModel
+
+        model, processor = FastVisionModel.from_pretrained(name, load_in_4bit=load_in_4bit,
+                                                           max_seq_length=max_length,
+                                                           use_gradient_checkpointing="unsloth")
+    elif backend == "transformers":
+        model, processor = _load_with_transformers(name, load_in_4bit)
+    else:
+        raise ValueError(f"backend must be 'unsloth' or 'transformers', not {backend!r}")
+    model._gemma_backend = backend
     return model, processor
+
+
+def _load_with_transformers(name: str, load_in_4bit: bool):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from .env import hardware_report
+    from .precision import policy
+
+    pol = policy(hardware_report(), backend="transformers")
+    extra: dict[str, Any] = {}
+    if load_in_4bit:
+        if pol.device != "cuda":
+            raise RuntimeError("4-bit loading needs a CUDA GPU (bitsandbytes); load the 16-bit weights on a CPU")
+        from transformers import BitsAndBytesConfig
+
+        extra["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                          bnb_4bit_compute_dtype=pol.torch_dtype)
+    model = AutoModelForImageTextToText.from_pretrained(name, dtype=pol.torch_dtype, device_map=pol.device, **extra)
+    return model.eval(), AutoProcessor.from_pretrained(name)
 
 
 VISION_LORA_TARGETS = r".*(language_model|vision_tower).*\.(q_proj|k_proj|v_proj|o_proj|out_proj|gate_proj|up_proj|down_proj|fc1|fc2)"
@@ -238,6 +267,12 @@ def train_vision_lora(model, processor, rows: Sequence[charts.ChartQuestion], *,
     return TrainResult(max_steps, time.time() - started, losses, str(output_dir))
 
 
+def _on_model(model, batch: dict[str, Any]) -> dict[str, Any]:
+    """A batch moved to the model's device, its pixels in the dtype of the model's floating-point weights."""
+    param = next(p for p in model.parameters() if p.is_floating_point())  # 4-bit weights are stored as uint8
+    return {k: v.to(param.device, dtype=param.dtype if k == "pixel_values" else v.dtype) for k, v in batch.items()}
+
+
 def _torch_loop(model, processor, rows, optimizer, schedule, trainable, max_steps, batch_size, max_length,
                 gradient_accumulation, rng) -> list[tuple[int, float]]:
     import torch
@@ -249,7 +284,7 @@ def _torch_loop(model, processor, rows, optimizer, schedule, trainable, max_step
             if len(order) < batch_size:
                 order += rng.sample(range(len(rows)), len(rows))
             picked, order = order[:batch_size], order[batch_size:]
-            loss = model(**build_batch(processor, [rows[i] for i in picked], max_length)).loss
+            loss = model(**_on_model(model, build_batch(processor, [rows[i] for i in picked], max_length))).loss
             (loss / gradient_accumulation).backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimizer.step()
@@ -266,8 +301,7 @@ def _train_unsloth(model, processor, rows, output_dir, max_steps, batch_size, le
     from unsloth import FastVisionModel
     from unsloth.trainer import UnslothVisionDataCollator
 
-    from .precision import policy
-    from .train import TrainResult
+    from .train import TrainResult, precision_for
 
     FastVisionModel.for_training(model)
     collator = UnslothVisionDataCollator(model, processor, max_seq_length=max_length, train_on_responses_only=True,
@@ -280,10 +314,10 @@ def _train_unsloth(model, processor, rows, output_dir, max_steps, batch_size, le
                      save_strategy="no", report_to=[], gradient_checkpointing=True,
                      gradient_checkpointing_kwargs={"use_reentrant": False}, remove_unused_columns=False,
                      dataset_text_field="", dataset_kwargs={"skip_prepare_dataset": True}, max_length=max_length,
-                     **policy().trainer_flags)
+                     **precision_for(model).trainer_flags)
     data = [{"messages": charts.to_messages(r)} for r in rows]
-    trainer = SFTTrainer(model=model, processing_class=processor, data_collator=collator, train_dataset=data,
-                         args=args)
+    trainer = SFTTrainer(model=model, processing_class=processor.tokenizer, data_collator=collator,
+                         train_dataset=data, args=args)
     started = time.time()
     state = trainer.train()
     losses = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
@@ -317,7 +351,8 @@ def _answer_batch(model, processor, chunk, device, max_new_tokens: int, stops: l
 
     tok = processor.tokenizer
     enc = processor(text=[_prompt(r) for r in chunk], images=[[r.image] for r in chunk], padding=True,
-                    add_special_tokens=False, return_tensors="pt").to(device)
+                    add_special_tokens=False, return_tensors="pt")
+    enc = _on_model(model, dict(enc))
     with torch.no_grad():
         out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stops,
                              pad_token_id=tok.pad_token_id)
@@ -336,22 +371,31 @@ def evaluate(model, processor, rows: Sequence[charts.ChartQuestion], max_new_tok
             "seconds": time.time() - started, "n": len(rows)}
 
 
-def save_adapter_and_merged(model, processor, output_dir: str | Path, base: str = TINY_VISION) -> dict[str, Path]:
-    """Save the LoRA adapter and a merged 16-bit model (what Ollama and llama.cpp's converter need)."""
+MERGED_SKIPPED = ("not saved: save_merged is off. Merging 4B's LoRA from 4-bit weights downloads the 8.6 GB "
+                  "16-bit model again and writes 8.6 GB (several minutes on Colab). For llama.cpp or Ollama, set "
+                  "S = dataclasses.replace(S, save_merged=True) in the configuration cell, or merge the adapter "
+                  "later with peft's merge_and_unload.")
+
+
+def save_adapter_and_merged(model, processor, output_dir: str | Path, base: str = TINY_VISION,
+                            merged: bool = True) -> dict[str, Path]:
+    """Save the LoRA adapter and, when `merged`, a merged 16-bit model (what Ollama and llama.cpp's converter need)."""
     output_dir = Path(output_dir)
-    adapter, merged = output_dir / "adapter", output_dir / "merged"
+    adapter, merged_dir = output_dir / "adapter", output_dir / "merged"
     model.save_pretrained(adapter)
     processor.save_pretrained(adapter)
+    if not merged:
+        return {"adapter": adapter}
     if getattr(model, "_gemma_backend", "") == "unsloth":
-        model.save_pretrained_merged(str(merged), processor, save_method="merged_16bit")
+        model.save_pretrained_merged(str(merged_dir), processor, save_method="merged_16bit")
     else:  # merge into a fresh copy of the base, so the trained model in memory keeps its adapters
         from peft import PeftModel
         from transformers import AutoModelForImageTextToText
 
         fresh = AutoModelForImageTextToText.from_pretrained(tiny_vision_dir() if base == TINY_VISION else base)
-        PeftModel.from_pretrained(fresh, adapter).merge_and_unload().save_pretrained(merged)
-        processor.save_pretrained(merged)
-    return {"adapter": adapter, "merged": merged}
+        PeftModel.from_pretrained(fresh, adapter).merge_and_unload().save_pretrained(merged_dir)
+        processor.save_pretrained(merged_dir)
+    return {"adapter": adapter, "merged": merged_dir}
 
 
 def peak_memory_gb() -> tuple[float, str]:

@@ -1,13 +1,24 @@
-"""Document and math questions about images: DocVQA's ANLS, MathVista's rule-based answer checking, and offline
-stand-ins for both (rendered documents and drawn math problems whose answers are known exactly).
+"""Questions about images, asked and scored the way the reference evaluations do: ChartQA, DocVQA and MathVista.
 
-* **ANLS** (Biten et al., 2019, the DocVQA metric): per question, the best over the reference answers of
-  ``1 - NL`` where NL is the Levenshtein distance divided by the longer string's length (case-insensitive,
-  trimmed), and 0 when NL reaches the threshold 0.5; the mean over questions.
-* **MathVista** answers are checked by rules, no LLM judge: a choice question accepts the option letter or the
-  option's text; a free-form question takes the last number in the reply, compared as an integer, or rounded to
-  the question's precision for floats.
-ChartQA's relaxed accuracy lives in :mod:`gemma_helpers.charts`.
+Each benchmark keeps its own prompt, new-token budget and answer check, as lmms-eval's task definitions set them
+(github.com/EvolvingLMMs-Lab/lmms-eval, ``lmms_eval/tasks``), so that a number measured here compares with the
+Gemma 3 report's:
+
+* **ChartQA** (``chartqa/chartqa.yaml``): the question, then ChartQA's one-line instruction
+  (:data:`gemma_helpers.charts.CHARTQA_INSTRUCTION`); greedy, 16 new tokens; the whole reply scored by relaxed
+  accuracy (numbers within 5%, text exact; :mod:`gemma_helpers.charts`).
+* **DocVQA** (``docvqa/docvqa_val.yaml`` with ``_default_template_docvqa_yaml``): the question, then
+  "Answer the question using a single word or phrase."; greedy, 32 new tokens; the reply scored by **ANLS**
+  (Biten et al., 2019): per question, the best over the reference answers of ``1 - NL``, NL the Levenshtein distance
+  divided by the longer string's length (case-insensitive, spaces collapsed), and 0 when NL reaches 0.5.
+* **MathVista** (``mathvista/mathvista_testmini_solution.yaml``, built by ``MathVistaEvaluator.create_one_query``
+  with shot type "solution", 0-shot): question, unit, lettered choices, a hint asking for the answer *at the end*,
+  then "Solution:"; greedy, 1024 new tokens, so the model works the problem out before it answers. lmms-eval then
+  asks an LLM (GPT) to pull the answer out of the solution; here rules do it (:func:`mathvista_extract`), then
+  lmms-eval's normalization: an option letter becomes the option's text, an integer is cut to ``int``, a float is
+  rounded to the question's precision.
+
+Offline stand-ins (rendered invoices, drawn math problems) have exact answers and go through the same prompts.
 """
 
 from __future__ import annotations
@@ -19,21 +30,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ANLS_THRESHOLD = 0.5
+DOCVQA_INSTRUCTION = "\nAnswer the question using a single word or phrase."  # lmms-eval docvqa, default post_prompt
 
 
 @dataclass(frozen=True)
 class VQAItem:
-    """One question about an image: the prompt text, the answer(s), and for MathVista its kind and choices."""
+    """One question about an image: the question, the answer(s), and for MathVista its kind, choices and unit."""
 
     image: Any  # PIL.Image.Image
     question: str
     answer: str
     answers: tuple[str, ...] = ()
-    qtype: str = ""
+    qtype: str = ""  # MathVista: "multi_choice" or "free_form"
     choices: tuple[str, ...] = ()
     answer_type: str = "text"  # MathVista: integer, float, text, list
     precision: int | None = None
     source: str = "synthetic"
+    unit: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -70,12 +83,38 @@ def anls(prediction: str, answers: Sequence[str], threshold: float = ANLS_THRESH
 # ------------------------------------------------------------------------------------------------ MathVista
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+# Where a worked solution states its result: "The answer is 12", "Final answer: (B)", "the correct option is C".
+_ANSWER_CUE = re.compile(r"(?i)\b(?:answer|option(?: letter)?)\s*(?:is\s*:?|:|=)\s*")
+_DECIMALS = {1: ("one decimal place", "1.2, 1.3, 1.4"), 2: ("two decimal places", "1.23, 1.34, 1.45")}
+
+
+def mathvista_prompt(question: str, choices: Sequence[str] = (), answer_type: str = "integer",
+                     precision: int | None = None, unit: str = "") -> str:
+    """lmms-eval's 0-shot "solution" query for MathVista: question (and unit), lettered choices, the hint that asks
+    for the answer at the end, and "Solution:" (``MathVistaEvaluator.create_one_query``, shot_type="solution")."""
+    lines = [f"Question: {question}" + (f" (Unit: {unit})" if unit else "")]
+    if choices:
+        lines.append("Choices:\n" + "\n".join(f"({letter}) {c}" for letter, c in zip("ABCDEFGHIJ", choices,
+                                                                                          strict=False)))
+        hint = "Please answer the question and provide the correct option letter, e.g., A, B, C, D, at the end."
+    elif answer_type == "float":
+        digits = int(precision or 1)
+        words, examples = _DECIMALS.get(digits, (f"{digits} decimal places", "1.2, 1.3, 1.4"))
+        hint = (f"Please answer the question requiring a floating-point number with {words} and provide the final "
+                f"value, e.g., {examples}, at the end.")
+    elif answer_type == "list":
+        hint = ("Please answer the question requiring a Python list as an answer and provide the final list, "
+                "e.g., [1, 2, 3], [1.2, 1.3, 1.4], at the end.")
+    else:
+        hint = ("Please answer the question requiring an integer answer and provide the final value, e.g., 1, 2, 3, "
+                "at the end.")
+    return "\n".join([*lines, f"Hint: {hint}", "Solution:"])
 
 
 def extract_choice(response: str, choices: Sequence[str]) -> str | None:
     """The option a reply picks: '(B)', 'B', 'B.', 'Answer: B', 'option B', or an option's text; None if unclear."""
-    text = response.strip()
-    letters = "ABCDEFGH"[:len(choices)]
+    text = response.strip().strip("*").strip()
+    letters = "ABCDEFGHIJ"[:len(choices)]
     for pattern in (rf"^\(?([{letters}])\)?[.:)]?$", rf"\(([{letters}])\)",
                     rf"(?i:answer|option)\s*(?:is|:)?\s*\(?([{letters}])\b", rf"^([{letters}])[.:)]\s"):
         match = re.search(pattern, text)
@@ -95,37 +134,58 @@ def extract_number(response: str) -> float | None:
     return float(found[-1].replace(",", "")) if found else None
 
 
-def mathvista_correct(response: str, item: VQAItem) -> bool:
-    """Whether a reply answers a MathVista-style item, by the rules in the module docstring."""
-    if item.choices:
-        return extract_choice(response, item.choices) == item.answer
-    if item.answer_type in ("integer", "float"):
-        value = extract_number(response)
-        if value is None:
-            return False
-        if item.answer_type == "integer":
-            return value == int(float(item.answer))
-        digits = item.precision if item.precision is not None else 1
-        return round(value, digits) == round(float(item.answer), digits)
-    if item.answer_type == "list":
-        return [float(x.replace(",", "")) for x in _NUMBER.findall(response)] == \
-            [float(x) for x in _NUMBER.findall(item.answer)]
-    return " ".join(response.lower().split()).rstrip(".") == " ".join(item.answer.lower().split())
-
-
-def mathvista_prompt(question: str, choices: Sequence[str] = (), answer_type: str = "integer",
-                     precision: int | None = None) -> str:
-    """A question with MathVista's hint line (the form of its 'query' field) and its lettered choices."""
-    if choices:
-        hint = "Please answer the question and provide the correct option letter, e.g., A, B, C, D, at the end."
-        listed = "\n".join(f"({letter}) {c}" for letter, c in zip("ABCDEFGH", choices, strict=False))
-        return f"Hint: {hint}\nQuestion: {question}\nChoices:\n{listed}"
-    if answer_type == "float":
-        hint = (f"Please answer the question requiring a floating-point number with {precision or 1} decimal "
-                "place(s) and provide the final value, e.g., 1.2, 1.3, 1.4, at the end.")
+def mathvista_extract(response: str, item: VQAItem) -> str:
+    """The final answer a worked solution states, as text: the whole reply when it is a bare answer, else the last
+    ``\\boxed{..}``, else what follows the last "answer is" / "Answer:" / "option is" (to the end of its line), else
+    the reply's last line. A rule-based stand-in for lmms-eval's GPT extractor, which sees the same reply."""
+    text = response.strip()
+    bare = text.rstrip(".").strip()
+    if not text or bare in item.choices or _NUMBER.fullmatch(bare):
+        return bare
+    boxed = re.findall(r"\\boxed\{([^{}]*)\}", text)
+    if boxed:
+        return boxed[-1].strip()
+    cues = list(_ANSWER_CUE.finditer(text))
+    if cues:
+        span = text[cues[-1].end():].split("\n")[0]
+    elif item.answer_type in ("integer", "float") and not item.choices:
+        span = (_NUMBER.findall(text) or [""])[-1]  # "... = 180 - 70 - 50 = 60": the result comes last
     else:
-        hint = "Please answer the question requiring an integer answer and provide the final value, e.g., 1, 2, 3, at the end."
-    return f"Hint: {hint}\nQuestion: {question}"
+        span = text.splitlines()[-1]
+    return span.strip().strip("*").strip().rstrip(".").strip()
+
+
+def mathvista_normalize(extraction: str, item: VQAItem) -> str | None:
+    """lmms-eval's ``normalize_extracted_answer``: choice questions -> the chosen option's text; integers ->
+    ``str(int(x))`` (7.5 becomes 7, as there); floats -> rounded to the question's precision; lists -> the numbers.
+    None when nothing fits (lmms-eval would take the option nearest by edit distance; we count it wrong)."""
+    if item.choices:
+        return extract_choice(extraction, item.choices)
+    numbers = [float(x.replace(",", "")) for x in _NUMBER.findall(extraction)]
+    if item.answer_type == "integer":
+        return str(int(numbers[0])) if numbers else None
+    if item.answer_type == "float":
+        return str(round(numbers[0], int(item.precision or 1))) if numbers else None
+    if item.answer_type == "list":
+        return str(numbers) if numbers else None
+    return " ".join(extraction.lower().split()) or None
+
+
+def mathvista_correct(response: str, item: VQAItem) -> bool:
+    """Whether a reply answers a MathVista item: its extracted, normalized answer equals the reference (numbers
+    compared as numbers, so "1.50" and "1.5" agree)."""
+    got = mathvista_normalize(mathvista_extract(response, item), item)
+    if got is None:
+        return False
+    if item.choices:
+        return got == item.answer
+    if item.answer_type == "integer":
+        return float(got) == float(item.answer)
+    if item.answer_type == "float":
+        return float(got) == round(float(item.answer), int(item.precision or 1))
+    if item.answer_type == "list":
+        return got == str([float(x.replace(",", "")) for x in _NUMBER.findall(item.answer)])
+    return got == " ".join(item.answer.lower().split())
 
 
 # ------------------------------------------------------------------------------------------------ offline stand-ins
@@ -210,38 +270,43 @@ def synthetic_math(n: int, seed: int = 0, size: int = 448) -> list[VQAItem]:
             draw.text((40, size // 2 - 12), str(h), fill="black", font=_font(24))
             question, answer, choices, kind, precision = ("What is the area of the rectangle?", f"{w * h:.1f}", (),
                                                           "float", 1)
-        prompt = mathvista_prompt(question, choices, kind, precision)
         image = image if final == size else image.resize((final, final))
-        items.append(VQAItem(image, prompt, answer, (answer,), "math", choices, kind, precision))
+        items.append(VQAItem(image, question, answer, (answer,), "multi_choice" if choices else "free_form", choices,
+                             kind, precision))
     return items
 
 
 # ------------------------------------------------------------------------------------------------ hub data (full mode)
 
+DOCVQA, MATHVISTA = "lmms-lab/DocVQA", "AI4Math/MathVista"
+MATHVISTA_FILES = {"testmini": "data/testmini-*.parquet"}  # 1,000 questions, 142 MB (the test split adds 744 MB)
+
 
 def load_docvqa(n: int, seed: int = 0) -> list[VQAItem]:
-    """A seeded sample of DocVQA validation questions (lmms-lab/DocVQA on the hub; the test split has no answers).
-
-    Streamed, so only the shards the sample touches are downloaded, not all 5,349 page images."""
+    """A seeded sample of DocVQA validation questions (lmms-lab/DocVQA, as lmms-eval's docvqa_val; the test split
+    has no answers). Streamed: only the validation shards the shuffle buffer reaches are read, not the 5,349 pages."""
     from datasets import load_dataset
 
-    stream = load_dataset("lmms-lab/DocVQA", "DocVQA", split="validation", streaming=True)
+    stream = load_dataset(DOCVQA, "DocVQA", split="validation", streaming=True)
     data = list(stream.shuffle(seed=seed, buffer_size=max(1000, 4 * n)).take(n))
     return [VQAItem(r["image"].convert("RGB"), r["question"], r["answers"][0], tuple(r["answers"]), "docvqa",
                     source="docvqa") for r in data]
 
 
 def load_mathvista(n: int, seed: int = 0) -> list[VQAItem]:
-    """A seeded sample of MathVista testmini (AI4Math/MathVista), prompted with its own 'query' text."""
+    """A seeded sample of MathVista testmini (AI4Math/MathVista); only the testmini file is downloaded."""
     from datasets import load_dataset
 
-    data = load_dataset("AI4Math/MathVista", split="testmini").shuffle(seed=seed).select(range(n))
+    # no_checks: the card records both splits, and datasets would otherwise insist on finding the test split too
+    data = load_dataset(MATHVISTA, data_files=MATHVISTA_FILES, split="testmini", verification_mode="no_checks")
+    data = data.shuffle(seed=seed).select(range(min(n, len(data))))
     items = []
     for r in data:
         choices = tuple(r["choices"] or ()) if r["question_type"] == "multi_choice" else ()
         precision = int(r["precision"]) if r.get("precision") not in (None, "") else None
-        items.append(VQAItem(r["decoded_image"].convert("RGB"), r["query"], str(r["answer"]), (str(r["answer"]),),
-                             r["question_type"], choices, r["answer_type"], precision, "mathvista"))
+        items.append(VQAItem(r["decoded_image"].convert("RGB"), r["question"], str(r["answer"]), (str(r["answer"]),),
+                             r["question_type"], choices, r["answer_type"], precision, "mathvista", r.get("unit") or "",
+                             {"pid": r.get("pid")}))
     return items
 
 
@@ -250,13 +315,18 @@ def load_mathvista(n: int, seed: int = 0) -> list[VQAItem]:
 VISION_BENCHMARKS = ("ChartQA", "DocVQA", "MathVista")
 
 
+def _check(benchmark: str) -> None:
+    if benchmark not in VISION_BENCHMARKS:
+        raise ValueError(f"benchmark must be one of {VISION_BENCHMARKS}, not {benchmark!r}")
+
+
 def load_items(benchmark: str, n: int, source: str = "synthetic", seed: int = 0, image_size: int = 448) -> list:
     """n items of a vision benchmark: the real test set from the hub (``source='hub'``) or the offline stand-in."""
     from . import charts
 
-    if benchmark not in VISION_BENCHMARKS or source not in ("hub", "synthetic"):
-        raise ValueError(f"benchmark must be one of {VISION_BENCHMARKS} and source 'hub' or 'synthetic', "
-                         f"not {benchmark!r}, {source!r}")
+    _check(benchmark)
+    if source not in ("hub", "synthetic"):
+        raise ValueError(f"source must be 'hub' or 'synthetic', not {source!r}")
     if benchmark == "ChartQA":
         return charts.load_chartqa("test", n, seed) if source == "hub" else \
             charts.synthetic_charts(n, "heldout", seed, image_size)
@@ -265,29 +335,87 @@ def load_items(benchmark: str, n: int, source: str = "synthetic", seed: int = 0,
     return load_mathvista(n, seed) if source == "hub" else synthetic_math(n, seed, image_size)
 
 
+def prompt_for(benchmark: str, item: Any) -> str:
+    """The text sent with the image: the question with the benchmark's own instruction (see the module docstring)."""
+    from .charts import CHARTQA_INSTRUCTION
+
+    _check(benchmark)
+    if benchmark == "ChartQA":
+        return item.question + CHARTQA_INSTRUCTION
+    if benchmark == "DocVQA":
+        return item.question + DOCVQA_INSTRUCTION
+    return mathvista_prompt(item.question, item.choices, item.answer_type, item.precision, item.unit)
+
+
+def final_answer(benchmark: str, item: Any, reply: str) -> str:
+    """What is scored of a reply: the whole reply, trimmed (ChartQA, DocVQA); the normalized answer a MathVista
+    solution ends with ('' when none is found)."""
+    _check(benchmark)
+    if benchmark != "MathVista":
+        return reply.strip()
+    return mathvista_normalize(mathvista_extract(reply, item), item) or ""
+
+
 def score(benchmark: str, items: Sequence[Any], predictions: Sequence[str]) -> list[float]:
-    """Per-item scores in [0, 1]: relaxed accuracy (ChartQA), ANLS (DocVQA), rule-checked answer (MathVista)."""
+    """Per-item scores in [0, 1] of whole replies: relaxed accuracy (ChartQA), ANLS (DocVQA), the answer a
+    solution ends with (MathVista)."""
     from .charts import relaxed_accuracy
 
+    _check(benchmark)
     if len(items) != len(predictions):
         raise ValueError(f"{len(items)} items but {len(predictions)} predictions: pass one prediction per item")
+    pairs = list(zip(items, predictions, strict=True))
     if benchmark == "ChartQA":
-        return [float(relaxed_accuracy(p, item.answer)) for item, p in zip(items, predictions, strict=True)]
+        return [float(relaxed_accuracy(p.strip(), item.answer)) for item, p in pairs]
     if benchmark == "DocVQA":
-        return [anls(p, item.answers or (item.answer,)) for item, p in zip(items, predictions, strict=True)]
-    if benchmark == "MathVista":
-        return [float(mathvista_correct(p, item)) for item, p in zip(items, predictions, strict=True)]
-    raise ValueError(f"benchmark must be one of {VISION_BENCHMARKS}, not {benchmark!r}")
+        return [anls(p.strip(), item.answers or (item.answer,)) for item, p in pairs]
+    return [float(mathvista_correct(p, item)) for item, p in pairs]
 
 
-def evaluate(model, processor, benchmark: str, items: Sequence[Any], max_new_tokens: int = 32) -> dict[str, Any]:
-    """Greedy answers from a Gemma 3 vision model (or the tiny stand-in), their per-item scores and the time taken."""
+def generate_replies(model, processor, images: Sequence[Any], prompts: Sequence[str], max_new_tokens: int,
+                     batch_size: int = 8) -> list[str]:
+    """Greedy replies of a Gemma 3 vision model (or the tiny stand-in), one image and one prompt per item, whole and
+    trimmed, batched with left padding; generation ends at <end_of_turn> or after max_new_tokens."""
+    import torch
+
+    from .prompts import END_OF_TURN, chat_prompt
+    from .vision import _cpu_threads_for, _on_model
+
+    if getattr(model, "_gemma_backend", "") == "unsloth":
+        from unsloth import FastVisionModel
+
+        FastVisionModel.for_inference(model)
+    tok = processor.tokenizer
+    side, tok.padding_side = tok.padding_side, "left"
+    stops = [tok.eos_token_id, tok.convert_tokens_to_ids(END_OF_TURN)]
+    replies: list[str] = []
+    model.eval()
+    try:
+        with _cpu_threads_for(model), torch.no_grad():
+            for i in range(0, len(prompts), batch_size):
+                texts = [chat_prompt([{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": t}]}])
+                         for t in prompts[i:i + batch_size]]
+                enc = processor(text=texts, images=[[im] for im in images[i:i + batch_size]], padding=True,
+                                add_special_tokens=False, return_tensors="pt")  # <bos> is in the text already
+                enc = _on_model(model, dict(enc))
+                out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stops,
+                                     pad_token_id=tok.pad_token_id)
+                replies += [tok.decode(seq, skip_special_tokens=True).strip()
+                            for seq in out[:, enc["input_ids"].shape[1]:]]
+    finally:
+        tok.padding_side = side
+    return replies
+
+
+def evaluate(model, processor, benchmark: str, items: Sequence[Any], max_new_tokens: int) -> dict[str, Any]:
+    """Ask every item with its benchmark's prompt and budget: the replies, the answers scored, per-item scores and
+    the seconds taken."""
     import time
-
-    from .vision import answer_charts
 
     started = time.perf_counter()
     print(f"{benchmark}: {len(items)} items, up to {max_new_tokens} new tokens each")
-    predictions = answer_charts(model, processor, items, max_new_tokens)
-    return {"predictions": predictions, "scores": score(benchmark, items, predictions),
-            "seconds": time.perf_counter() - started}
+    replies = generate_replies(model, processor, [item.image for item in items],
+                               [prompt_for(benchmark, item) for item in items], max_new_tokens)
+    return {"predictions": replies, "answers": [final_answer(benchmark, item, r) for item, r in zip(items, replies,
+                                                                                                   strict=True)],
+            "scores": score(benchmark, items, replies), "seconds": time.perf_counter() - started}

@@ -26,19 +26,78 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-REPO = "gemma-curriculum/gemma3-curriculum"  # the GitHub home used by badges and the Colab install cell
+# Where the curriculum lives on GitHub: the badges and the Colab install cell use it. A fork changes these two lines
+# and rebuilds; a learner can also point a built notebook elsewhere at run time (GEMMA_REPO, GEMMA_BRANCH).
+REPO = "gemma-curriculum/gemma3-curriculum"
 BRANCH = "main"
+# The file the install cell writes into its checkout once every step has succeeded (tests look for it).
+INSTALL_MARKER = ".install-complete"
 
-INSTALL = '''# Install. On Colab: fetch the curriculum and its pinned stack, keeping Colab's own torch (never reinstall it).
-# Locally: `make env` already built .venv with the CPU stack, so this cell does nothing.
+# The install cell. Its logic lives here and not in gemma_helpers because the package is what it installs.
+# Colab's torch, torchvision, torchaudio and triton are pinned to the installed versions as a pip constraint, so pip
+# fails with a message rather than fetch a second torch. requirements-colab.txt goes in WITH dependencies (pip then
+# enforces what transformers, TRL and PEFT declare); requirements-colab-nodeps.txt (Unsloth, whose declared
+# dependencies are pinned in the first file, and two data-only packages) goes in --no-deps.
+# scripts/colab_check.sh runs this very text in a Colab-shaped environment.
+INSTALL = """# Install. On Colab: fetch the curriculum and its pinned stack next to Colab's own torch (never replaced).
+# Elsewhere this cell does nothing (`make env` built .venv). From a fork? Before this cell, run
+# os.environ["GEMMA_REPO"] = "you/your-fork" (or a git URL), and GEMMA_BRANCH if it is not {branch}.
 import os, subprocess, sys
-if "google.colab" in sys.modules and not os.path.isdir("/content/gemma3-curriculum"):
-    subprocess.run(["git", "clone", "-q", "https://github.com/{repo}", "/content/gemma3-curriculum"], check=True)
-    for req in ("requirements-colab.txt", "requirements-colab-nodeps.txt"):
-        flags = ["--no-deps"] if "nodeps" in req else []
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *flags, "-r", f"/content/gemma3-curriculum/{{req}}"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", "/content/gemma3-curriculum"], check=True)
-    sys.path.insert(0, "/content/gemma3-curriculum")'''
+from importlib import metadata
+REPO = os.environ.get("GEMMA_REPO", "{repo}")
+BRANCH = os.environ.get("GEMMA_BRANCH", "{branch}")
+HOME = os.environ.get("GEMMA_HOME", "/content/gemma3-curriculum")
+DONE = os.path.join(HOME, "{marker}")  # written only after every step succeeded: a cut-off install is redone
+# pip's progress lines; its warnings (dependency conflicts included), errors and summary always show.
+QUIET = ("Requirement already satisfied", "Collecting", "Downloading", "Using cached", "Obtaining", "Processing",
+         "Preparing", "Getting requirements", "Installing build", "Checking if build", "Building", "Created wheel",
+         "Stored in", "Looking in", "Attempting uninstall", "Found existing installation", "Uninstalling",
+         "Successfully uninstalled")
+
+
+def run(*cmd):
+    \"\"\"Run a command and print its output, less pip's progress lines (all of it when the command fails).\"\"\"
+    print("$", *cmd, flush=True)
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    shown = [s for s in done.stdout.splitlines() if done.returncode or not s.lstrip().startswith(QUIET)]
+    if shown:
+        print("\\n".join(shown))
+    return done.returncode
+
+
+def pip_install(*args):
+    if run(sys.executable, "-m", "pip", "install", "--progress-bar", "off", "-c", keep, *args):
+        raise RuntimeError("pip install failed (its output is above); run this cell again to retry")
+
+
+if "google.colab" in sys.modules and not os.path.exists(DONE):
+    if not os.path.isdir(HOME):  # cloned beside HOME, then renamed: HOME never holds half a checkout
+        url = REPO if ":" in REPO or REPO.startswith("/") else f"https://github.com/{{REPO}}"
+        subprocess.run(["rm", "-rf", HOME + ".partial"], check=True)
+        if run("git", "clone", "--quiet", "--depth", "1", "--branch", BRANCH, url, HOME + ".partial"):
+            raise RuntimeError(f"could not clone {{url}} (branch {{BRANCH}}). If the curriculum lives elsewhere (a fork), "
+                               "add a cell above this one with os.environ['GEMMA_REPO'] = 'owner/name' (and "
+                               "os.environ['GEMMA_BRANCH'] = 'branch'), run it, then run this cell again.")
+        os.rename(HOME + ".partial", HOME)
+    keep = os.path.join(HOME, ".colab-keep.txt")  # Colab's torch family, pinned as installed
+    with open(keep, "w") as f:
+        for name in ("torch", "torchvision", "torchaudio", "triton"):
+            try:
+                f.write(f"{{name}}=={{metadata.version(name)}}\\n")
+            except metadata.PackageNotFoundError:
+                pass
+    pip_install("-r", os.path.join(HOME, "requirements-colab.txt"))
+    pip_install("--no-deps", "-r", os.path.join(HOME, "requirements-colab-nodeps.txt"))
+    pip_install("--no-deps", "-e", HOME)
+    open(DONE, "w").write("ok\\n")
+if os.path.isdir(HOME) and HOME not in sys.path:
+    sys.path.insert(0, HOME)"""
+
+
+def install_cell() -> str:
+    """The install cell's code, as every notebook carries it."""
+    return INSTALL.format(repo=REPO, branch=BRANCH, marker=INSTALL_MARKER)
+
 
 ENVIRONMENT = '''# Environment: versions, hardware, the precision policy, and the mode (full on a GPU, smoke on CPU / CI).
 {unsloth_first}from gemma_helpers.env import environment_summary, get_config
@@ -103,7 +162,7 @@ def build(source: Path) -> dict:
              "every cell still runs and measures something real.")
     unsloth_first = "import unsloth  # noqa: F401  (Unsloth patches transformers: import it first)\n" \
         if header.get("unsloth", "no") == "yes" else ""
-    cells = [cell("markdown", intro), cell("code", INSTALL.format(repo=REPO)),
+    cells = [cell("markdown", intro), cell("code", install_cell()),
              cell("code", ENVIRONMENT.format(unsloth_first=unsloth_first))]
     cells += [cell(kind, text) for kind, text in body]
     return {"cells": cells, "metadata": {

@@ -23,8 +23,9 @@ trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 300); do [ -s "$WORK/port" ] && break; sleep 0.1; done
 [ -s "$WORK/port" ] || { echo "[rehearsal] the hub stand-in did not start:"; cat "$WORK/server.out"; exit 1; }
 export HF_ENDPOINT="http://127.0.0.1:$(tr -dc 0-9 < "$WORK/port")"
-export HF_HOME="$PWD/$WORK/hf-home" GEMMA_OUTPUT="$PWD/$WORK/outputs" GEMMA_SMOKE=0 GEMMA_FULL_SCALE=$SCALE
-export HF_HUB_DISABLE_TELEMETRY=1 HF_HUB_DISABLE_XET=1
+case "$WORK" in /*) ;; *) WORK="$PWD/$WORK" ;; esac
+export HF_HOME="$WORK/hf-home" GEMMA_OUTPUT="$WORK/outputs" GEMMA_SMOKE=0 GEMMA_FULL_SCALE=$SCALE
+export HF_HUB_DISABLE_TELEMETRY=1 HF_HUB_DISABLE_XET=1 GEMMA_EXERCISE_ANSWERS="$PWD/tests/exercise_answers.py"
 unset HF_HUB_OFFLINE GEMMA_ALLOW_CODE_EXECUTION HF_DATASETS_OFFLINE TRANSFORMERS_OFFLINE
 echo "[rehearsal] HF_ENDPOINT=$HF_ENDPOINT GEMMA_FULL_SCALE=$SCALE"
 if [ $# -eq 0 ]; then set -- notebooks; fi

@@ -1,10 +1,12 @@
-"""Benchmarks: MMLU prompt and scoring, HumanEval harness, DocVQA/MathVista metrics, published numbers."""
+"""Benchmarks: MMLU loading, prompt and scoring, HumanEval harness and consent, published numbers.
+(The vision benchmarks' prompts and metrics: tests/test_visual_qa.py.)"""
+
+from pathlib import Path
 
 import pytest
 
-from gemma_helpers import bench, published, visual_qa
+from gemma_helpers import bench, env, published
 from gemma_helpers.bench import MMLUItem
-from gemma_helpers.visual_qa import VQAItem, anls, extract_choice, extract_number, levenshtein, mathvista_correct
 
 # ------------------------------------------------------------------------------------------------ intervals
 
@@ -42,6 +44,25 @@ def test_load_mmlu_holds_few_shot_examples_aside():
     assert bench.load_mmlu(subjects=5, per_subject=3)[0] == items  # seeded: the same sample every time
     everything, _ = bench.load_mmlu(subjects=1, per_subject=None)
     assert len(everything) == 100 - 5  # abstract_algebra has 100 test questions, 5 held aside
+
+
+def test_cais_mmlu_downloads_only_the_test_and_dev_files(monkeypatch):
+    """cais/mmlu's "all" config also holds validation and auxiliary_train (100,000 rows): only two files are read."""
+    import datasets
+
+    calls = []
+    row = {"subject": "anatomy", "question": "q", "choices": ["a", "b", "c", "d"], "answer": 2}
+
+    def fake_load_dataset(path, *args, **kwargs):
+        calls.append((path, args, kwargs))
+        return {"test": [row] * 3, "dev": [row] * 5}
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    items, fewshot = bench.load_mmlu(subjects=1, per_subject=2, source="hub")
+    assert calls == [("cais/mmlu", (), {"data_files": {"test": "all/test-*.parquet", "dev": "all/dev-*.parquet"},
+                                           "verification_mode": "no_checks"})]
+    assert len(items) == 2 and items[0] == MMLUItem("anatomy", "q", ("a", "b", "c", "d"), 2)
+    assert len(fewshot["anatomy"]) == 5
 
 
 def test_mmlu_prompt_is_the_harness_format():
@@ -116,55 +137,27 @@ def test_canonical_solutions_pass_and_empty_completions_fail():
     assert not any(r.passed for r in empty)
 
 
+def test_consent_comes_from_the_checkbox_or_the_environment():
+    assert not env.code_execution_consent(False, {})  # off unless someone says yes
+    assert not env.code_execution_consent(False, {"GEMMA_ALLOW_CODE_EXECUTION": "0"})
+    assert env.code_execution_consent(True, {})  # the learner ticked the box
+    on = env.code_execution_consent(False, {"GEMMA_ALLOW_CODE_EXECUTION": "1"})  # make run / CI, from outside
+    assert on and "GEMMA_ALLOW_CODE_EXECUTION=1" in on.reason
+    assert "ALLOW_MODEL_CODE" in env.code_execution_consent(False, {}).reason  # says how to opt in
+
+
+def test_notebook_05_leaves_consent_to_the_learner():
+    """The notebook must not switch consent on itself: a checkbox, off by default, decides (with the environment)."""
+    source = (Path(__file__).resolve().parent.parent / "notebooks/src/05_benchmark_reproduction.py").read_text()
+    assert 'ALLOW_MODEL_CODE = False  # @param {type:"boolean"}' in source
+    assert "code_execution_consent(ALLOW_MODEL_CODE)" in source
+    assert "os.environ[" not in source and "GEMMA_ALLOW_CODE_EXECUTION\"] =" not in source
+
+
 def test_code_is_not_run_without_consent(capsys):
     problems = bench.load_humaneval(2)
     assert bench.check_completions(problems, ["    return 1\n"] * 2, allow=False) is None
     assert "GEMMA_ALLOW_CODE_EXECUTION=1" in capsys.readouterr().out
-
-
-# ------------------------------------------------------------------------------------------------ DocVQA, MathVista
-
-
-def test_levenshtein_and_anls_hand_checked():
-    assert levenshtein("kitten", "sitting") == 3 and levenshtein("", "abc") == 3
-    assert anls("Acme Ltd", ["acme ltd"]) == 1.0  # case and spacing do not count
-    assert anls("acne", ["acme"]) == pytest.approx(0.75)  # one edit in four characters
-    assert anls("ab", ["ax"]) == 0.0  # NL = 0.5 reaches the threshold: no credit
-    assert anls("abc", ["abd"]) == pytest.approx(2 / 3)
-    assert anls("1234", ["999", "1234"]) == 1.0  # the best reference answer counts
-    assert anls("", [""]) == 1.0
-
-
-def test_extract_choice_and_number():
-    choices = ("5", "6", "7", "8")
-    assert extract_choice("(B)", choices) == "6"
-    assert extract_choice("C", choices) == "7"
-    assert extract_choice("The answer is D.", choices) == "8"
-    assert extract_choice("It is 5", choices) == "5"
-    assert extract_choice("maybe 5 or 6", choices) is None
-    assert extract_choice("the answer is a guess", choices) is None  # a lower-case 'a' is not option A
-    assert extract_number("so the total is 1,234.5 dollars") == 1234.5
-    assert extract_number("no digits") is None
-    assert extract_number("from -3 to 7") == 7.0
-
-
-def test_mathvista_correct_rules():
-    choice = VQAItem(None, "q", "13", choices=("12", "13", "14", "15"), answer_type="integer")
-    assert mathvista_correct("(B) 13", choice) and mathvista_correct("13", choice) and not mathvista_correct("A", choice)
-    integer = VQAItem(None, "q", "7", answer_type="integer")
-    assert mathvista_correct("There are 7 dots.", integer) and not mathvista_correct("7.5", integer)
-    floats = VQAItem(None, "q", "22.5", answer_type="float", precision=1)
-    assert mathvista_correct("22.50", floats) and not mathvista_correct("22.6", floats)
-
-
-def test_synthetic_items_are_seeded_and_answerable():
-    docs = visual_qa.synthetic_documents(4, seed=1, size=224)
-    assert [d.answer for d in docs] == [d.answer for d in visual_qa.synthetic_documents(4, seed=1, size=224)]
-    assert all(d.image.size == (224, 224) and d.answer in d.answers for d in docs)
-    maths = visual_qa.synthetic_math(6, seed=0)
-    assert [m.answer_type for m in maths[:3]] == ["integer", "integer", "float"]
-    assert maths[1].choices and maths[1].answer in maths[1].choices and "Choices:\n(A)" in maths[1].question
-    assert all(mathvista_correct(m.answer, m) for m in maths)
 
 
 # ------------------------------------------------------------------------------------------------ published numbers
@@ -198,16 +191,3 @@ def test_guide_claims_checked():
     assert "|" in published.format_table(published.GUIDE_CLAIMS)
 
 
-def test_vision_scores_use_each_benchmarks_metric():
-    charts_rows = visual_qa.load_items("ChartQA", 2, image_size=64)
-    assert visual_qa.score("ChartQA", charts_rows, [charts_rows[0].answer, "no idea"]) == [1.0, 0.0]
-    docs = visual_qa.load_items("DocVQA", 2, image_size=64)
-    assert visual_qa.score("DocVQA", docs, [docs[0].answer.upper(), ""]) == [1.0, 0.0]
-    maths = visual_qa.load_items("MathVista", 3, image_size=64)
-    assert [m.answer_type for m in maths] == ["integer", "integer", "float"] and maths[1].choices
-    assert visual_qa.score("MathVista", maths, [f"The answer is {m.answer}" for m in maths]) == [1.0, 1.0, 1.0]
-    assert visual_qa.score("MathVista", maths, ["none", "The answer is a guess", "0"]) == [0.0, 0.0, 0.0]
-    with pytest.raises(ValueError, match="benchmark"):
-        visual_qa.load_items("VQAv2", 1)
-    with pytest.raises(ValueError, match="one prediction per item"):
-        visual_qa.score("DocVQA", docs, ["x"])

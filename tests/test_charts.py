@@ -122,3 +122,40 @@ def test_accuracy_by_type_and_messages():
     assert messages[0]["content"][0]["type"] == "image"
     assert messages[1]["content"][0]["text"] == rows[0].answer
     assert len(charts.to_messages(rows[0], with_answer=False)) == 1
+
+
+# ------------------------------------------------------------------------------------------------ ChartQA
+
+def test_the_question_ends_with_chartqas_instruction_as_lmms_eval_words_it():
+    row = charts.synthetic_charts(1, "heldout", image_size=32)[0]
+    text = charts.to_messages(row, with_answer=False)[0]["content"][1]["text"]
+    # lmms-eval tasks/chartqa/chartqa.yaml, default post_prompt: the published numbers are measured with it
+    assert text == row.question + "\nAnswer the question using a single word or phrase."
+
+
+def test_chartqa_loads_only_the_split_it_uses(monkeypatch):
+    import datasets
+    from PIL import Image
+
+    calls = []
+    features = datasets.Features({"image": datasets.Image(), "query": datasets.Value("string"),
+                                  "label": datasets.Sequence(datasets.Value("string")),
+                                  "human_or_machine": datasets.ClassLabel(names=["human", "machine"])})
+    table = datasets.Dataset.from_dict(
+        {"image": [Image.new("RGB", (8, 8), "white")] * 4, "query": [f"q{i}" for i in range(4)],
+         "label": [["12"], ["Yes"], ["3.5"], ["No"]], "human_or_machine": [0, 1, 0, 1]}, features=features)
+
+    def fake_load_dataset(name, **kwargs):
+        calls.append((name, kwargs))
+        return table
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    rows = charts.load_chartqa("test", n=None)
+    # the test split's parquet file alone (69 MB), not the 1 GB of all three splits
+    assert calls == [("HuggingFaceM4/ChartQA", {"data_files": {"test": "data/test-*.parquet"}, "split": "test",
+                                                "verification_mode": "no_checks"})]
+    assert [(r.question, r.answer, r.qtype) for r in rows] == [("q0", "12", "human"), ("q1", "Yes", "machine"),
+                                                               ("q2", "3.5", "human"), ("q3", "No", "machine")]
+    assert len(charts.load_chartqa("test", n=2)) == 2
+    with pytest.raises(ValueError, match="train, val and test"):
+        charts.chartqa_data_files("validation")

@@ -96,10 +96,15 @@ def test_any_mate_solves_a_mate_in_one():
     assert not C.solves_puzzle(ex, "a1a7") and not C.solves_puzzle(ex, None)
 
 
-def test_chess_instruct_missing_move_row_is_checked_in_the_position_before_it():
-    row = {"task": "Find the missing move.", "KIND": "FIND_MISSING_MOVE",
-           "input": json.dumps({"moves": ["e2e4", "?", "g1f3"], "result": "1-0"}),
-           "expected_output": json.dumps({"missing move": "e7e5"})}
+def instruct_row(kind: str, inp: dict, out, task: str = "t") -> dict:
+    """A ChessInstruct row as the CSV holds it: input and expected_output are JSON strings."""
+    return {"task": task, "KIND": kind, "input": json.dumps(inp),
+            "expected_output": json.dumps(out) if isinstance(out, dict) else out}
+
+
+def test_chess_instruct_last_move_row_is_checked_in_the_position_before_the_question_mark():
+    # the real row format (Unsloth's 270M notebook prints one): {"missing move": "e6f7"}, KIND FIND_LAST_MOVE
+    row = instruct_row("FIND_LAST_MOVE", {"moves": ["e2e4", "?"], "result": "1-0"}, {"missing move": "e7e5"})
     ex = C.chess_instruct_example(row, "row 3")
     assert ex.move == "e7e5" and ex.fen.startswith("rnbqkbnr/pppppppp/8/8/4P3/8/PPPP1PPP/RNBQKBNR b")
     assert ex.conversation()[2]["content"] == '{"missing move": "e7e5"}'
@@ -107,8 +112,101 @@ def test_chess_instruct_missing_move_row_is_checked_in_the_position_before_it():
         C.chess_instruct_example({**row, "expected_output": json.dumps({"missing move": "e7e4"})}, "row 3")
     with pytest.raises(C.ChessDataError, match="row 4: missing column"):
         C.chess_instruct_example({"task": "t"}, "row 4")
-    result_row = {**row, "input": json.dumps({"moves": ["e2e4", "e7e5"]}), "expected_output": "1-0"}
-    assert C.chess_instruct_example(result_row).move == ""  # not a move: trained on, not scored for legality
+
+
+def test_chess_instruct_next_best_move_is_checked_after_every_move():
+    row = instruct_row("FIND_NEXT_BEST_MOVE", {"moves": ["e2e4", "e7e5"]}, {"next best move": "g1f3"})
+    ex = C.chess_instruct_example(row)
+    assert ex.move == "g1f3" and " w " in ex.fen and ex.fen.startswith("rnbqkbnr/pppp1ppp/8/4p3/4P3/")
+    fools_mate = ["f2f3", "e7e5", "g2g4", "d8h4"]
+    over = instruct_row("FIND_NEXT_BEST_MOVE", {"moves": fools_mate}, {"next best move": "chess mate"})
+    assert C.chess_instruct_example(over).move == ""  # the game is over: no move to score
+
+
+@pytest.mark.parametrize("kind, inp, out", [
+    ("MLM_ON_MOVES", {"moves": ["e2e4", "?", "g1f3", "?"], "result": "1-0"}, {"missing moves": ["e7e5", "b8c6"]}),
+    ("FIND_FINAL_SCORE", {"moves": ["e2e4", "e7e5"]}, {"score": "1-0"}),
+    ("FIND_ADVANTAGED_PLAYER", {"moves": ["e2e4", "e7e5"]}, {"Most advantaged": "White"}),
+    ("SORT_FENS", {"FENs": ["8/8/8/8/8/8/8/K6k"]}, {"sorted FENs": "[8/8/8/8/8/8/8/K6k]"}),
+])
+def test_chess_instruct_rows_without_a_one_move_answer_are_trained_on_not_scored(kind, inp, out):
+    ex = C.chess_instruct_example(instruct_row(kind, inp, out))
+    assert ex.move == "" and ex.kind == kind and ex.answer == json.dumps(out)
+
+
+def test_bad_chess_instruct_rows_are_skipped_and_counted_not_fatal():
+    good = instruct_row("FIND_LAST_MOVE", {"moves": ["e2e4", "?"]}, {"missing move": "e7e5"})
+    rows = [good,
+            instruct_row("FIND_LAST_MOVE", {"moves": ["e2e4", "?"]}, {"missing move": "a1a1"}),  # not a move
+            instruct_row("FIND_LAST_MOVE", {"moves": ["e2e4", "?"]}, {"missing move": "e2e4"}),  # not legal there
+            instruct_row("FIND_LAST_MOVE", {"moves": ["e2e5", "?"]}, {"missing move": "e7e5"}),  # history illegal
+            {"task": "t", "KIND": "FIND_LAST_MOVE", "input": "{not json", "expected_output": "{}"},
+            instruct_row("FIND_FINAL_SCORE", {"moves": ["e2e4"]}, {"score": "1-0"}),
+            good]
+    examples, report = C.chess_instruct_rows("train", rows=rows)
+    assert len(examples) == 3 and report.read == 7 and report.kept == 3
+    assert sum(report.skipped.values()) == 4
+    assert report.skipped["a move is not legal in its position"] == 2
+    assert "skipped 4" in report.summary() and "row 1" in report.first_error
+    scored, report = C.chess_instruct_rows("test", limit=2, scored_only=True, rows=rows)
+    assert [ex.move for ex in scored] == ["e7e5", "e7e5"] and report.read == 7  # the score row is passed over
+
+
+def test_chess_instruct_is_streamed_and_read_only_as_far_as_needed(monkeypatch):
+    import itertools
+
+    import datasets
+
+    calls, served = [], []
+    row = instruct_row("FIND_LAST_MOVE", {"moves": ["e2e4", "?"]}, {"missing move": "e7e5"})
+
+    def endless():
+        for i in itertools.count():
+            served.append(i)
+            yield row
+
+    def fake_load_dataset(name, **kwargs):
+        calls.append((name, kwargs))
+        return endless()
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    examples, _ = C.chess_instruct_rows("train", limit=5)
+    assert len(examples) == 5 and len(served) <= 6  # a 161 MB CSV: only the rows used are read
+    assert calls == [("Thytu/ChessInstruct", {"split": "train", "streaming": True})]
+
+
+def test_build_dataset_evaluates_what_the_test_split_has_and_says_so(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    move = instruct_row("FIND_NEXT_BEST_MOVE", {"moves": ["e2e4"]}, {"next best move": "e7e5"})
+    other = instruct_row("FIND_FINAL_SCORE", {"moves": ["e2e4"]}, {"score": "1-0"})
+    splits = {"train": [other, move] * 10, "test": [other, other, move] * 4}
+    real = C.chess_instruct_rows
+    monkeypatch.setattr(C, "chess_instruct_rows",
+                        lambda split, limit=None, scored_only=False: real(split, limit, scored_only, splits[split]))
+    settings = SimpleNamespace(train_rows=15, eval_positions=500)
+    train, held_out = C.build_dataset(settings, offline=False)
+    assert len(train) == 15 and len(held_out) == 4 and all(ex.move for ex in held_out)
+    out = capsys.readouterr().out
+    assert "4 one-move positions exist" in out and "so 4 are evaluated" in out
+
+
+def test_legal_rate_curve_uses_the_evaluations_answer_budget(monkeypatch):
+    from types import SimpleNamespace
+
+    budgets = []
+
+    def fake_evaluate(model, tokenizer, examples, **kwargs):
+        budgets.append(kwargs.get("max_new_tokens"))
+        return C.Scores(len(examples), 0.5, 0.0, None, seconds=0.1)
+
+    monkeypatch.setattr(C, "evaluate", fake_evaluate)
+    model = SimpleNamespace(eval=lambda: None, train=lambda: None)
+    curve: list = []
+    callback = C.legal_rate_callback(model, None, [example(START, "e2e4")], 2, curve, max_new_tokens=16)
+    for step in (1, 2, 3, 4):
+        callback.on_step_end(None, SimpleNamespace(global_step=step), None)
+    assert budgets == [16, 16] and curve == [(2, 0.5), (4, 0.5)]
 
 
 def test_board_svg_draws_the_reference_and_a_different_legal_answer():

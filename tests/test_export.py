@@ -184,3 +184,125 @@ def test_converted_tokenizer_splits_text_like_transformers(tiny_hf, tiny_files):
                                          "x = {'a': [1,2,3]}  # c\n    indented", "1234567890 3.14159 1e-5"]
     for text in texts:
         assert llm.tokenize(text.encode(), add_bos=True, special=True) == tokenizer(text)["input_ids"], text
+
+
+def _fake_hub(monkeypatch, repos: dict[str, Path]) -> list[str]:
+    """huggingface_hub.snapshot_download answering from local folders laid out like the hub cache; returns the ids
+    asked for. Unknown ids raise RepositoryNotFoundError, as the hub does."""
+    import huggingface_hub
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    asked = []
+
+    def snapshot_download(repo_id, allow_patterns=None, **kwargs):
+        asked.append(repo_id)
+        if repo_id not in repos:
+            import httpx
+
+            request = httpx.Request("GET", f"https://huggingface.co/api/models/{repo_id}")
+            raise RepositoryNotFoundError(f"404: {repo_id}", response=httpx.Response(404, request=request))
+        return str(repos[repo_id])
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    return asked
+
+
+def _hub_snapshot(src: Path, cache: Path) -> Path:
+    """src's files as the hub cache stores them: content-named blobs, and a snapshot folder of symlinks to them."""
+    import hashlib
+
+    snapshot = cache / "snapshots" / "0123abcd"
+    (cache / "blobs").mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    for f in src.iterdir():
+        blob = cache / "blobs" / hashlib.sha256(f.read_bytes()).hexdigest()
+        shutil.copy(f, blob)
+        (snapshot / f.name).symlink_to(Path("../../blobs") / blob.name)
+    return snapshot
+
+
+def test_base_model_of_resolves_a_hub_id_and_a_local_folder(tmp_path, monkeypatch):
+    # every full-mode fine-tune starts from a hub id: the survival check must not be skipped for it
+    hub_base = tmp_path / "hub" / "snapshots" / "abc"
+    hub_base.mkdir(parents=True)
+    asked = _fake_hub(monkeypatch, {"unsloth/gemma-3-270m-it": hub_base})
+    run = tmp_path / "outputs" / "chess"
+    (run / "adapter").mkdir(parents=True)
+    (run / "merged-16bit").mkdir()
+    (run / "adapter" / "adapter_config.json").write_text('{"base_model_name_or_path": "unsloth/gemma-3-270m-it"}')
+    assert export.base_model_of(run / "merged-16bit") == hub_base
+    assert asked == ["unsloth/gemma-3-270m-it"]
+    local = tmp_path / "local-base"
+    local.mkdir()
+    merged = tmp_path / "merged"
+    merged.mkdir()
+    (merged / "merged_from.json").write_text(f'{{"base": "{local}", "adapter": "x"}}')
+    assert export.base_model_of(merged) == local and len(asked) == 1  # a local folder is never looked up
+    (merged / "merged_from.json").write_text(f'{{"base": "{tmp_path / "gone"}"}}')
+    assert export.base_model_of(merged) is None  # a deleted folder: nothing to compare, no hub request
+    (merged / "merged_from.json").write_text('{"base": "nobody/no-such-model"}')
+    assert export.base_model_of(merged) is None and asked[-1] == "nobody/no-such-model"
+
+
+def test_hub_model_exports_end_to_end(tiny_hf, tmp_path, monkeypatch):
+    # full mode exports unsloth/gemma-3-270m-it: a hub snapshot (symlinks to content-named blobs) goes through the
+    # converter, which checks its architecture and tokenizer, and the GGUF computes what transformers computes
+    monkeypatch.setenv("GEMMA_OUTPUT", str(tmp_path / "outputs"))
+    snapshot = _hub_snapshot(tiny_hf, tmp_path / "hub" / "models--unsloth--gemma-3-270m-it")
+    _fake_hub(monkeypatch, {"unsloth/gemma-3-270m-it": snapshot})
+    source, what = export.choose_source("unsloth/gemma-3-270m-it")
+    assert source == snapshot and what.startswith("unsloth/gemma-3-270m-it")
+    files = export.export_gguf(source, tmp_path / "gguf", ("f16",))
+    info = export.read_gguf(files["f16"].path)
+    assert info.architecture == "gemma3" and info.chat_template == CHAT_TEMPLATE
+    assert all(p.is_symlink() for p in snapshot.iterdir())  # the hub cache was not touched
+    model, tokenizer = parity.load_reference(source)
+    streams = parity.token_streams(tokenizer, 40)
+    result = parity.parity(files["f16"].path, "f16", parity.reference_logits(model, streams), streams)
+    assert result.top1_agreement >= 0.97, result
+
+
+def test_vision_export_is_opt_in_with_its_cost(monkeypatch):
+    from gemma_helpers import env
+
+    monkeypatch.delenv("GEMMA_EXPORT_VISION", raising=False)
+    on_gpu = env.build_config(env.FULL, "test", has_cuda=True).export.vision_export
+    assert not on_gpu and "8.6 GB" in on_gpu.reason and "GEMMA_EXPORT_VISION=1" in on_gpu.reason
+    assert not env.build_config(env.SMOKE, "test").export.vision_export
+    monkeypatch.setenv("GEMMA_EXPORT_VISION", "1")
+    assert env.build_config(env.FULL, "test", has_cuda=True).export.vision_export
+    assert not env.build_config(env.SMOKE, "test").export.vision_export  # smoke mode stays offline
+
+
+def test_llama_cpp_install_plan_prefers_the_prebuilt_wheel():
+    steps = export.llama_cpp_plan(server=True, installed="", missing=list(export.SERVER_EXTRAS), cores=2)
+    wheel, build = steps
+    assert wheel.command[-1] == f"llama-cpp-python[server]=={export.LLAMA_CPP_PYTHON}"  # the server's extras too
+    assert "--only-binary" in wheel.command and export.LLAMA_CPP_WHEELS in wheel.command  # never a silent build
+    assert "--no-binary" in build.command and ("CMAKE_ARGS", "-DGGML_NATIVE=OFF") in build.env
+    assert "7 min" in build.cost and "20 s" in wheel.cost
+    assert export.llama_cpp_plan(server=False, installed="", cores=2)[0].command[-1] == \
+        f"llama-cpp-python=={export.LLAMA_CPP_PYTHON}"
+    (extras,) = export.llama_cpp_plan(server=True, installed="0.3.36", missing=["uvicorn>=0.22.0"])
+    assert extras.command[-1] == "uvicorn>=0.22.0"  # llama-cpp-python itself is not rebuilt
+    assert export.llama_cpp_plan(server=True, installed="0.3.36", missing=[]) == []
+    assert export.llama_cpp_plan(server=False, installed="0.3.36", missing=["uvicorn>=0.22.0"]) == []
+
+
+def test_ensure_llama_cpp_says_the_cost_first_and_falls_back_to_a_build(monkeypatch, capsys):
+    calls = []
+
+    def fake_pip(cmd, env, **kwargs):
+        calls.append((cmd, capsys.readouterr().out))  # what had been printed when pip started
+        import subprocess
+
+        return subprocess.CompletedProcess(cmd, 1 if "--only-binary" in cmd else 0, "", "no matching distribution")
+
+    monkeypatch.setattr(export, "installed_llama_cpp", lambda: None)
+    done = export.ensure_llama_cpp(server=True, run=fake_pip)
+    assert len(calls) == 2 and "built from source" in done
+    assert "about 20 s" in calls[0][1] and "min with" in calls[1][1]  # each cost printed before its step ran
+    monkeypatch.undo()
+    # here (make env) llama-cpp-python and the server's extras are installed: nothing runs
+    assert "installed" in export.ensure_llama_cpp(server=True, run=lambda *a, **k: pytest.fail("pip ran"))
+    assert "nothing to do" in capsys.readouterr().out

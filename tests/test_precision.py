@@ -45,3 +45,69 @@ def test_float16_overflows_on_the_embedded_270m(embedded):
     assert math.isnan(fp16.layer_max[-1])
     bf16 = precision.activation_probe(model, tok, text, dtype="bfloat16")
     assert bf16.logits_finite and bf16.peak > 65_504  # same range as float32: the fix
+
+
+def test_verdicts_are_read_off_the_values():
+    overflow = precision.DtypeCheck(precision.Probe("float16", [10.0, float("inf"), float("nan")], False), "<pad>", False)
+    assert overflow.verdict.startswith("float16: inf/NaN from decoder layer 1, logits finite: False")
+    calm = precision.DtypeCheck(precision.Probe("float16", [10.0, 1234.0], True), " Paris", True)
+    assert "largest |h| 1,234 (stays below 65,504)" in calm.verdict  # a model that does not overflow is not said to
+    big = precision.DtypeCheck(precision.Probe("float32", [10.0, 70_000.0], True), " Paris", True)
+    assert "passes 65,504 at layer 1" in big.verdict
+
+
+@pytest.fixture(scope="module")
+def tiny_gemma_dir(tmp_path_factory):
+    """A 2-layer random Gemma 3 saved with the embedded model's tokenizer: a model folder to probe by name."""
+    import torch
+    from transformers import AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
+
+    from gemma_helpers import models
+
+    folder = tmp_path_factory.mktemp("tiny-gemma")
+    tok = AutoTokenizer.from_pretrained(models.embedded_model_dir())
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                              num_attention_heads=2, num_key_value_heads=1, head_dim=16, sliding_window=16)
+    Gemma3ForCausalLM(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def test_plain_copy_probe_is_the_same_in_a_fresh_process(tiny_gemma_dir):
+    here = precision.check_dtypes(str(tiny_gemma_dir), "The capital of France", "The Eiffel Tower is in",
+                                  fresh_process=False)
+    child = precision.check_dtypes(str(tiny_gemma_dir), "The capital of France", "The Eiffel Tower is in",
+                                   fresh_process=True)
+    assert list(here) == list(child) == ["float32", "float16", "bfloat16"]
+    for dtype in here:
+        assert here[dtype].probe.layer_max == pytest.approx(child[dtype].probe.layer_max)
+        assert here[dtype].probe.dtype == dtype and here[dtype].next_token == child[dtype].next_token
+        assert len(here[dtype].probe.layer_max) == 2  # one value per decoder layer
+
+
+def test_fresh_process_once_unsloth_patched_gemma3_for_float16(monkeypatch, tiny_gemma_dir):
+    """After Unsloth loads Gemma 3 in float16 (a T4), transformers' Gemma 3 classes carry its float32 islands for
+    every model of the process: the plain copy must then be probed in a fresh process."""
+    calls = []
+
+    def fake_child(path, text, prompt, dtypes):
+        calls.append(path)
+        return [{"dtype": d, "layer_max": [1.0], "logits_finite": True, "token": "x", "token_finite": True}
+                for d in dtypes]
+
+    monkeypatch.setattr(precision, "_check_in_child", fake_child)
+    monkeypatch.setenv("UNSLOTH_FORCE_FLOAT32", "1")
+    precision.check_dtypes(str(tiny_gemma_dir), "a", "b")
+    assert calls == [str(tiny_gemma_dir)]
+    monkeypatch.setenv("UNSLOTH_FORCE_FLOAT32", "0")
+    precision.check_dtypes(str(tiny_gemma_dir), "a", "b", dtypes=("float32",))
+    assert len(calls) == 1  # unpatched: probed in this process
+
+
+@pytest.mark.slow
+def test_plain_copy_of_the_embedded_270m_overflows_in_float16():
+    checks = precision.check_dtypes("embedded", "The capital of France is Paris. It is known for the Eiffel tower.",
+                                    "The Eiffel Tower is in the city of")
+    assert checks["float16"].probe.first_nonfinite == 7 and not checks["float16"].next_token_finite
+    assert checks["float32"].next_token == " Paris" and checks["bfloat16"].probe.logits_finite

@@ -95,14 +95,37 @@ def test_llama_cpp_gets_our_tokens_and_both_stops(base_gguf):
         llm.close()
 
 
+@pytest.fixture(scope="module")
+def templated_gguf(tmp_path_factory):
+    """A tiny random Gemma 3 with the real tokenizer, exported with our chat template (what notebook 01 writes):
+    python -m llama_cpp.server takes the template from the file, unlike llama-server (opt-in, usually absent)."""
+    import shutil
+
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    from gemma_helpers import export
+    from gemma_helpers.models import embedded_model_dir
+
+    out = tmp_path_factory.mktemp("tiny-served")
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(vocab_size=262_144, hidden_size=64, intermediate_size=128, num_hidden_layers=1,
+                              num_attention_heads=2, num_key_value_heads=1, head_dim=32, layer_types=["full_attention"])
+    Gemma3ForCausalLM(config).save_pretrained(out / "hf")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(embedded_model_dir() / name, out / "hf" / name)
+    return export.to_gguf(out / "hf", out / "tiny-f16.gguf", "f16")
+
+
 @pytest.mark.slow
-def test_openai_server_answers_on_loopback_and_stops(base_gguf):
+def test_openai_server_answers_on_loopback_and_stops(templated_gguf):
     from transformers import AutoTokenizer
 
     from gemma_helpers.models import embedded_model_dir
 
     tokenizer = AutoTokenizer.from_pretrained(embedded_model_dir())
-    with runtimes.openai_server(base_gguf, max_requests=1, n_ctx=256) as server:
+    with runtimes.openai_server(templated_gguf, max_requests=1, n_ctx=256, prefer="python") as server:
+        assert server.program == "llama_cpp.server"  # the one Colab has: llama-cpp-python's own server
         assert server.base_url.startswith("http://127.0.0.1:")
         port = int(server.base_url.rsplit(":", 1)[1])
         answer = server.chat(CONVERSATIONS[0], max_tokens=4)
@@ -114,3 +137,48 @@ def test_openai_server_answers_on_loopback_and_stops(base_gguf):
             server.chat(CONVERSATIONS[0], max_tokens=4)
     with socket.socket() as s, pytest.raises(ConnectionRefusedError):  # stopped: nothing listens there any more
         s.connect(("127.0.0.1", port))
+
+
+def _hardware(gpu_name):
+    from gemma_helpers.env import Hardware
+
+    return Hardware(gpu_name, "7.5" if gpu_name else None, 15.8 if gpu_name else None, False, False, 2, 13.6,
+                    "2.13", "3.12", True, False)
+
+
+def test_gpu_decoding_is_bounded_by_the_gpus_memory_not_the_cpus():
+    # a T4: transformers decodes from the GPU's memory (320 GB/s by specification), llama.cpp from RAM
+    speeds = [speed.Speed("transformers", "fp32", 128, 900.0, 64, 100.0, "cuda"),
+              speed.Speed("llama.cpp", "q4_k_m", 128, 300.0, 64, 40.0, "cpu")]
+    bandwidths = speed.device_bandwidths((s.device for s in speeds), _hardware("Tesla T4"), measure_gpu=False)
+    assert bandwidths["cuda"].gbs == 320.0 and "specification" in bandwidths["cuda"].source
+    assert 0.5 < bandwidths["cpu"].gbs < 320.0  # RAM, measured here
+    rows = {r["runtime"]: r for r in speed.speed_table(speeds, {"fp32": 1.072e9, "q4_k_m": 2.5e8}, bandwidths)}
+    assert rows["transformers"]["bound tok/s"] == pytest.approx(320e9 / 1.072e9, rel=1e-3)  # 298.5, not RAM's ~20
+    assert rows["transformers"]["device"] == "cuda" and rows["llama.cpp"]["bandwidth GB/s"] < 320.0
+    with pytest.raises(ValueError, match="names no GPU"):
+        speed.device_bandwidths(["cuda"], _hardware(None), measure_gpu=False)
+    with pytest.raises(ValueError, match="no specification"):
+        speed.device_bandwidths(["cuda"], _hardware("Some Future GPU"), measure_gpu=False)
+    assert speed.gpu_spec_bandwidth("NVIDIA L4") == 300.0 and speed.gpu_spec_bandwidth("NVIDIA A100-SXM4-40GB") == 1555
+
+
+def test_speeds_say_where_the_weights_were_read_from():
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    config = Gemma3TextConfig(vocab_size=64_000, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                              num_attention_heads=2, num_key_value_heads=1, head_dim=16,
+                              layer_types=["full_attention"])
+    torch.manual_seed(0)
+    s = speed.transformers_speed(Gemma3ForCausalLM(config).eval(), "fp32", prompt_tokens=16, gen_tokens=4)
+    assert s.device == "cpu" and s.decode_tps > 0
+
+
+def test_server_without_its_extras_says_how_to_get_them(monkeypatch, tmp_path):
+    from gemma_helpers import export
+
+    monkeypatch.setattr(export, "missing_server_extras", lambda: ["uvicorn>=0.22.0"])
+    with pytest.raises(RuntimeError, match=r"ensure_llama_cpp\(server=True\)"):
+        with runtimes.openai_server(tmp_path / "m.gguf", prefer="python"):
+            pass

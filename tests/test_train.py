@@ -121,3 +121,44 @@ def test_save_adapter_and_merged_16bit(tokenizer, tmp_path):
                      if k.endswith("layers.0.self_attn.q_proj.base_layer.weight"))
     assert torch.equal(saved, expected.to(torch.bfloat16).float())  # the merged weight, rounded to bf16
     assert not torch.equal(expected, untrained)  # and the merge did change it
+
+
+class _FakeModel:
+    """Just enough of a model for precision_for: where its weights are and which library loaded it."""
+
+    def __init__(self, device: str, backend: str | None):
+        self._device = torch.device(device) if device == "cpu" else type("D", (), {"type": device})()
+        if backend:
+            self._gemma_backend = backend
+
+    def parameters(self):
+        yield type("P", (), {"device": self._device})()
+
+
+def _hardware(gpu=None, bf16=False):
+    from gemma_helpers.env import Hardware
+
+    return Hardware(gpu, "7.5" if gpu else None, 15.0 if gpu else None, bf16, False, 2, 16.0, "2", "3.12", False,
+                    False)
+
+
+@pytest.mark.parametrize("gpu, bf16, device, backend, flags", [
+    ("Tesla T4", False, "cuda", "unsloth", {"bf16": False, "fp16": True}),  # Unsloth's fp32 islands make fp16 safe
+    ("Tesla T4", False, "cuda", "transformers", {"bf16": False, "fp16": False}),  # GEMMA_NO_UNSLOTH=1: float32
+    ("Tesla T4", False, "cuda", None, {"bf16": False, "fp16": False}),  # built by hand: plain transformers
+    ("NVIDIA A100", True, "cuda", "transformers", {"bf16": True, "fp16": False}),
+    ("Tesla T4", False, "cpu", "unsloth", {"bf16": False, "fp16": False}),  # on the CPU whatever the GPU
+    (None, False, "cpu", "unsloth", {"bf16": False, "fp16": False}),
+])
+def test_trainer_precision_follows_the_backend_that_loaded_the_model(monkeypatch, gpu, bf16, device, backend,
+                                                                     flags):
+    from gemma_helpers import env
+
+    monkeypatch.setattr(env, "hardware_report", lambda: _hardware(gpu, bf16))
+    assert train.precision_for(_FakeModel(device, backend)).trainer_flags == flags
+
+
+def test_8bit_adam_on_a_cpu_is_an_error_not_a_silent_swap(tokenizer, tmp_path):
+    with pytest.raises(ValueError, match="needs a CUDA GPU"):
+        train.sft_trainer(tiny_lora_model(tokenizer), tokenizer, CONVERSATIONS, output_dir=tmp_path,
+                          optimizer="adamw_8bit")

@@ -94,3 +94,43 @@ def test_frozen_embeddings_fit_a_t4_and_trained_ones_do_not():
     assert models.plan_lora_memory("4b", quant="16bit").parts["frozen weights"] > 2 * frozen.parts["frozen weights"]
     with pytest.raises(ValueError, match="4bit"):
         models.plan_lora_memory("4b", quant="8bit")
+
+
+def test_a_hub_vision_model_loads_through_transformers_without_cuda(tmp_path):
+    """Full mode on a CPU (the rehearsal): the hub id loads with transformers + PEFT, not FastVisionModel."""
+    import torch
+
+    folder = tmp_path / "gemma-3-4b-it"  # a local folder stands in for the hub id
+    model, processor = vision.load_vision_model(TINY_VISION)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    loaded, _ = vision.load_vision_model(str(folder), load_in_4bit=False, backend="transformers")
+    assert loaded._gemma_backend == "transformers" and not loaded.training
+    assert next(loaded.parameters()).dtype == torch.float32  # the policy's dtype for transformers on a CPU
+    with pytest.raises(RuntimeError, match="4-bit loading needs a CUDA GPU"):
+        vision.load_vision_model(str(folder), load_in_4bit=True, backend="transformers")
+
+
+def test_lora_first_leaves_the_baseline_answers_unchanged(stand_in):
+    """Unsloth's order (LoRA, then evaluate, train, evaluate) measures the base model before training: B starts at 0."""
+    import torch
+
+    _, processor, rows = stand_in
+    base, _ = vision.load_vision_model(TINY_VISION)
+    batch = vision.build_batch(processor, rows[:2], 128)
+    batch.pop("labels")
+    with torch.no_grad():
+        expected = base(**batch).logits
+    wrapped = vision.add_vision_lora(base, r=8, alpha=16)
+    with torch.no_grad():
+        torch.testing.assert_close(wrapped(**batch).logits, expected)
+    assert wrapped._gemma_backend == "transformers"
+
+
+def test_save_without_the_merged_copy(stand_in, tmp_path):
+    _, processor, _ = stand_in
+    model, _ = vision.load_vision_model(TINY_VISION)
+    model = vision.add_vision_lora(model, r=4, alpha=8)
+    paths = vision.save_adapter_and_merged(model, processor, tmp_path, merged=False)
+    assert set(paths) == {"adapter"} and (paths["adapter"] / "adapter_config.json").exists()
+    assert not (tmp_path / "merged").exists()

@@ -1,6 +1,6 @@
 # title: Setup and tour of Gemma 3
 # goal: Meet the Gemma 3 family on whatever machine you have: detect the hardware and the precision it supports, see which of the five sizes fits on a phone, a laptop, a free T4 or a 24 GB card, have a first streamed conversation with a real Gemma 3 model, and watch float16 break Gemma 3 live, then fix it.
-# learn: how the curriculum picks full or smoke mode, and where every knob lives | the five sizes, their context windows, and a memory planner you can check against a real file | Gemma 3's chat format, its two stop tokens and the recommended sampling | why a base model rambles past its turn, and how 40 LoRA steps teach it to stop | why Gemma 3 overflows in float16 (activations pass 65,504) and what the policy does instead
+# learn: how the curriculum picks full or smoke mode, and where every knob lives | the five sizes, their context windows, and a memory planner you can check against a real file | Gemma 3's chat format, its two stop tokens and the recommended sampling | why a base model can ramble past its turn, and what an instruction-tuned model (or 40 LoRA steps) changes | why Gemma 3 overflows in float16 (activations pass 65,504) and what the policy does instead
 # time_t4: 4 min
 # time_cpu: 3 min
 # unsloth: yes
@@ -57,27 +57,32 @@ conversation = [
 print(prompts.chat_prompt(conversation))
 print("stop tokens:", prompts.STOP_TOKENS, "| recommended sampling:", prompts.RECOMMENDED)
 # %% [markdown]
-# The embedded model is **google/gemma-3-270m, the base (pre-trained) model**: it was never trained on chat turns.
-# Its `<end_of_turn>` embedding is untrained, so it answers and then carries on with the next line of text
-# instead of stopping. Watch (greedy decoding):
+# Which model answers depends on the mode: smoke mode's embedded model is **google/gemma-3-270m, the base
+# (pre-trained) model**, full mode's is the instruction-tuned **gemma-3-270m-it**. A base model was never trained on
+# chat turns: its `<end_of_turn>` embedding is untrained, so it tends to answer and then carry on with more text. An
+# instruction-tuned model ends its turn with `<end_of_turn>`. Watch (greedy decoding); the line after the reply says
+# what ended it:
 # %%
 started = time.time()
-base, tokenizer = models.load(CONFIG.chat_model)
-record_result("load_seconds_embedded", round(time.time() - started, 1))
-reply = prompts.chat(base, tokenizer, conversation, max_new_tokens=40, greedy=True)
-print(f"\n-> stopped by: {reply.stopped_by}")
+model, tokenizer = models.load(CONFIG.chat_model)
+record_result("load_seconds_chat_model", round(time.time() - started, 1))
+reply = prompts.chat(model, tokenizer, conversation, max_new_tokens=40, greedy=True)
+print(f"\n-> {CONFIG.chat_model} stopped by {reply.stopped_by}: " +
+      ("it ended its turn itself" if reply.stopped_by != "max_new_tokens" else
+       "it did not end its turn; it ran to the token limit"))
 # %% [markdown]
-# An instruction-tuned model (`gemma-3-270m-it`) ends its turn with `<end_of_turn>`. On the hub you would just load
-# it; here we teach the base model the turn format ourselves: **40 LoRA steps on 46 short conversations**
-# (`data/chat_warmup.jsonl`), loss on the answers only, then merged into the weights. This runs once (about 30 s on
-# two CPU cores) and is cached; notebook 03 explains LoRA properly. In full mode the notebook loads the real
-# instruction-tuned model instead.
+# To end its turns, a base model must learn the turn format. In smoke mode this notebook teaches it: **40 LoRA steps
+# on 46 short conversations** (`data/chat_warmup.jsonl`), loss on the answers only, then merged into the weights
+# (about 30 s on two CPU cores, once, then cached; notebook 03 explains LoRA properly). In full mode the
+# instruction-tuned model loaded above already knows the format, so it is used as it is.
 # %%
 chat_name = "embedded-chat" if CONFIG.chat_model == "embedded" else CONFIG.chat_model
-started = time.time()
-chat_model, chat_tokenizer = models.load(chat_name)
-print(f"loaded {chat_name} in {time.time() - started:.1f} s")
-if chat_name == "embedded-chat":
+if chat_name == CONFIG.chat_model:
+    chat_model, chat_tokenizer = model, tokenizer
+else:
+    started = time.time()
+    chat_model, chat_tokenizer = models.load(chat_name)
+    print(f"loaded {chat_name} in {time.time() - started:.1f} s")
     print((models.embedded_chat_dir() / "train.json").read_text())
 # %% [markdown]
 # Now the same question, streamed token by token with the recommended sampling (temperature 1.0, top_k 64,
@@ -96,37 +101,37 @@ record_result("decode_tokens_per_second", round(reply.tokens_per_second, 1))
 # %% [markdown]
 # ## 4. Why Gemma 3 breaks in float16
 #
-# float16 cannot hold a number above **65,504**. Gemma 3's residual stream (the running sum every layer adds to)
-# grows far beyond that. The probe records the largest |value| after every decoder layer, in float32 and in a
-# float16 copy of the same model.
+# float16 cannot hold a number above **65,504**. Gemma 3's residual stream (the running sum every layer adds to) can
+# grow beyond that: in the embedded 270M it passes 100,000. The probe records the largest |value| after every decoder
+# layer, in float32 and in float16 and bfloat16 copies of the same weights.
+#
+# It probes a **plain transformers copy** of the model on the CPU, not the copy loaded above: on a GPU without
+# bfloat16 (Colab's T4) Unsloth runs Gemma 3 with parts kept in float32 ("float32 islands") precisely so that float16
+# does not overflow, and bfloat16 there would only be emulated. The lines below are read off the measured values.
 # %%
 text = "The capital of France is Paris. It is known for the Eiffel tower and"
-fp32 = precision.activation_probe(base, tokenizer, text, dtype="float32")
-fp16 = precision.activation_probe(base, tokenizer, text, dtype="float16")
-bf16 = precision.activation_probe(base, tokenizer, text, dtype="bfloat16")
-print(f"float32: peak {fp32.peak:,.0f}, passes 65,504 at layer {fp32.first_overflow}")
-print(f"float16: first inf/NaN at layer {fp16.first_nonfinite}; logits finite: {fp16.logits_finite}")
-print(f"bfloat16: peak {bf16.peak:,.0f}; logits finite: {bf16.logits_finite}")
+prompt = "The Eiffel Tower is in the city of"
+checks = precision.check_dtypes(CONFIG.chat_model, text, prompt)
+for check in checks.values():
+    print(check.verdict)
+fp32, fp16, bf16 = (checks[d].probe for d in ("float32", "float16", "bfloat16"))
 record_result("fp32_peak_activation", round(fp32.peak))
 record_result("fp16_first_nonfinite_layer", fp16.first_nonfinite)
 precision.plot_probe(fp32, fp16, bf16);
 # %% [markdown]
-# The failure, live: in float16 every logit is NaN, so the "prediction" is meaningless (argmax of NaNs is token 0,
-# `<pad>`). bfloat16 keeps float32's exponent range (up to ~3.4e38) with fewer mantissa bits, so it does not overflow.
-# %%
-prompt = "The Eiffel Tower is in the city of"
-for dtype in ("float16", "bfloat16", "float32"):
-    token, finite = precision.next_token(base, tokenizer, prompt, dtype=dtype)
-    print(f"{dtype:>9}: next token {token!r:12} logits finite: {finite}")
-# %% [markdown]
+# Where float16 overflows, the hidden state turns to `inf`, then every logit to NaN, and the "prediction" is
+# meaningless (the argmax of NaNs is token 0, `<pad>`). bfloat16 keeps float32's exponent range (up to ~3.4e38) with
+# fewer mantissa bits, so it does not overflow. (A model whose activations stay below 65,504 on this text, such as
+# the tiny random stand-in of the CI rehearsal, shows no overflow at all: the verdicts above say which case this is.)
+#
 # **The fix is a policy, decided in one place** (`gemma_helpers.precision.policy`): bfloat16 on GPUs that have it
 # (A100, L4, H100, RTX 30xx+); on fp16-only GPUs such as Colab's free T4, Unsloth runs the matrix multiplies in
-# float16 but keeps the parts that overflow in float32 ("float32 islands"), while plain transformers must use
-# float32; on a CPU, float32. Here is the policy for this machine, and its answer:
+# float16 but keeps the parts that overflow in float32, while plain transformers must use float32; on a CPU, float32
+# unless it has native bfloat16. Here is the policy for this machine, and the answer of the model as it loaded it:
 # %%
 policy = precision.policy()
 print(policy)
-token, finite = precision.next_token(base, tokenizer, prompt, dtype=policy.dtype)
+token, finite = precision.next_token(model, tokenizer, prompt, dtype=policy.dtype)
 print(f"policy dtype {policy.dtype}: next token {token!r}, logits finite: {finite}")
 record_result("policy_dtype", policy.dtype)
 record_result("policy_next_token", token)

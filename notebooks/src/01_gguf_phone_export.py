@@ -8,18 +8,25 @@
 import pandas as pd
 
 from gemma_helpers import export, parity, phone
-from gemma_helpers.env import Flag, output_dir, record_result
+from gemma_helpers.env import output_dir, record_result
 from gemma_helpers.prompts import CHAT_TEMPLATE
 
 CONFIG = get_config()
 S = CONFIG.export
 print(CONFIG.describe())
 OUT = output_dir("01_gguf_export")
-# Exporting a vision model (the 4B) with its projector downloads ~9 GB and writes ~12 GB: full mode with a GPU only.
-VISION_EXPORT = Flag(bool(CONFIG.flag("hub_downloads")) and bool(CONFIG.flag("gpu")),
-                     "full mode on a GPU machine: exports " + S.vision_model if CONFIG.flag("gpu") else
-                     "needs full mode (hub downloads of ~9 GB) and a GPU machine's disk; the commands are shown below")
+# Section 8 exports the 4B vision model with its projector only when you opt in (GEMMA_EXPORT_VISION=1): it is big.
+VISION_EXPORT = S.vision_export
 print(f"vision export: {'on' if VISION_EXPORT else 'off'} - {VISION_EXPORT.reason}")
+# %% [markdown]
+# ## 0. llama.cpp for Python
+#
+# The quantizer and the parity check run llama.cpp through **llama-cpp-python**. Colab does not ship it, and PyPI
+# has only its source, whose build takes about 7 minutes on Colab's two CPU cores. So the helper first tries the
+# prebuilt CPU wheel from llama-cpp-python's own wheel index (about 20 s), and builds from source only where no
+# wheel fits; it prints which one and how long before it starts. Where it is installed (`make env`), it does nothing.
+# %%
+export.ensure_llama_cpp()
 # %% [markdown]
 # ## 1. What we export
 #
@@ -80,6 +87,15 @@ pd.DataFrame([{"quant": r.quant, "positions": r.positions, "top-1 agreement %": 
                "mean KL": f"{r.mean_kl:.2e}", "max KL": f"{r.max_kl:.2e}", "flips": r.flips,
                "of which near-ties": r.near_tie_flips} for r in results])
 # %% [markdown]
+# **Your turn.** The table's KL is KL(reference || GGUF) in nats, averaged over positions. Compute one by hand: the
+# reference gives three tokens the probabilities P below, the GGUF gives them Q. What is KL(P || Q)?
+# %%
+from gemma_helpers import exercises
+
+print("P =", exercises.KL_P, " Q =", exercises.KL_Q)
+ANSWER = None  # your answer here, in nats
+exercises.check_kl_by_hand(ANSWER)
+# %% [markdown]
 # How to read it: f16 should agree almost everywhere (it only rounds weights to 16 bits). Q8_0 moves the
 # distribution a little (a small KL); where it changes the top token, look at how many of those positions were
 # near-ties. If Q4_K_M is far off, the next cell shows why.
@@ -129,6 +145,14 @@ pd.DataFrame(phone.phone_table(files))
 # %%
 pd.DataFrame(phone.planner_phone_table())
 # %% [markdown]
+# **Your turn.** A learner's phone has **6 GB** and they want a **4,096-token** context. For Gemma 3 270M, 1B and 4B,
+# which is the least compressed of `bf16`, `q8_0`, `q4_k_m` that fits (`None` if none does)? Use the planner:
+# `models.plan_memory(size, quant, 4096)` and its `.fits("phone 6 GB")` (4B counted with its vision tower; add
+# `from gemma_helpers import models` to use it).
+# %%
+ANSWER = None  # your answer here, e.g. {"270m": "q4_k_m", "1b": "q4_k_m", "4b": "q4_k_m"}
+exercises.check_phone_6gb_quants(ANSWER)
+# %% [markdown]
 # ## 7. Carry it to the phone
 #
 # Copy the Q4_K_M file (the usual choice on a phone: the smallest file that still agrees well) and compare its
@@ -144,8 +168,10 @@ for app, steps in phone.PHONE_APPS.items():
 # ## 8. Vision models: the model file and its projector
 #
 # Gemma 3 4B, 12B and 27B read images. llama.cpp keeps the SigLIP vision encoder and its projector in a second file,
-# the **mmproj**, written by the same converter with `--mmproj`; both files are loaded together. This cell runs in
-# full mode on a GPU machine (it downloads the 4B); everywhere the commands that load the pair are printed.
+# the **mmproj**, written by the same converter with `--mmproj`; both files are loaded together. Exporting the 4B
+# downloads 8.6 GB, adds 15-25 minutes on a T4 and needs about 20 GB of disk, so this cell runs only when you opt in:
+# set `GEMMA_EXPORT_VISION=1` (in Colab: `%env GEMMA_EXPORT_VISION=1`) and run the configuration cell again.
+# Either way it prints the commands that load the pair.
 # %%
 if VISION_EXPORT:
     vision_files = export.export_vision(S.vision_model, output_dir("01_gguf_export_vision"))

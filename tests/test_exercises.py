@@ -1,0 +1,143 @@
+"""The notebooks' exercises: reference answers accepted, typical mistakes rejected with a hint that keeps the answer."""
+
+import math
+import runpy
+from pathlib import Path
+
+import pytest
+
+from gemma_helpers import exercises
+from gemma_helpers.exercises import ANSWERS_ENV, EXERCISES, ExerciseAnswerError
+
+ANSWERS_PATH = Path(__file__).with_name("exercise_answers.py")
+ANSWERS = runpy.run_path(str(ANSWERS_PATH))
+REF_CHAT = ANSWERS["CHAT_PROMPT_TWO_TURNS"]
+_KV_PER_TOKEN = 2 * 4 * 256 * 2  # K and V x 4 KV heads x head size 256 x 2 bytes (Gemma 3 4B)
+
+# exercise -> (typical wrong answers with a fragment of the hint each must get, strings that would give it away)
+WRONG = {
+    "kv_cache_4b_32k": ([(34 * 32768 * _KV_PER_TOKEN / 1e9, "every layer the whole context"),
+                         (1.585, "factor of about 2"), (0.396, "both K and V"), (0.738, "GiB"),
+                         (34 * 1024 * _KV_PER_TOKEN / 1e9, "every sixth layer is global"),
+                         (2 * 792_723_456, "(read as bytes) too large by a factor of about 2"),
+                         (3.0, "too large. Per layer"), ("lots", "give a number")],
+                        ["0.79", "792", "793"]),
+    "chat_prompt_two_turns": ([(REF_CHAT.removeprefix("<bos>"), "<bos> comes once"),
+                               (REF_CHAT.replace("user\nAnswer in one word.\n\n", "system\nAnswer in one word."
+                                                 "<end_of_turn>\n<start_of_turn>user\n"), "not a turn"),
+                               (REF_CHAT.replace("model\nParis", "assistant\nParis"), "'assistant'"),
+                               (REF_CHAT.removesuffix("<start_of_turn>model\n"), "opening the model's turn"),
+                               (REF_CHAT.replace("\n\n", "\n"), "only spaces or newlines differ"),
+                               (REF_CHAT.replace("\n", "\\n"), "backslash"),
+                               (REF_CHAT.replace("Italy", "Spain"), "first goes wrong at character 145"),
+                               (42, "one Python string")],
+                              [REF_CHAT]),
+    "v100_dtype": ([("bfloat16", "no bfloat16 arithmetic"), ("torch.float16", "65,504"), ("fp16", "65,504"),
+                    ("int8", "floating-point dtype")],
+                   ["float32", "fp32"]),
+    "phone_6gb_quants": ([({"270m": "q4_k_m", "1b": "q4_k_m", "4b": "q4_k_m"}, "more bits per weight fits too"),
+                          ({"270m": "q4_k_m", "1b": "q4_k_m", "4b": "q4_k_m"}, "vision tower"),
+                          ({"270m": "q8_0", "1b": "q8_0", "4b": "q8_0"}, "keep about half"),
+                          ({"270M": None, "1B": "q4_k_m", "4B": "q4_k_m"}, "270M: at least one of the formats fits"),
+                          ({"270m": "q2_k", "1b": "q4_k_m", "4b": "q4_k_m"}, "not one of the formats"),
+                          ({"270m": "q4_k_m"}, "exactly the sizes"), (["bf16"], "answer with a dict")],
+                         ["bf16", "None"]),
+    "kl_by_hand": ([(0.3923, "KL(Q || P)"), (0.4878, "bits"), (0.5660, "KL(Q || P), and in bits"),
+                    (0.1468, "base 10"), (-0.3381, "never negative"), (-1.674, "weighted by P(x)"),
+                    (0.9509, "cross-entropy"), (0.2, "too small"), ("a lot", "one number")],
+                   ["0.338", "0.34"]),
+    "legal_rate": ([(5 / 7, "too high"), (1.0, "too high"), (3 / 7, "too low"), (4, "not a count"),
+                    ("57%", "fraction")],
+                   ["0.571", "0.57", "57", "4/7", "4 of 7", "4 out of 7"]),
+    "promotion_uci": ([("a7a8", "fifth letter"), ("a8=Q", "SAN"), ("Qa8", "SAN"), ("a7a8Q", "lower case"),
+                       ("a7a8n", "another piece"), ("e2e4", "not legal here"), ("queen!", "in UCI")],
+                      ["a7a8q"]),
+    "wilson_27_of_40": ([((0.5298, 0.8202), "Wald"), ((53.0, 82.0), "Wald"), ((0.80, 0.52), "lower bound first"),
+                         ((0.70, 0.90), "must contain"), ((0.60, 0.74), "too narrow"), ((0.50, 0.85), "not quite"),
+                         (0.5, "two numbers")],
+                        ["0.520", "0.52", "0.799", "0.80", "52.0", "79.9"]),
+    "anls_invoice": ([(0.6875, "ignores case"), (0.25, "1 - NL"), (2 / 3, "longer string"), (0.375, "not the mean"),
+                      (0.5, "mind the threshold"), (0.0, "not the worst"), (0.9, "per reference answer"),
+                      (2, "between 0 and 1")],
+                     ["0.75", "75"]),
+}
+
+
+def check(name):
+    return EXERCISES[name][1]
+
+
+@pytest.fixture(autouse=True)
+def no_answer_file(monkeypatch):
+    monkeypatch.delenv(ANSWERS_ENV, raising=False)
+
+
+def test_every_notebook_has_two_or_three_exercises_and_every_exercise_an_answer_and_tests():
+    per_notebook = {}
+    for name, (notebook, function) in EXERCISES.items():
+        per_notebook[notebook] = per_notebook.get(notebook, 0) + 1
+        assert function.__name__ == f"check_{name}" and function.__doc__
+    assert per_notebook == {"00": 3, "01": 2, "03": 2, "05": 2}
+    assert set(WRONG) == set(EXERCISES)
+    assert {name.upper() for name in EXERCISES} == {k for k in ANSWERS if k.isupper()}
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_the_reference_answer_is_right(name, capsys):
+    assert check(name)(ANSWERS[name.upper()]) is True
+    assert capsys.readouterr().out.startswith("Right! ")
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_typical_wrong_answers_get_their_hint_and_not_the_answer(name, capsys):
+    answers, giveaways = WRONG[name]
+    for answer, hint in answers:
+        assert check(name)(answer) is False, answer
+        out = capsys.readouterr().out
+        assert out.startswith("Not yet: "), out
+        assert hint in out, (answer, out)
+        for secret in giveaways:  # a string the learner did not write must not appear in the message
+            assert secret in str(answer) or secret not in out, (answer, secret, out)
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_no_answer_gives_a_hint_and_false(name, capsys):
+    assert check(name)(None) is False
+    out = capsys.readouterr().out
+    assert out.startswith("No answer yet") and "Hint:" in out
+    assert not any(secret in out for secret in WRONG[name][1])
+
+
+def test_the_literal_answers_are_what_the_package_computes():
+    from gemma_helpers import bench, chess, memory, prompts, visual_qa
+
+    assert ANSWERS["KV_CACHE_4B_32K"] == memory.kv_cache_bytes("4b", 32768) / 1e9
+    assert REF_CHAT == prompts.chat_prompt(exercises.CHAT_CONVERSATION)
+    assert math.isclose(ANSWERS["KL_BY_HAND"], sum(p * math.log(p / q) for p, q in
+                                                   zip(exercises.KL_P, exercises.KL_Q, strict=True)), rel_tol=1e-4)
+    examples = [chess.ChessExample(fen, "", "", "", "", "game") for fen, _ in exercises.LEGAL_RATE_CASES]
+    assert chess.score(examples, [a for _, a in exercises.LEGAL_RATE_CASES]).legal_rate == ANSWERS["LEGAL_RATE"]
+    low, high = bench.wilson_interval(27, 40)
+    assert (round(low, 4), round(high, 4)) == ANSWERS["WILSON_27_OF_40"]
+    assert visual_qa.anls(exercises.ANLS_PREDICTION, exercises.ANLS_ANSWERS) == ANSWERS["ANLS_INVOICE"]
+
+
+def test_the_answer_file_fills_in_none_from_any_working_directory(monkeypatch, tmp_path, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(ANSWERS_ENV, "tests/exercise_answers.py")  # relative to the repository root
+    assert all(function(None) for _, function in EXERCISES.values())
+    assert capsys.readouterr().out.count("Right! ") == len(EXERCISES)
+    assert exercises.check_legal_rate(0.9) is False  # a learner's own answer still counts when given
+
+
+def test_a_missing_or_rejected_file_answer_raises(monkeypatch, tmp_path):
+    bad = tmp_path / "answers.py"
+    bad.write_text("LEGAL_RATE = 0.9\n")
+    monkeypatch.setenv(ANSWERS_ENV, str(bad))
+    with pytest.raises(ExerciseAnswerError, match="rejected"):
+        exercises.check_legal_rate(None)
+    with pytest.raises(ExerciseAnswerError, match="has no PROMOTION_UCI"):
+        exercises.check_promotion_uci(None)
+    monkeypatch.setenv(ANSWERS_ENV, str(tmp_path / "nowhere.py"))
+    with pytest.raises(ExerciseAnswerError, match="no such file"):
+        exercises.check_legal_rate(None)
