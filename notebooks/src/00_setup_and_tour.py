@@ -41,6 +41,15 @@ pd.DataFrame(models.fit_table(quant="q4_k_m", context=4096)).set_index("size")
 # %%
 models.plot_memory(context=8192);
 # %% [markdown]
+# **Your turn.** How many GB (10^9 bytes) does the KV cache of **Gemma 3 4B** take at a **32,768-token** context in
+# bfloat16? The architecture numbers are in `models.get_size("4b")` (layers, KV heads, head size, sliding window).
+# Work it out by hand first; the check tells you what kind of mistake a wrong number looks like.
+# %%
+from gemma_helpers import exercises
+
+ANSWER = None  # your answer here, in GB, e.g. 1.5
+exercises.check_kv_cache_4b_32k(ANSWER)
+# %% [markdown]
 # Read the plot as: a bar under a device's line fits there. A phone keeps about half its memory for the system and
 # other apps, so a 4 GB phone runs the 270M and 1B at Q4_K_M; a free T4 (15 GB usable) runs 4B in bf16 or 12B
 # quantized; 27B needs a 24 GB card at Q4_K_M, or an 80 GB card in bf16.
@@ -56,6 +65,13 @@ conversation = [
 ]
 print(prompts.chat_prompt(conversation))
 print("stop tokens:", prompts.STOP_TOKENS, "| recommended sampling:", prompts.RECOMMENDED)
+# %% [markdown]
+# **Your turn.** Write by hand, as one Python string, the exact prompt Gemma 3 gets for this conversation, ready
+# for the model's next reply (then compare with `prompts.chat_prompt`, not before):
+# %%
+print(exercises.CHAT_CONVERSATION)
+ANSWER = None  # your answer here: "<bos>..."
+exercises.check_chat_prompt_two_turns(ANSWER)
 # %% [markdown]
 # Which model answers depends on the mode: smoke mode's embedded model is **google/gemma-3-270m, the base
 # (pre-trained) model**, full mode's is the instruction-tuned **gemma-3-270m-it**. A base model was never trained on
@@ -135,6 +151,12 @@ token, finite = precision.next_token(model, tokenizer, prompt, dtype=policy.dtyp
 print(f"policy dtype {policy.dtype}: next token {token!r}, logits finite: {finite}")
 record_result("policy_dtype", policy.dtype)
 record_result("policy_next_token", token)
+# %% [markdown]
+# **Your turn.** A lab has an old **V100** (compute capability 7.0: no bfloat16). Which dtype must Gemma 3 run in
+# there with plain transformers (no Unsloth), and why? Answer with the dtype's name; the check prints the reason.
+# %%
+ANSWER = None  # your answer here, e.g. "float16"
+exercises.check_v100_dtype(ANSWER)
 # %% [markdown]
 # ## 5. Limits and responsible use
 #

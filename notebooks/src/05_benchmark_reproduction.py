@@ -58,6 +58,14 @@ mmlu = bench.evaluate_mmlu(model, tokenizer, items, fewshot)
 print(f"MMLU accuracy {mmlu.accuracy:.1%} on {mmlu.n} questions ({mmlu.seconds:.0f} s); chance is 25%")
 pd.DataFrame([{"subject": s, "correct": c, "n": n} for s, (c, n) in mmlu.per_subject.items()]).head(12)
 # %% [markdown]
+# **Your turn.** A model gets 27 of 40 questions right. What is the 95% **Wilson** interval of its accuracy, as
+# (low, high) fractions? Compute it by hand (or with a calculator) from Wilson's formula, not with `bench`.
+# %%
+from gemma_helpers import exercises
+
+ANSWER = None  # your answer here: (low, high)
+exercises.check_wilson_27_of_40(ANSWER)
+# %% [markdown]
 # ## 3. HumanEval, pass@1, with model-written code in a sandbox
 #
 # HumanEval gives the model a function's signature and docstring; the completion passes when the problem's unit
@@ -129,6 +137,13 @@ print("ANLS:", [(p, a[0], round(visual_qa.anls(p, a), 2)) for p, a in anls_cases
 print("MathVista picks:", [visual_qa.extract_choice(r, ("5", "6", "7", "8")) for r in ("(B)", "The answer is D.", "7")])
 solution = "The angles of a triangle add up to 180, so x = 180 - 70 - 50 = 60.\nThe answer is 60."
 print("A worked solution ->", visual_qa.mathvista_extract(solution, visual_qa.VQAItem(None, "", "60", answer_type="integer")))
+# %% [markdown]
+# **Your turn.** A DocVQA question has two reference answers; the model replied `"Invoice no. 1234"`. What is its
+# ANLS? Count the edits by hand (case-insensitive), divide, apply the 0.5 threshold, and take the best.
+# %%
+print("prediction:", repr(exercises.ANLS_PREDICTION), " references:", exercises.ANLS_ANSWERS)
+ANSWER = None  # your answer here: a number between 0 and 1
+exercises.check_anls_invoice(ANSWER)
 # %% [markdown]
 # Full mode uses the real test sets (ChartQA test, DocVQA validation, MathVista testmini) and Gemma 3 4B IT.
 # Offline there are no such sets, so the lesson renders its own: invoices with known numbers and names, and math
