@@ -159,7 +159,9 @@ def build(source: Path) -> dict:
              f"about {header['time_cpu']} on a 2-core CPU (smoke mode).\n\n"
              "Smoke mode is chosen automatically without a GPU (or with `GEMMA_SMOKE=1`): it shrinks steps and "
              "samples and swaps in small local models (the embedded Gemma 3 270M; for vision, a tiny stand-in), so "
-             "every cell still runs and measures something real.")
+             "every cell still runs and measures something real.\n\n"
+             f"*This notebook is built from `notebooks/src/{name}.py` by `scripts/build_notebooks.py`: to change "
+             "it, edit that source and rebuild.*")
     unsloth_first = "import unsloth  # noqa: F401  (Unsloth patches transformers: import it first)\n" \
         if header.get("unsloth", "no") == "yes" else ""
     cells = [cell("markdown", intro), cell("code", install_cell()),
@@ -178,23 +180,60 @@ def render(nb: dict) -> str:
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 
+BADGES_PAGE = """# Open the notebooks in Colab
+
+Each badge opens the notebook on a free Colab runtime. Choose *Runtime > Change runtime type > T4 GPU* for full mode;
+on a CPU runtime the notebook runs in smoke mode on the embedded Gemma 3 270M.
+
+| Notebook | Badge |
+|---|---|
+{rows}
+
+The badges and every notebook's install cell point at `github.com/{repo}` (branch `{branch}`): the `REPO` and
+`BRANCH` constants in `scripts/build_notebooks.py`. A fork changes those two constants and runs
+`python scripts/build_notebooks.py`, which rebuilds the notebooks and this page; `--check` (run by the tests) fails
+while a README badge still points elsewhere.
+"""
+
+
+def badges_page(sources: list[Path]) -> str:
+    """colab_badges.md: one badge per notebook, for the configured repository."""
+    rows = []
+    for source in sources:
+        title = parse(source)[0]["title"]
+        rows.append(f"| {source.stem[:2]} {title} | {badge(f'notebooks/{source.stem}.ipynb')} |")
+    return BADGES_PAGE.format(rows="\n".join(rows), repo=REPO, branch=BRANCH)
+
+
+def foreign_badges(text: str) -> list[str]:
+    """Colab badge links in a README that do not point at the configured repository and branch."""
+    import re
+
+    links = re.findall(r"https://colab\.research\.google\.com/github/[^)\s]+", text)
+    return [link for link in links if f"/github/{REPO}/blob/{BRANCH}/" not in link]
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Build all notebooks, or check that the committed ones are up to date."""
+    """Build all notebooks and the badge page, or check that the committed ones are up to date."""
     parser = argparse.ArgumentParser(description="Build notebooks from notebooks/src/*.py")
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
     stale = []
-    for source in sorted((ROOT / "notebooks" / "src").glob("[0-9][0-9]_*.py")):
-        target = ROOT / "notebooks" / f"{source.stem}.ipynb"
-        text = render(build(source))
+    sources = sorted((ROOT / "notebooks" / "src").glob("[0-9][0-9]_*.py"))
+    targets = {ROOT / "notebooks" / f"{source.stem}.ipynb": render(build(source)) for source in sources}
+    targets[ROOT / "colab_badges.md"] = badges_page(sources)
+    for target, text in targets.items():
         if args.check:
             if not target.exists() or target.read_text() != text:
                 stale.append(target.name)
         else:
             target.write_text(text)
             print(f"built {target.relative_to(ROOT)}")
+    for readme in ("README.md", "README.zh-CN.md"):
+        for link in foreign_badges((ROOT / readme).read_text()):
+            stale.append(f"{readme} ({link})")
     if stale:
-        print("stale notebooks (run `python scripts/build_notebooks.py`):", *stale)
+        print("stale (run `python scripts/build_notebooks.py`; README badges must use REPO/BRANCH):", *stale)
         return 1
     return 0
 
