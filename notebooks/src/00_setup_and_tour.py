@@ -9,7 +9,7 @@
 import time
 
 from gemma_helpers import models, precision, prompts
-from gemma_helpers.env import record_result
+from gemma_helpers.env import get_config, record_result
 
 CONFIG = get_config()
 print(CONFIG.describe())

@@ -6,9 +6,10 @@
 # %%
 # Configuration: every knob of this notebook comes from here (smoke mode shrinks them and picks the embedded model).
 import pandas as pd
+from IPython.display import display
 
 from gemma_helpers import export, parity, phone
-from gemma_helpers.env import output_dir, record_result
+from gemma_helpers.env import get_config, output_dir, record_result
 from gemma_helpers.prompts import CHAT_TEMPLATE
 
 CONFIG = get_config()

@@ -8,7 +8,7 @@
 import pandas as pd
 
 from gemma_helpers import export, parity, prompts, runtimes, speed
-from gemma_helpers.env import output_dir, record_result
+from gemma_helpers.env import get_config, output_dir, record_result
 
 CONFIG = get_config()
 S = CONFIG.export

@@ -9,7 +9,7 @@
 from IPython.display import HTML, display
 
 from gemma_helpers import chess, models, train
-from gemma_helpers.env import output_dir, record_result
+from gemma_helpers.env import get_config, output_dir, record_result
 from gemma_helpers.prompts import chat_prompt
 
 CONFIG = get_config()
