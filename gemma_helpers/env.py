@@ -498,4 +498,11 @@ def _version(module: str) -> str:
         return "not installed"
 
 
-CONFIG = get_config()
+
+def __getattr__(name: str) -> Any:
+    """``env.CONFIG`` is built on first use, not on import, so importing env probes no hardware (no torch)."""
+    if name == "CONFIG":
+        config = get_config()
+        globals()["CONFIG"] = config
+        return config
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

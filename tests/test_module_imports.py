@@ -1,0 +1,57 @@
+"""Copying one file works: each module imports alone, names the package files it needs, and probes nothing.
+
+The README promises that an engineer can copy one helper module into another project. Each module is imported by
+itself in a fresh interpreter; the package modules it pulls in must be exactly those listed in NEEDS (so a new
+hidden dependency fails here and the list stays the truth), and no heavy library (torch, transformers, ...) or
+hardware probe may run at import time. A module that needs nothing else from the package is also copied alone into
+an empty folder and imported from there, as a top-level module.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "gemma_helpers"
+# What each module needs from the package at import time (copy these files with it, inside a gemma_helpers folder).
+NEEDS = {
+    "bench": [], "catalog": [], "charts": [], "chess": [], "chess_game": ["chess"], "env": [], "envcheck": [],
+    "exercises": [], "export": ["env", "prompts"], "memory": ["catalog"], "models": ["catalog", "env", "memory"],
+    "notebook_runner": [], "parity": ["env", "export", "prompts"], "phone": ["env", "export", "prompts"],
+    "precision": [], "prompts": [], "published": [], "runtimes": ["env", "prompts"], "sandbox": [], "speed": [],
+    "train": ["prompts"], "vision": ["charts", "env", "prompts"], "visual_qa": [],
+}
+HEAVY = ("torch", "transformers", "datasets", "unsloth", "llama_cpp", "peft", "trl", "matplotlib", "PIL")
+PROBE = """
+import importlib, json, sys
+importlib.import_module(sys.argv[1])
+own = sorted(k.split(".", 1)[1] for k in sys.modules if k.startswith("gemma_helpers.") and k != sys.argv[1])
+print(json.dumps({"own": own, "heavy": [k for k in sys.argv[2:] if k in sys.modules]}))
+"""
+
+
+def test_every_module_is_listed():
+    modules = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
+    assert modules == sorted(NEEDS), "add the new module to NEEDS with what it imports from the package"
+
+
+@pytest.mark.parametrize("module", sorted(NEEDS))
+def test_module_imports_alone_with_only_what_it_lists(module):
+    out = subprocess.run([sys.executable, "-c", PROBE, f"gemma_helpers.{module}", *HEAVY], capture_output=True,
+                         text=True, timeout=120, cwd=PACKAGE.parent)
+    assert out.returncode == 0, out.stderr[-2000:]
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert found["own"] == NEEDS[module]
+    assert found["heavy"] == [], f"{module} imports {found['heavy']} at import time: import them where they are used"
+
+
+@pytest.mark.parametrize("module", sorted(m for m, needs in NEEDS.items() if not needs))
+def test_a_self_contained_module_works_copied_alone(module, tmp_path):
+    shutil.copy(PACKAGE / f"{module}.py", tmp_path / f"{module}.py")
+    out = subprocess.run([sys.executable, "-c", f"import {module}; print({module}.__doc__.splitlines()[0])"],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip()
