@@ -2,8 +2,9 @@
 
 A wrong answer gets a hint about the mistake it looks like (a factor of 2, the wrong log base, the interval of
 another method), never the answer. The reference answers are computed here from the package's own functions (the
-planner, ``chat_prompt``, the dtype policy, ``chess.score``, ``wilson_interval``, ``anls``), so they change when the
-lesson's code does. Each check returns True or False and never raises on a learner's answer.
+planners, ``chat_prompt``, the dtype policy, ``ollama_parameters``, ``bandwidth_bound``, ``mean_relaxed_accuracy``,
+``chess.score``, ``wilson_interval``, ``anls``), so they change when the lesson's code does. Each check returns
+True or False and never raises on a learner's answer.
 
 ``ANSWER = None`` (the notebook's default) prints a hint and returns False, so *Run all* passes. CI checks the
 checks: with ``GEMMA_EXERCISE_ANSWERS=tests/exercise_answers.py`` (a module of ``NAME = value`` constants, NAME the
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import runpy
 from collections.abc import Callable
 from pathlib import Path
@@ -304,6 +306,148 @@ def check_kl_by_hand(answer: Any = None) -> bool:
     return _run("kl_by_hand", answer, _judge_kl, "sum over the tokens of P(x) * ln(P(x) / Q(x)), in nats")
 
 
+# --------------------------------------------------------------- 02: stop strings, and the decode speed bound
+
+_OTHER_FAMILIES = {"</s>": "Llama 2 and Mistral", "<|eot_id|>": "Llama 3", "<|im_end|>": "ChatML (Qwen and others)",
+                   "<|endoftext|>": "GPT-2 and Phi", "<|end|>": "Phi-3"}
+_NOT_AN_ID = "Ollama's stop takes the token's text, not its id"
+_QUOTED_STOP, _BARE_STOP = re.compile(r'PARAMETER\s+stop\s+"([^"]*)"'), re.compile(r"PARAMETER\s+stop\s+([^\s\"]+)")
+
+
+def _stop_values(answer: Any) -> tuple[list[str], list[str]]:
+    """The stop strings an answer names (from PARAMETER stop lines, or bare), and what is wrong with its form."""
+    lines = answer.splitlines() if isinstance(answer, str) else list(answer)
+    values, form = [], []
+    for line in lines:
+        if not isinstance(line, str):
+            form.append(_NOT_AN_ID)
+            continue
+        line = line.strip()
+        if not line:
+            continue
+        quoted, bare = _QUOTED_STOP.fullmatch(line), _BARE_STOP.fullmatch(line)
+        if quoted:
+            values.append(quoted.group(1))
+        elif bare:
+            form.append('quote each stop string: PARAMETER stop "..." (the form runtimes.check_modelfile looks for)')
+            values.append(bare.group(1))
+        elif line.startswith("PARAMETER stop"):
+            form.append("one PARAMETER stop line per stop string")
+            values.extend(re.findall(r'"([^"]*)"', line))
+        elif line.startswith("PARAMETER"):
+            continue  # a sampling line pasted along with the stops does no harm
+        else:
+            form.append('write each stop as a Modelfile line: PARAMETER stop "..."')
+            values.append(line)
+    return values, form
+
+
+def _judge_stop_lines(answer: Any) -> tuple[bool, str]:
+    from .prompts import BOS, END_OF_TURN, START_OF_TURN, STOP_TOKENS, ollama_parameters
+
+    if not isinstance(answer, (str, list, tuple, set)):
+        return False, 'write the lines as one string (one line each) or a list of lines: PARAMETER stop "..."'
+    values, form = _stop_values(answer)
+    want = {line.split(" ", 2)[2].strip('"') for line in ollama_parameters() if line.startswith("PARAMETER stop ")}
+    given = set(values)
+    if given == want and not form:
+        ids = ", ".join(f"{token} = id {STOP_TOKENS[token]}" for token in sorted(want))
+        return True, (f"both of Gemma 3's end-of-generation tokens ({ids}): the instruction-tuned model ends its "
+                      "turn with one, the base model may write the other")
+    problems = list(form)
+    for value in sorted(given - want):
+        if value in _OTHER_FAMILIES:
+            problems.append(f"{value} is the stop token of {_OTHER_FAMILIES[value]}: Gemma 3's vocabulary has no "
+                            "such token, so Ollama would never see it")
+        elif value == START_OF_TURN:
+            problems.append(f"{START_OF_TURN} opens a turn: the model should have stopped before it")
+        elif value == BOS:
+            problems.append(f"{BOS} begins the sequence; the model never writes it")
+        elif f"<{value.strip().strip('<>')}>" in want:
+            problems.append("write each token exactly as the tokenizer spells it: angle brackets included, no "
+                            "spaces or newlines inside the quotes")
+        elif value.isdigit():
+            problems.append(_NOT_AN_ID)
+        else:
+            problems.append(f"{value!r} is not one of the tokens that end Gemma 3's generation")
+    # a token the answer misspells has had its hint; only one it leaves out entirely counts as missing
+    missing = want - {f"<{value.strip().strip('<>')}>" for value in given}
+    for token in sorted(missing):
+        if token == END_OF_TURN:
+            problems.append(f"a stop is missing: the token the instruction-tuned model closes every reply with (id "
+                            f"{STOP_TOKENS[token]}). Without it Ollama writes on into a turn of its own invention")
+        else:
+            problems.append(f"a stop is missing: the end-of-sequence token (id {STOP_TOKENS[token]}), which the "
+                            "base model, and a fine-tune of it, may write instead of closing its turn")
+    return False, "; ".join(dict.fromkeys(problems)) or "not quite: compare with the stop tokens section 2 checks"
+
+
+@exercise("02")
+def check_ollama_stop_lines(answer: Any = None) -> bool:
+    """The PARAMETER stop lines an Ollama Modelfile for Gemma 3 needs."""
+    return _run("ollama_stop_lines", answer, _judge_stop_lines,
+                'one PARAMETER stop "..." line per token that ends generation; section 2 checks which those are')
+
+
+DECODE_SIZE, DECODE_QUANT, DECODE_GPU = "4b", "q4_k_m", "Tesla T4"
+
+
+def decode_weights_gb() -> float:
+    """GB of weights the decode-bound exercise reads per token: the planner's text weights of 4B in Q4_K_M."""
+    from .memory import plan_memory
+
+    # the vision tower lives in a separate mmproj file and is not read while writing text
+    return plan_memory(DECODE_SIZE, DECODE_QUANT, include_vision=False).weights_gb
+
+
+def decode_bandwidth_gbs() -> float:
+    """The exercise GPU's memory bandwidth by specification, in GB/s."""
+    from .speed import gpu_spec_bandwidth
+
+    gbs = gpu_spec_bandwidth(DECODE_GPU)
+    assert gbs is not None, f"speed.GPU_SPEC_BANDWIDTH_GBS lost {DECODE_GPU}"
+    return gbs
+
+
+def _judge_decode_bound(answer: Any) -> tuple[bool, str]:
+    from .speed import bandwidth_bound
+
+    value = _number(answer)
+    if value is None or value <= 0:
+        return False, "give one positive number of tokens per second"
+    size_gb, gbs = decode_weights_gb(), decode_bandwidth_gbs()
+    ref = bandwidth_bound(size_gb * 1e9, gbs)
+    if _close(value, ref):
+        return True, (f"about {ref:.0f} tokens/s: every token reads all {size_gb:.2f} GB once, and {gbs:.0f} GB/s "
+                      "allows that so many times a second. Real runtimes reach a fraction of it (the KV cache is "
+                      "read too, and no kernel runs at the full bandwidth)")
+    mistakes = [
+        (ref / 8, "too small by a factor of 8: GB and GB/s both count bytes, no bits are involved"),
+        (ref * 8, "too large by a factor of 8: GB and GB/s both count bytes, no bits are involved"),
+        (ref / 2, f"too small by a factor of 2: all {gbs:.0f} GB/s of the specification can go to reading, and a "
+         "token reads each weight once and writes nothing back (a copy benchmark is different: it counts a read "
+         "and a write)"),
+        (1 / ref, "that is seconds per token: the bound asks for tokens per second"),
+        (1000 / ref, "that is milliseconds per token: the bound asks for tokens per second"),
+        (size_gb * gbs, "tokens/s is bytes per second divided by bytes per token, not their product"),
+        (ref / 1000, "off by a factor of 1,000: put the size and the bandwidth in the same unit (GB and GB/s)"),
+        (ref * 1000, "off by a factor of 1,000: put the size and the bandwidth in the same unit (GB and GB/s)"),
+        (gbs * 1e9 / (size_gb * 2**30), "you read the size as GiB (2^30 bytes): the planner's GB are 10^9 bytes"),
+    ]
+    for wrong, message in mistakes:
+        if _close(value, wrong):
+            return False, message
+    return False, (f"{'too large' if value > ref else 'too small'}: each generated token reads every weight once, "
+                   "so tokens/s <= bandwidth (bytes/s) / weight bytes read per token")
+
+
+@exercise("02")
+def check_decode_bound_4b_t4(answer: Any = None) -> bool:
+    """The most tokens/s a T4's memory bandwidth allows Gemma 3 4B's Q4_K_M weights when decoding."""
+    return _run("decode_bound_4b_t4", answer, _judge_decode_bound,
+                "how many times a second can the memory deliver every weight once?")
+
+
 # ------------------------------------------------------------------------------------ 03: scoring a chess model
 
 _AFTER_E4 = "rnbqkbnr/pppppppp/8/8/4P3/8/PPPP1PPP/RNBQKBNR b KQkq - 0 1"
@@ -370,6 +514,121 @@ def _judge_promotion(answer: Any) -> tuple[bool, str]:
 def check_promotion_uci(answer: Any = None) -> bool:
     """An answer the lesson's parser reads as promoting the pawn of exercises.PROMOTION_FEN to a queen."""
     return _run("promotion_uci", answer, _judge_promotion, "UCI is from-square, to-square, and for a promotion...?")
+
+
+# ----------------------------------------------------------------------- 04: relaxed accuracy, and QLoRA memory
+
+RELAXED_CASES = [  # (the model's answer, ChartQA's reference)
+    ("104", "100"), ("20", "19"), ("Increasing.", "increasing"), ("rising", "increasing"), ("9", "10"),
+    ("47", "50"), ("2,480", "2500"),
+]
+
+
+def _relaxed_variant(prediction: str, target: str, rule: str) -> bool:
+    """One answer scored by a typical misreading of ChartQA's rule (the mistake a wrong rate most likely made)."""
+    from .charts import MAX_RELATIVE_ERROR, normalize_answer, parse_number, relaxed_accuracy
+
+    p, t = parse_number(prediction), parse_number(target)
+    if rule == "all text" or p is None or t is None:
+        if rule == "strict text":
+            return prediction.strip() == target.strip()
+        return normalize_answer(prediction) == normalize_answer(target)
+    if rule == "of the prediction":
+        return abs(p[0] - t[0]) <= MAX_RELATIVE_ERROR * abs(p[0])
+    if rule == "5 units":
+        return abs(p[0] - t[0]) <= 5
+    return relaxed_accuracy(prediction, target)
+
+
+def _judge_relaxed(answer: Any) -> tuple[bool, str]:
+    from .charts import mean_relaxed_accuracy
+
+    value = _number(answer)
+    if value is None or not 0 <= value <= 1:
+        return False, ("give the relaxed accuracy as a fraction between 0 and 1 (what charts.mean_relaxed_accuracy "
+                       "reports), not a count or a %")
+    predictions, targets = zip(*RELAXED_CASES, strict=True)
+    ref = mean_relaxed_accuracy(predictions, targets)
+    if _close(value, ref, rel=0.01):
+        return True, (f"{ref:.3f}: numbers within 5% of the reference count, words only when they are the same "
+                      "word (case and a final full stop aside)")
+
+    def rate(rule: str) -> float:
+        return sum(_relaxed_variant(p, t, rule) for p, t in RELAXED_CASES) / len(RELAXED_CASES)
+
+    mistakes = [
+        (rate("of the prediction"), "too high: the 5% is taken of the reference answer, not of the prediction "
+         "(and a different word for the same thing is not the same word)"),
+        (rate("5 units"), "too high: the tolerance is 5% of the reference, not 5 units"),
+        (rate("strict text"), "too low: text answers are compared after lower-casing and trimming, and a final "
+         "full stop is dropped"),
+        (rate("all text"), "too low: numbers are not compared as text. A number within 5% of the reference counts, "
+         "and a thousands separator does not change a number"),
+    ]
+    for wrong, message in mistakes:
+        if wrong != ref and _close(value, wrong, rel=0.01):
+            return False, message
+    if value > ref:
+        return False, ("too high: some answers you counted are wrong. A number must lie within 5% of the reference "
+                       "(measured against the reference), and text must be the same word")
+    return False, ("too low: some answers you rejected are right. Numbers need only be within 5% (1,234 reads as "
+                   "1234), and text is compared without case and without a final full stop")
+
+
+@exercise("04")
+def check_chartqa_relaxed_accuracy(answer: Any = None) -> bool:
+    """ChartQA's relaxed accuracy of the answers in exercises.RELAXED_CASES, as a fraction."""
+    return _run("chartqa_relaxed_accuracy", answer, _judge_relaxed,
+                "per answer: a number within 5% of the reference, or the same text; then the fraction right")
+
+
+QLORA_SIZE, QLORA_RANKS = "4b", (16, 64)  # the recipe's rank, and the rank the learner tries
+
+
+def _judge_qlora_rank(answer: Any) -> tuple[bool, str]:
+    from .memory import SIGLIP, lora_param_count, plan_lora_memory
+
+    value = _number(answer)
+    if value is None:
+        return False, "give a number of GB (10^9 bytes), like 1.5"
+    note = ""
+    if value > 1e5:
+        value, note = value / 1e9, "(read as bytes) "
+    low, high = (plan_lora_memory(QLORA_SIZE, "4bit", lora_r=r) for r in QLORA_RANKS)
+    ref = high.total_gb - low.total_gb
+    extra_params = high.lora_params - low.lora_params
+    if _close(value, ref):
+        return True, (f"{note}{ref:.2f} GB: only the adapters grow, {extra_params / 1e6:.0f}M more parameters at "
+                      "16 bytes each (fp32 weight, gradient and two AdamW moments); the frozen 4-bit model, the "
+                      "activations and the logits stay as they were")
+    no_vision = lora_param_count(QLORA_SIZE, QLORA_RANKS[1], False) - lora_param_count(QLORA_SIZE, QLORA_RANKS[0], False)
+    mistakes = [
+        (extra_params * 4 / 1e9, "too small by a factor of 4: you counted the adapters' weights only. Training also "
+         "keeps a gradient and two AdamW moments per trainable parameter, all in fp32"),
+        (extra_params * 8 / 1e9, "too small by a factor of 2: AdamW keeps two moments per parameter, beside the "
+         "weight and its gradient"),
+        (extra_params * 2 / 1e9, "too small by a factor of 8: trainable parameters are fp32 (4 bytes, not 2), with "
+         "an fp32 gradient and two AdamW moments each"),
+        (no_vision * 16 / 1e9, f"too small: the recipe puts adapters on the vision tower too (SigLIP's "
+         f"{SIGLIP['layers']} layers), and they grow with the rank as well"),
+        (high.total_gb, "that is the whole plan at the higher rank; the question asks how much more it needs"),
+        (high.parts["LoRA weights + grads + AdamW"], "that is the adapters' whole cost at the higher rank; subtract "
+         "what the recipe's rank already needs"),
+        (ref * 1e9 / 2**30, "that looks like GiB (2^30 bytes); the planner counts GB (10^9 bytes)"),
+    ]
+    for wrong, message in mistakes:
+        if _close(value, wrong):
+            return False, note + message
+    return False, (f"{note}{'too large' if value > ref else 'too small'}: only the LoRA part of the plan depends on "
+                   "the rank (its parameters grow in proportion); compare models.plan_lora_memory('4b', '4bit', "
+                   "lora_r=...) at both ranks")
+
+
+@exercise("04")
+def check_qlora_rank_64_extra_gb(answer: Any = None) -> bool:
+    """How many GB more the planner gives 4B's QLoRA at rank 64 than at the recipe's rank 16."""
+    return _run("qlora_rank_64_extra_gb", answer, _judge_qlora_rank,
+                "which part of models.plan_lora_memory's plan depends on lora_r, and by how much?")
 
 
 # ------------------------------------------------------------------------------------ 05: intervals, and ANLS

@@ -12,6 +12,7 @@ from gemma_helpers.exercises import ANSWERS_ENV, EXERCISES, ExerciseAnswerError
 ANSWERS_PATH = Path(__file__).with_name("exercise_answers.py")
 ANSWERS = runpy.run_path(str(ANSWERS_PATH))
 REF_CHAT = ANSWERS["CHAT_PROMPT_TWO_TURNS"]
+REF_STOPS = ANSWERS["OLLAMA_STOP_LINES"]
 _KV_PER_TOKEN = 2 * 4 * 256 * 2  # K and V x 4 KV heads x head size 256 x 2 bytes (Gemma 3 4B)
 
 # exercise -> (typical wrong answers with a fragment of the hint each must get, strings that would give it away)
@@ -46,6 +47,27 @@ WRONG = {
                     (0.1468, "base 10"), (-0.3381, "never negative"), (-1.674, "weighted by P(x)"),
                     (0.9509, "cross-entropy"), (0.2, "too small"), ("a lot", "one number")],
                    ["0.338", "0.34"]),
+    "ollama_stop_lines": ([('PARAMETER stop "<end_of_turn>"', "end-of-sequence token (id 1)"),
+                           ('PARAMETER stop "<eos>"', "closes every reply"), ([1, 106], "not its id"),
+                           ('PARAMETER stop "<|eot_id|>"', "Llama 3"), (REF_STOPS.replace('"', ""), "quote each"),
+                           (["<eos>", "<end_of_turn>"], "as a Modelfile line"),
+                           (REF_STOPS + '\nPARAMETER stop "<start_of_turn>"', "opens a turn"),
+                           (REF_STOPS.replace('"<end_of_turn>"', '"end_of_turn"'), "angle brackets"),
+                           (REF_STOPS.replace("\n", " "), "one PARAMETER stop line per"), (42, "one string")],
+                          ["<eos>", "<end_of_turn>"]),
+    "decode_bound_4b_t4": ([(16.04, "factor of 8"), (64.1, "factor of 2"), (0.0078, "seconds per token"),
+                            (7.79, "milliseconds per token"), (798.2, "not their product"), (0.128, "factor of 1,000"),
+                            (119.5, "GiB"), (200, "too large: each"), (50, "too small: each"), ("fast", "positive")],
+                           ["128"]),
+    "chartqa_relaxed_accuracy": ([(4 / 7, "not of the prediction"), (5 / 7, "not 5 units"), (2 / 7, "lower-casing"),
+                                  (1 / 7, "not compared as text"), (1.0, "too high: some"), (0.0, "too low: some"),
+                                  (3, "not a count"), ("43%", "fraction")],
+                                 ["0.429", "0.43", "3/7", "3 of 7", "42.9"]),
+    "qlora_rank_64_extra_gb": ([(0.462, "factor of 4"), (0.924, "factor of 2"), (0.231, "factor of 8"),
+                                (1.4305, "vision tower"), (8.417, "whole plan"), (2.464, "subtract"), (1.721, "GiB"),
+                                (2 * 1.848e9, "(read as bytes) too large"), (5.0, "too large: only the LoRA part"),
+                                ("more", "give a number")],
+                               ["1.85", "1.848", "1.8"]),
     "legal_rate": ([(5 / 7, "too high"), (1.0, "too high"), (3 / 7, "too low"), (4, "not a count"),
                     ("57%", "fraction")],
                    ["0.571", "0.57", "57", "4/7", "4 of 7", "4 out of 7"]),
@@ -77,7 +99,7 @@ def test_every_notebook_has_two_or_three_exercises_and_every_exercise_an_answer_
     for name, (notebook, function) in EXERCISES.items():
         per_notebook[notebook] = per_notebook.get(notebook, 0) + 1
         assert function.__name__ == f"check_{name}" and function.__doc__
-    assert per_notebook == {"00": 3, "01": 2, "03": 2, "05": 2}
+    assert per_notebook == {"00": 3, "01": 2, "02": 2, "03": 2, "04": 2, "05": 2}
     assert set(WRONG) == set(EXERCISES)
     assert {name.upper() for name in EXERCISES} == {k for k in ANSWERS if k.isupper()}
 
@@ -109,7 +131,7 @@ def test_no_answer_gives_a_hint_and_false(name, capsys):
 
 
 def test_the_literal_answers_are_what_the_package_computes():
-    from gemma_helpers import bench, chess, memory, prompts, visual_qa
+    from gemma_helpers import bench, charts, chess, memory, prompts, speed, visual_qa
 
     assert ANSWERS["KV_CACHE_4B_32K"] == memory.kv_cache_bytes("4b", 32768) / 1e9
     assert REF_CHAT == prompts.chat_prompt(exercises.CHAT_CONVERSATION)
@@ -120,6 +142,14 @@ def test_the_literal_answers_are_what_the_package_computes():
     low, high = bench.wilson_interval(27, 40)
     assert (round(low, 4), round(high, 4)) == ANSWERS["WILSON_27_OF_40"]
     assert visual_qa.anls(exercises.ANLS_PREDICTION, exercises.ANLS_ANSWERS) == ANSWERS["ANLS_INVOICE"]
+    assert REF_STOPS.splitlines() == [line for line in prompts.ollama_parameters() if line.startswith("PARAMETER stop")]
+    weights = memory.plan_memory("4b", "q4_k_m", include_vision=False).weights_gb * 1e9
+    assert math.isclose(ANSWERS["DECODE_BOUND_4B_T4"], speed.bandwidth_bound(weights, 320.0), rel_tol=1e-5)
+    assert speed.gpu_spec_bandwidth("Tesla T4") == 320.0
+    predictions, targets = zip(*exercises.RELAXED_CASES, strict=True)
+    assert charts.mean_relaxed_accuracy(predictions, targets) == ANSWERS["CHARTQA_RELAXED_ACCURACY"]
+    extra = memory.plan_lora_memory("4b", "4bit", lora_r=64).total_gb - memory.plan_lora_memory("4b", "4bit").total_gb
+    assert math.isclose(ANSWERS["QLORA_RANK_64_EXTRA_GB"], extra, rel_tol=1e-9)
 
 
 def test_the_answer_file_fills_in_none_from_any_working_directory(monkeypatch, tmp_path, capsys):

@@ -108,6 +108,16 @@ print(f"""curl http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: appli
 # assistant as `model`, like Gemma 3's own; Ollama adds `<bos>` itself. Since a wrong template fails silently (the
 # model just answers worse), we render it for several conversations and compare byte for byte with
 # `prompts.chat_prompt`, whether or not Ollama is installed.
+#
+# **Your turn.** Before the Modelfile is printed below: which `PARAMETER stop "..."` lines must it hold for Gemma 3?
+# Write them as one string, a line each (section 2 checked which tokens end generation).
+# %%
+from gemma_helpers import exercises
+
+ANSWER = None  # your answer here, e.g. 'PARAMETER stop "..."\nPARAMETER stop "..."'
+exercises.check_ollama_stop_lines(ANSWER)
+# %% [markdown]
+# Now the Modelfile `runtimes.modelfile` writes, and its check:
 # %%
 modelfile = runtimes.modelfile(SERVE.path)
 (OUT / "Modelfile").write_text(modelfile)
@@ -153,6 +163,15 @@ for bw in bandwidths.values():
     print(f"{bw.device}: {bw.gbs:.1f} GB/s - {bw.source}")
 bounds = {s.quant: speed.bandwidth_bound(bytes_per_token[s.quant], bandwidths[s.device].gbs) for s in speeds}
 pd.DataFrame(speed.speed_table(speeds, bytes_per_token, bandwidths))
+# %% [markdown]
+# **Your turn.** Gemma 3 4B in Q4_K_M on a free T4: its text weights take the planner's size printed below (the
+# vision tower sits in a separate mmproj file and is not read while writing text), and a T4's memory moves 320 GB/s by
+# specification. By hand: at most how many tokens per second can it decode?
+# %%
+print(f"Q4_K_M text weights of Gemma 3 4B: {exercises.decode_weights_gb():.2f} GB; "
+      f"{exercises.DECODE_GPU}: {exercises.decode_bandwidth_gbs():.0f} GB/s")
+ANSWER = None  # your answer here, in tokens per second
+exercises.check_decode_bound_4b_t4(ANSWER)
 # %% [markdown]
 # ## 6. Results
 # %%

@@ -32,6 +32,15 @@ cases = [("105", "100"), ("106", "100"), ("1,234", "1234"), ("45%", "0.45"), ("$
          ("0.001", "0"), ("-10.4", "-10"), ("10", "-10"), ("Increasing.", "increasing"), ("2019", "2020")]
 pd.DataFrame([{"prediction": p, "reference": t, "relaxed-correct": charts.relaxed_accuracy(p, t)} for p, t in cases])
 # %% [markdown]
+# **Your turn.** Score the seven (prediction, reference) pairs below by hand, without `charts`: what relaxed accuracy
+# do they get, as a fraction?
+# %%
+from gemma_helpers import exercises
+
+print(exercises.RELAXED_CASES)
+ANSWER = None  # your answer here: a fraction between 0 and 1
+exercises.check_chartqa_relaxed_accuracy(ANSWER)
+# %% [markdown]
 # ## 2. Charts with exact answers
 #
 # `charts.synthetic_charts` draws bar, grouped-bar, line and pie charts from seeded random data and asks one of
@@ -167,6 +176,13 @@ peak, what = vision.peak_memory_gb()
 print(f"measured in this run: {peak:.2f} GB ({what}; GPU: {CONFIG.flag('gpu').reason})")
 print("Set a T4's measured peak next to the first column; a CPU run measures the stand-in, not 4B.")
 table
+# %% [markdown]
+# **Your turn.** The recipe trains rank-16 adapters. A learner tries rank 64 for 4B in 4-bit, everything else as in
+# the recipe. How many GB more does the planner say it needs? Work out which part of the plan grows, then check it
+# with `models.plan_lora_memory` (add `from gemma_helpers import models` to use it).
+# %%
+ANSWER = None  # your answer here, in GB (10^9 bytes)
+exercises.check_qlora_rank_64_extra_gb(ANSWER)
 # %% [markdown]
 # ## 11. Results
 #
