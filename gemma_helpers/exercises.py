@@ -20,7 +20,7 @@ import math
 import os
 import re
 import runpy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,11 @@ def answers_file() -> Path | None:
 
 def _close(value: float, target: float, rel: float = 0.02, abs_tol: float = 1e-9) -> bool:
     return math.isclose(value, target, rel_tol=rel, abs_tol=abs_tol)
+
+
+def _known_mistake(value: float, mistakes: Sequence[tuple[float, str]], **tolerance: float) -> str | None:
+    """The hint for the first typical wrong answer that value matches, or None."""
+    return next((message for wrong, message in mistakes if _close(value, wrong, **tolerance)), None)
 
 
 def _number(answer: Any) -> float | None:
@@ -118,9 +123,9 @@ def _judge_kv_cache(answer: Any) -> tuple[bool, str]:
         (ref / 2, "too small by a factor of about 2: did you count both K and V?"),
         (ref * 1e9 / 2**30, "that looks like GiB (2^30 bytes); the question asks for GB (10^9 bytes)"),
     ]
-    for wrong, message in mistakes:
-        if _close(value, wrong):
-            return False, note + message
+    hint = _known_mistake(value, mistakes)
+    if hint is not None:
+        return False, note + hint
     return False, (f"{note}{'too large' if value > ref else 'too small'}. Per layer: 2 (K and V) x KV heads x head "
                    "size x 2 bytes x the tokens that layer holds (the whole context on a global layer, at most the "
                    "window on a sliding one); read the numbers from models.get_size('4b')")
@@ -294,9 +299,9 @@ def _judge_kl(answer: Any) -> tuple[bool, str]:
         (-sum(a * math.log(b) for a, b in zip(KL_P, KL_Q, strict=True)),
          "that is the cross-entropy H(P, Q): KL subtracts P's own entropy from it"),
     ]
-    for wrong, message in mistakes:
-        if _close(value, wrong, rel=0.01):
-            return False, message
+    hint = _known_mistake(value, mistakes, rel=0.01)
+    if hint is not None:
+        return False, hint
     return False, f"{'too large' if value > ref else 'too small'}: KL(P || Q) = sum over x of P(x) * ln(P(x) / Q(x))"
 
 
@@ -434,9 +439,9 @@ def _judge_decode_bound(answer: Any) -> tuple[bool, str]:
         (ref * 1000, "off by a factor of 1,000: put the size and the bandwidth in the same unit (GB and GB/s)"),
         (gbs * 1e9 / (size_gb * 2**30), "you read the size as GiB (2^30 bytes): the planner's GB are 10^9 bytes"),
     ]
-    for wrong, message in mistakes:
-        if _close(value, wrong):
-            return False, message
+    hint = _known_mistake(value, mistakes)
+    if hint is not None:
+        return False, hint
     return False, (f"{'too large' if value > ref else 'too small'}: each generated token reads every weight once, "
                    "so tokens/s <= bandwidth (bytes/s) / weight bytes read per token")
 
@@ -565,9 +570,9 @@ def _judge_relaxed(answer: Any) -> tuple[bool, str]:
         (rate("all text"), "too low: numbers are not compared as text. A number within 5% of the reference counts, "
          "and a thousands separator does not change a number"),
     ]
-    for wrong, message in mistakes:
-        if wrong != ref and _close(value, wrong, rel=0.01):
-            return False, message
+    hint = _known_mistake(value, [(w, t) for w, t in mistakes if w != ref], rel=0.01)
+    if hint is not None:
+        return False, hint
     if value > ref:
         return False, ("too high: some answers you counted are wrong. A number must lie within 5% of the reference "
                        "(measured against the reference), and text must be the same word")
@@ -616,9 +621,9 @@ def _judge_qlora_rank(answer: Any) -> tuple[bool, str]:
          "what the recipe's rank already needs"),
         (ref * 1e9 / 2**30, "that looks like GiB (2^30 bytes); the planner counts GB (10^9 bytes)"),
     ]
-    for wrong, message in mistakes:
-        if _close(value, wrong):
-            return False, note + message
+    hint = _known_mistake(value, mistakes)
+    if hint is not None:
+        return False, note + hint
     return False, (f"{note}{'too large' if value > ref else 'too small'}: only the LoRA part of the plan depends on "
                    "the rank (its parameters grow in proportion); compare models.plan_lora_memory('4b', '4bit', "
                    "lora_r=...) at both ranks")
@@ -700,9 +705,9 @@ def _judge_anls(answer: Any) -> tuple[bool, str]:
         (sum(1 - x for x in nl) / len(nl), "take the best reference answer, not the mean (and mind the threshold)"),
         (min(scores), "ANLS takes the best match over a question's reference answers, not the worst"),
     ]
-    for wrong, message in mistakes:
-        if _close(value, wrong, rel=0.005, abs_tol=0.002):
-            return False, message
+    hint = _known_mistake(value, mistakes, rel=0.005, abs_tol=0.002)
+    if hint is not None:
+        return False, hint
     return False, ("per reference answer: NL = edit distance / longer length (case-insensitive), score 1 - NL, or 0 "
                    "when NL reaches 0.5; then the best over the answers")
 

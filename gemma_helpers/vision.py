@@ -325,42 +325,44 @@ def _train_unsloth(model, processor, rows, output_dir, max_steps, batch_size, le
     return TrainResult(int(state.global_step), time.time() - started, losses, str(output_dir))
 
 
-def answer_charts(model, processor, rows: Sequence[charts.ChartQuestion], max_new_tokens: int = 16,
-                  batch_size: int = 8) -> list[str]:
-    """The model's greedy answers (first line, trimmed), batched with left padding."""
+def generate_replies(model, processor, images: Sequence[Any], prompts: Sequence[str], max_new_tokens: int,
+                     batch_size: int = 8) -> list[str]:
+    """Greedy replies of a Gemma 3 vision model (or the tiny stand-in), one image and one prompt per item, whole and
+    trimmed, batched with left padding; generation ends at <end_of_turn> or after max_new_tokens."""
+    import torch
 
     if getattr(model, "_gemma_backend", "") == "unsloth":
         from unsloth import FastVisionModel
 
         FastVisionModel.for_inference(model)
     tok = processor.tokenizer
-    tok.padding_side = "left"
+    side, tok.padding_side = tok.padding_side, "left"
     stops = [tok.eos_token_id, tok.convert_tokens_to_ids(END_OF_TURN)]
-    device = next(model.parameters()).device
-    answers: list[str] = []
+    replies: list[str] = []
     model.eval()
-    with _cpu_threads_for(model):
-        for i in range(0, len(rows), batch_size):
-            answers += _answer_batch(model, processor, rows[i:i + batch_size], device, max_new_tokens, stops)
-    tok.padding_side = "right"
-    return answers
+    try:
+        with _cpu_threads_for(model), torch.no_grad():
+            for i in range(0, len(prompts), batch_size):
+                texts = [chat_prompt([{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": t}]}])
+                         for t in prompts[i:i + batch_size]]
+                enc = processor(text=texts, images=[[im] for im in images[i:i + batch_size]], padding=True,
+                                add_special_tokens=False, return_tensors="pt")  # <bos> is in the text already
+                enc = _on_model(model, dict(enc))
+                out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stops,
+                                     pad_token_id=tok.pad_token_id)
+                replies += [tok.decode(seq, skip_special_tokens=True).strip()
+                            for seq in out[:, enc["input_ids"].shape[1]:]]
+    finally:
+        tok.padding_side = side
+    return replies
 
 
-def _answer_batch(model, processor, chunk, device, max_new_tokens: int, stops: list[int]) -> list[str]:
-    import torch
-
-    tok = processor.tokenizer
-    enc = processor(text=[_prompt(r) for r in chunk], images=[[r.image] for r in chunk], padding=True,
-                    add_special_tokens=False, return_tensors="pt")
-    enc = _on_model(model, dict(enc))
-    with torch.no_grad():
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stops,
-                             pad_token_id=tok.pad_token_id)
-    answers = []
-    for seq in out[:, enc["input_ids"].shape[1]:]:
-        text = tok.decode(seq, skip_special_tokens=True).strip()
-        answers.append(text.splitlines()[0].strip() if text else "")
-    return answers
+def answer_charts(model, processor, rows: Sequence[charts.ChartQuestion], max_new_tokens: int = 16,
+                  batch_size: int = 8) -> list[str]:
+    """The model's greedy answers to chart questions (ChartQA's instruction; the reply's first line, trimmed)."""
+    replies = generate_replies(model, processor, [r.image for r in rows],
+                               [r.question + charts.CHARTQA_INSTRUCTION for r in rows], max_new_tokens, batch_size)
+    return [reply.splitlines()[0].strip() if reply else "" for reply in replies]
 
 
 def evaluate(model, processor, rows: Sequence[charts.ChartQuestion], max_new_tokens: int = 16) -> dict[str, Any]:

@@ -374,37 +374,10 @@ def score(benchmark: str, items: Sequence[Any], predictions: Sequence[str]) -> l
 
 def generate_replies(model, processor, images: Sequence[Any], prompts: Sequence[str], max_new_tokens: int,
                      batch_size: int = 8) -> list[str]:
-    """Greedy replies of a Gemma 3 vision model (or the tiny stand-in), one image and one prompt per item, whole and
-    trimmed, batched with left padding; generation ends at <end_of_turn> or after max_new_tokens."""
-    import torch
+    """Greedy whole replies, one image and one prompt per item (:func:`gemma_helpers.vision.generate_replies`)."""
+    from .vision import generate_replies as generate
 
-    from .prompts import END_OF_TURN, chat_prompt
-    from .vision import _cpu_threads_for, _on_model
-
-    if getattr(model, "_gemma_backend", "") == "unsloth":
-        from unsloth import FastVisionModel
-
-        FastVisionModel.for_inference(model)
-    tok = processor.tokenizer
-    side, tok.padding_side = tok.padding_side, "left"
-    stops = [tok.eos_token_id, tok.convert_tokens_to_ids(END_OF_TURN)]
-    replies: list[str] = []
-    model.eval()
-    try:
-        with _cpu_threads_for(model), torch.no_grad():
-            for i in range(0, len(prompts), batch_size):
-                texts = [chat_prompt([{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": t}]}])
-                         for t in prompts[i:i + batch_size]]
-                enc = processor(text=texts, images=[[im] for im in images[i:i + batch_size]], padding=True,
-                                add_special_tokens=False, return_tensors="pt")  # <bos> is in the text already
-                enc = _on_model(model, dict(enc))
-                out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stops,
-                                     pad_token_id=tok.pad_token_id)
-                replies += [tok.decode(seq, skip_special_tokens=True).strip()
-                            for seq in out[:, enc["input_ids"].shape[1]:]]
-    finally:
-        tok.padding_side = side
-    return replies
+    return generate(model, processor, images, prompts, max_new_tokens, batch_size)
 
 
 def evaluate(model, processor, benchmark: str, items: Sequence[Any], max_new_tokens: int) -> dict[str, Any]:
