@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gemma_helpers import bench, models  # noqa: E402
+from gemma_helpers import models, text_benchmarks  # noqa: E402
 from gemma_helpers.env import hardware_report  # noqa: E402
 
 
@@ -31,20 +31,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="transformers", choices=("transformers", "unsloth"))
     args = parser.parse_args(argv)
     load_before = os.getloadavg()[0]
-    items, fewshot = bench.load_mmlu(subjects=args.questions, per_subject=1)
+    items, fewshot = text_benchmarks.load_mmlu(subjects=args.questions, per_subject=1)
     model, tokenizer = models.load(args.model, backend=args.backend)
-    warm = bench.mmlu_prompt(items[0], fewshot[items[0].subject])
-    bench.score_one_pass(model, tokenizer, warm)  # the first calls of a process are slow: not timed
+    warm = text_benchmarks.mmlu_prompt(items[0], fewshot[items[0].subject])
+    text_benchmarks.score_one_pass(model, tokenizer, warm)  # the first calls of a process are slow: not timed
     # Interleaved, question by question, so that other load on the machine slows both methods alike.
     seconds = {"one_pass": 0.0, "per_choice": 0.0}
     predictions: dict[str, list[int]] = {"one_pass": [], "per_choice": []}
-    letter_ids = bench.letter_token_ids(tokenizer)
-    for item in bench.progress(items, "MMLU, both methods"):
-        prompt = bench.mmlu_prompt(item, fewshot[item.subject])
+    letter_ids = text_benchmarks.letter_token_ids(tokenizer)
+    for item in text_benchmarks.progress(items, "MMLU, both methods"):
+        prompt = text_benchmarks.mmlu_prompt(item, fewshot[item.subject])
         for method in ("one_pass", "per_choice"):
             started = time.perf_counter()
-            scores = (bench.score_one_pass(model, tokenizer, prompt, letter_ids) if method == "one_pass"
-                      else bench.score_per_choice(model, tokenizer, prompt))
+            scores = (text_benchmarks.score_one_pass(model, tokenizer, prompt, letter_ids) if method == "one_pass"
+                      else text_benchmarks.score_per_choice(model, tokenizer, prompt))
             seconds[method] += time.perf_counter() - started
             predictions[method].append(max(range(4), key=scores.__getitem__))
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         return {"seconds": round(seconds[method], 2), "questions_per_s": round(len(items) / seconds[method], 3),
                 "accuracy": right / len(items)}
 
-    tokens = sum(len(bench.text_tokenizer(tokenizer).encode(bench.mmlu_prompt(i, fewshot[i.subject]))) for i in items)
+    tokens = sum(len(text_benchmarks.text_tokenizer(tokenizer).encode(text_benchmarks.mmlu_prompt(i, fewshot[i.subject]))) for i in items)
     tokens /= len(items)
     report = {
         "model": args.model, "backend": args.backend, "questions": len(items), "mean_prompt_tokens": round(tokens),

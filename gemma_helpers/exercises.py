@@ -642,7 +642,7 @@ WILSON_CORRECT, WILSON_N = 27, 40
 
 
 def _judge_wilson(answer: Any) -> tuple[bool, str]:
-    from .bench import wilson_interval
+    from .scores import wilson_interval
 
     try:
         low, high = (_number(x) for x in answer)
@@ -663,7 +663,7 @@ def _judge_wilson(answer: Any) -> tuple[bool, str]:
     wald = 1.96 * math.sqrt(p * (1 - p) / WILSON_N)
     if near((p - wald, p + wald)):
         return False, ("that is the normal-approximation (Wald) interval, p +- 1.96 standard errors, centred on p. "
-                       "Wilson's centre and half-width each have extra z^2 terms: see bench.wilson_interval")
+                       "Wilson's centre and half-width each have extra z^2 terms: see scores.wilson_interval")
     if low > high:
         return False, "give the lower bound first"
     if not low < p < high:

@@ -104,7 +104,7 @@ def published_for(benchmark: str, model_name: str) -> Published | None:
 
 def score_interval(scores: Sequence[float]) -> tuple[float, float, float]:
     """(mean, low, high) of per-item scores in [0, 1]: Wilson's interval for right/wrong items, else mean +- 1.96 SE."""
-    from .bench import wilson_interval
+    from .scores import wilson_interval
 
     n = len(scores)
     if n == 0:

@@ -131,7 +131,7 @@ def test_no_answer_gives_a_hint_and_false(name, capsys):
 
 
 def test_the_literal_answers_are_what_the_package_computes():
-    from gemma_helpers import bench, charts, chess, memory, prompts, speed, visual_qa
+    from gemma_helpers import charts, chess, memory, prompts, scores, speed, visual_qa
 
     assert ANSWERS["KV_CACHE_4B_32K"] == memory.kv_cache_bytes("4b", 32768) / 1e9
     assert REF_CHAT == prompts.chat_prompt(exercises.CHAT_CONVERSATION)
@@ -139,7 +139,7 @@ def test_the_literal_answers_are_what_the_package_computes():
                                                    zip(exercises.KL_P, exercises.KL_Q, strict=True)), rel_tol=1e-4)
     examples = [chess.ChessExample(fen, "", "", "", "", "game") for fen, _ in exercises.LEGAL_RATE_CASES]
     assert chess.score(examples, [a for _, a in exercises.LEGAL_RATE_CASES]).legal_rate == ANSWERS["LEGAL_RATE"]
-    low, high = bench.wilson_interval(27, 40)
+    low, high = scores.wilson_interval(27, 40)
     assert (round(low, 4), round(high, 4)) == ANSWERS["WILSON_27_OF_40"]
     assert visual_qa.anls(exercises.ANLS_PREDICTION, exercises.ANLS_ANSWERS) == ANSWERS["ANLS_INVOICE"]
     assert REF_STOPS.splitlines() == [line for line in prompts.ollama_parameters() if line.startswith("PARAMETER stop")]

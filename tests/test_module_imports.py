@@ -18,10 +18,11 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "gemma_helpers"
 # What each module needs from the package at import time (copy these files with it, inside a gemma_helpers folder).
 NEEDS = {
-    "bench": [], "catalog": [], "charts": [], "chess": [], "chess_game": ["chess"], "env": [], "envcheck": [],
+    "catalog": [], "charts": [], "chess": [], "chess_game": ["chess"], "env": [], "envcheck": [],
     "exercises": [], "export": ["env", "prompts"], "memory": ["catalog"], "models": ["catalog", "env", "memory"],
     "notebook_runner": [], "parity": ["env", "export", "prompts"], "phone": ["env", "export", "prompts"],
-    "precision": [], "prompts": [], "published": [], "runtimes": ["env", "prompts"], "sandbox": [], "speed": [],
+    "precision": [], "prompts": [], "published": [], "runtimes": ["env", "prompts"], "sandbox": [], "scores": [],
+    "speed": [], "text_benchmarks": ["scores"],
     "train": ["prompts"], "vision": ["charts", "env", "prompts"], "visual_qa": [],
 }
 HEAVY = ("torch", "transformers", "datasets", "unsloth", "llama_cpp", "peft", "trl", "matplotlib", "PIL")

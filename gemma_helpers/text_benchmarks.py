@@ -17,7 +17,6 @@ Every score comes with n and a 95% Wilson interval (:func:`wilson_interval`), be
 from __future__ import annotations
 
 import json
-import math
 import random
 import time
 from collections import defaultdict
@@ -26,21 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .scores import wilson_interval  # noqa: F401  (every score's interval: scores.py is its home)
+
 LETTERS = ("A", "B", "C", "D")
 HUMANEVAL_STOPS = ("\nclass ", "\ndef ", "\n#", "\nif __name__", "\nprint(", "\nassert ")  # as in the Codex paper
 CHAT_CODE_STOPS = ("```", "<end_of_turn>")
 CODE_EXECUTION_MESSAGE = ("Model-written code was NOT executed. It runs only if you opt in, and then only in the "
                           "sandbox: set GEMMA_ALLOW_CODE_EXECUTION=1 (CONFIG.flag('execute_generated_code')).")
-
-
-def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The 95% Wilson score interval of a proportion (stays inside [0, 1], sensible for small n)."""
-    if n <= 0:
-        raise ValueError("n must be positive: an interval of no questions says nothing")
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def progress(items: Sequence[Any], desc: str):
