@@ -32,11 +32,13 @@ def timed(code: str, env: dict[str, str]) -> float:
 def conversion_times() -> dict[str, float]:
     """First conversion of the embedded GGUF (fresh cache) and a cached load, each in a fresh process."""
     from gemma_helpers.env import cache_dir
+    from gemma_helpers.envcheck import pinned
 
     real = cache_dir()
+    converter = f"transformers-{pinned('tokenizer-transformers')}"  # the one scripts/setup_env.sh installed
     with tempfile.TemporaryDirectory() as tmp:
         fresh = dict(os.environ, GEMMA_CACHE=tmp)
-        (Path(tmp) / "transformers-5.24.0").symlink_to(real / "transformers-5.24.0")  # no re-download
+        (Path(tmp) / converter).symlink_to(real / converter)  # no re-download
         first = timed("from gemma_helpers import models; models.embedded_model_dir()", fresh)
     load = timed("from gemma_helpers import models; models.load('embedded', backend='transformers')", dict(os.environ))
     return {"first_conversion_s": first, "cached_load_s (fresh process, imports included)": load}

@@ -8,6 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+
+class UnknownModelError(KeyError, ValueError):
+    """A model name that names no Gemma 3 size. A KeyError (a name missing from the catalog) and a ValueError (a bad
+    argument), so either ``except`` catches it; its message lists the known names."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""  # KeyError would quote the message
+
+
 # ----------------------------------------------------------------------------------------------- the catalog
 
 
@@ -67,8 +76,8 @@ def get_size(name: str) -> GemmaSize:
     key = name.lower().split("/")[-1].replace("gemma-3-", "").replace("gemma3-", "")
     key = key.split("-")[0]
     if key not in CATALOG:
-        raise KeyError(f"unknown Gemma 3 size {name!r}: choose one of {', '.join(CATALOG)} "
-                       "(or a hub id such as unsloth/gemma-3-4b-it)")
+        raise UnknownModelError(f"unknown Gemma 3 size {name!r}: choose one of {', '.join(CATALOG)} "
+                                "(or a hub id such as unsloth/gemma-3-4b-it)")
     return CATALOG[key]
 
 

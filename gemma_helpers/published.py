@@ -94,7 +94,11 @@ def model_variant_and_size(model_name: str) -> tuple[str, str] | None:
 
 
 def published_for(benchmark: str, model_name: str) -> Published | None:
-    """The published number for this benchmark and exactly this model (variant and size), if there is one."""
+    """The published number for this benchmark and exactly this model (variant and size), if there is one; a model
+    with no published number gives None, a benchmark name with none at all is an error (a typo would hide them)."""
+    known = sorted({p.benchmark for p in PUBLISHED})
+    if benchmark not in known:
+        raise ValueError(f"no published numbers for a benchmark named {benchmark!r}: use one of {', '.join(known)}")
     parsed = model_variant_and_size(model_name)
     if parsed is None:
         return None
@@ -147,7 +151,11 @@ def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None =
 
 def plot_comparison(rows: Sequence[dict[str, Any]], path: str | Path | None = None):
     """One bar chart per benchmark: the published sizes (grey, IT or PT as evaluated) and ours with its 95% interval."""
-    import matplotlib.pyplot as plt
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        raise ModuleNotFoundError("the comparison plot needs the `matplotlib` package: pip install matplotlib",
+                                  name="matplotlib") from err
 
     fig, axes = plt.subplots(1, len(rows), figsize=(3.6 * len(rows), 3.4), squeeze=False)
     for ax, row in zip(axes[0], rows, strict=True):

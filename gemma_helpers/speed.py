@@ -205,7 +205,11 @@ def speed_table(speeds: Sequence[Speed], bytes_per_token: dict[str, float],
 def plot_speed(speeds: Sequence[Speed], bounds: dict[str, float], bandwidths: dict[str, Bandwidth],
                path: str | Path | None = None):
     """Bars of decode and prompt tokens/s per runtime and quant; the bandwidth bound per quant drawn on decode."""
-    import matplotlib.pyplot as plt
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        raise ModuleNotFoundError("the speed plot needs the `matplotlib` package: pip install matplotlib",
+                                  name="matplotlib") from err
 
     fig, (decode_ax, prompt_ax) = plt.subplots(1, 2, figsize=(11, 4))
     labels = [f"{s.runtime}\n{s.quant} ({s.device})" for s in speeds]

