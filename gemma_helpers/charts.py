@@ -9,6 +9,7 @@ the Unicode minus sign, and a reference of zero (no relative error exists: the p
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections.abc import Iterable, Sequence
@@ -132,6 +133,7 @@ class ChartQuestion:
     answer: str
     qtype: str
     source: str = "synthetic"
+    choices: tuple[str, ...] = ()  # the answers the question allows, when few (chance = 1 / len); () when open
 
 
 def random_chart(rng: random.Random, kind: str | None = None) -> Chart:
@@ -248,8 +250,110 @@ def synthetic_charts(n: int, split: str = "train", seed: int = 0, image_size: in
         chart = random_chart(rng, kinds[i % len(kinds)])
         options = questions_for(chart, rng)
         qtype, question, answer = rng.choice(options)
-        rows.append(ChartQuestion(chart, render_chart(chart, image_size), question, answer, qtype))
+        rows.append(ChartQuestion(chart, render_chart(chart, image_size), question, answer, qtype,
+                                  choices=_choices(chart, qtype)))
     return rows
+
+
+def _choices(chart: Chart, qtype: str) -> tuple[str, ...]:
+    """The few answers a closed question allows (a label, a count, a trend); () for open numeric questions."""
+    if qtype in ("largest", "smallest"):
+        return chart.labels
+    if qtype == "count":
+        return ("3", "4", "5", "6")  # random_chart draws 3-6 labels
+    if qtype == "trend":
+        return ("increasing", "decreasing", "mixed")
+    return ()
+
+
+# ------------------------------------------------------------------------------ simple charts (the stand-in's)
+# Four question types of rising difficulty about bar charts a tiny model can see at 64 px: each bar has its own
+# colour (its label), values are whole numbers on a gridded 1-5 scale. Every question is closed, so its chance level
+# (a uniform guess among the answers it allows) is known and printed beside the accuracy.
+
+SIMPLE_COLOURS = {"red": (214, 39, 40), "green": (44, 160, 44), "blue": (31, 119, 230), "orange": (255, 150, 14),
+                  "purple": (148, 80, 189)}
+SIMPLE_VALUES = ("1", "2", "3", "4", "5")
+SIMPLE_BARS = (2, 3, 4)
+SIMPLE_TYPES = ("count", "colour", "tallest", "value")  # easiest first
+
+
+def simple_chart(rng: random.Random) -> Chart:
+    """A bar chart of 2-4 bars, each a different colour (its label), with distinct whole values from 1 to 5."""
+    n = rng.choice(SIMPLE_BARS)
+    labels = tuple(rng.sample(list(SIMPLE_COLOURS), n))
+    return Chart("simple_bar", "", "", labels, tuple(float(v) for v in rng.sample(range(1, 6), n)))
+
+
+def simple_questions(chart: Chart, rng: random.Random) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """(question type, question, exact answer, the answers it allows) for each of SIMPLE_TYPES."""
+    which = rng.randrange(len(chart.labels))
+    first_or_last = rng.choice(["first", "last"])
+    at = 0 if first_or_last == "first" else len(chart.labels) - 1
+    return [
+        ("count", "How many bars are there?", str(len(chart.labels)), tuple(str(n) for n in SIMPLE_BARS)),
+        ("colour", f"What colour is the {first_or_last} bar?", chart.labels[at], tuple(SIMPLE_COLOURS)),
+        ("tallest", "Which colour is the tallest bar?", chart.labels[chart.values.index(max(chart.values))],
+         chart.labels),
+        ("value", f"What is the value of the {chart.labels[which]} bar?", _fmt(chart.values[which]), SIMPLE_VALUES),
+    ]
+
+
+def render_simple_chart(chart: Chart, size: int = 64):
+    """Draw a simple chart with PIL (a grid line per unit, coloured bars in fixed slots), as a square RGB image.
+
+    The slots are the image's quarters, left to right, so at 64 px each bar stands in its own column of 16 px
+    patches: what a tiny vision tower sees is one bar per column.
+    """
+    from PIL import Image, ImageDraw
+
+    scale = 4  # drawn large, then shrunk: smooth edges at any size
+    side = size * scale
+    image = Image.new("RGB", (side, side), "white")
+    draw = ImageDraw.Draw(image)
+    top, bottom = int(0.04 * side), int(0.96 * side)
+    unit = (bottom - top) / len(SIMPLE_VALUES)
+    for k in range(1, len(SIMPLE_VALUES) + 1):
+        y = round(bottom - k * unit)
+        draw.line([(0, y), (side, y)], fill=(205, 205, 205), width=scale)
+    slot = side / max(SIMPLE_BARS)
+    for i, (label, value) in enumerate(zip(chart.labels, chart.values, strict=True)):
+        x0 = i * slot + 0.2 * slot
+        draw.rectangle([x0, bottom - value * unit, x0 + 0.6 * slot, bottom], fill=SIMPLE_COLOURS[label])
+    draw.line([(0, bottom), (side, bottom)], fill="black", width=2 * scale)
+    return image.resize((size, size), Image.LANCZOS)
+
+
+def simple_charts(n: int, split: str = "train", seed: int = 0, image_size: int = 64) -> list[ChartQuestion]:
+    """n questions about simple charts for a split ('train' or 'heldout'), question types in rotation."""
+    if split not in SPLIT_SEEDS:
+        raise ValueError(f"split must be one of {', '.join(SPLIT_SEEDS)}, not {split!r}")
+    if n < 1:
+        raise ValueError(f"n must be at least 1, not {n}")
+    rng = random.Random(SPLIT_SEEDS[split] + seed)
+    rows = []
+    for i in range(n):
+        chart = simple_chart(rng)
+        qtype, question, answer, choices = simple_questions(chart, rng)[i % len(SIMPLE_TYPES)]
+        rows.append(ChartQuestion(chart, render_simple_chart(chart, image_size), question, answer, qtype,
+                                  choices=choices))
+    return rows
+
+
+CHART_SETS = {"chartqa-like": synthetic_charts, "simple": simple_charts}
+
+
+def chart_questions(kind: str, n: int, split: str = "train", seed: int = 0, image_size: int = 448
+                    ) -> list[ChartQuestion]:
+    """n synthetic chart questions of a kind: 'chartqa-like' (ChartQA's question types) or 'simple' (the stand-in's)."""
+    if kind not in CHART_SETS:
+        raise ValueError(f"chart set must be one of {', '.join(CHART_SETS)}, not {kind!r}")
+    return CHART_SETS[kind](n, split, seed, image_size)
+
+
+def chance(row: ChartQuestion) -> float:
+    """The probability that a uniform guess among the answers a question allows is right (NaN for open questions)."""
+    return 1.0 / len(row.choices) if row.choices else math.nan
 
 
 # ------------------------------------------------------------------------------------------------ ChartQA

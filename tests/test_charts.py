@@ -159,3 +159,47 @@ def test_chartqa_loads_only_the_split_it_uses(monkeypatch):
     assert len(charts.load_chartqa("test", n=2)) == 2
     with pytest.raises(ValueError, match="train, val and test"):
         charts.chartqa_data_files("validation")
+
+
+# ------------------------------------------------------------------------------------------------ simple charts
+
+def test_simple_questions_have_exact_answers_and_their_choices():
+    chart = charts.Chart("simple_bar", "", "", ("red", "blue", "green"), (2.0, 5.0, 3.0))
+    rng = charts.random.Random(0)
+    questions = {qtype: (q, a, choices) for qtype, q, a, choices in charts.simple_questions(chart, rng)}
+    assert list(questions) == list(charts.SIMPLE_TYPES)
+    assert questions["count"][1:] == ("3", ("2", "3", "4"))
+    assert questions["tallest"][1:] == ("blue", ("red", "blue", "green"))
+    question, answer, _ = questions["colour"]
+    assert answer == ("red" if "first" in question else "green")
+    question, answer, _ = questions["value"]
+    assert answer == {"red": "2", "blue": "5", "green": "3"}[question.split(" the ")[-1].split()[0]]
+    for q, a, _ in questions.values():
+        assert a not in q.split()  # the answer is never in the question
+
+
+def test_simple_charts_rotate_types_keep_splits_apart_and_know_their_chance():
+    train = charts.simple_charts(40, "train", image_size=32)
+    heldout = charts.simple_charts(40, "heldout", image_size=32)
+    assert [r.qtype for r in train[:4]] == list(charts.SIMPLE_TYPES)
+    assert not {(r.chart, r.question) for r in train} & {(r.chart, r.question) for r in heldout}
+    assert [(r.question, r.answer) for r in train] == [(r.question, r.answer)
+                                                       for r in charts.simple_charts(40, "train", image_size=32)]
+    assert all(r.answer in r.choices for r in train + heldout)
+    assert charts.chance(train[0]) == pytest.approx(1 / 3)  # count: 2, 3 or 4 bars
+    assert charts.chance(train[1]) == pytest.approx(1 / 5)  # colour: five colours
+    assert charts.chance(train[2]) == pytest.approx(1 / len(train[2].chart.labels))  # tallest: one of the bars
+    assert train[0].image.size == (32, 32)
+    open_question = charts.synthetic_charts(8, "train", image_size=32)
+    assert any(charts.chance(r) != charts.chance(r) for r in open_question)  # NaN: value, sum, difference
+    with pytest.raises(ValueError, match="chart set must be"):
+        charts.chart_questions("pies", 2)
+
+
+def test_a_simple_chart_draws_each_bar_in_its_colour_and_its_height():
+    chart = charts.Chart("simple_bar", "", "", ("red", "blue"), (1.0, 5.0))
+    image = charts.render_simple_chart(chart, 64)
+    # slot i is the image's i-th quarter; the bar stands in the slot's middle
+    assert image.getpixel((8, 55)) == pytest.approx(charts.SIMPLE_COLOURS["red"], abs=12)
+    assert image.getpixel((8, 30)) == (255, 255, 255)  # a 1-unit bar is short
+    assert image.getpixel((24, 10)) == pytest.approx(charts.SIMPLE_COLOURS["blue"], abs=12)

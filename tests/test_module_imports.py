@@ -23,7 +23,9 @@ NEEDS = {
     "notebook_runner": [], "parity": ["env", "export", "prompts"], "phone": ["env", "export", "prompts"],
     "precision": [], "prompts": [], "published": [], "runtimes": ["env", "prompts"], "sandbox": [], "scores": [],
     "speed": [], "text_benchmarks": ["scores"],
-    "train": ["prompts"], "vision": ["charts", "env", "prompts"], "visual_qa": [],
+    "train": ["prompts"], "vision": ["charts", "env", "prompts"],
+    "vision_lesson": ["charts", "env", "prompts", "scores", "vision"], "vision_standin": ["charts", "env", "prompts"],
+    "visual_qa": [],
 }
 HEAVY = ("torch", "transformers", "datasets", "unsloth", "llama_cpp", "peft", "trl", "matplotlib", "PIL")
 PROBE = """

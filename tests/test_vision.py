@@ -6,12 +6,13 @@ import pytest
 from gemma_helpers import charts, models, vision
 from gemma_helpers.env import TINY_VISION
 from gemma_helpers.prompts import END_OF_TURN
+from gemma_helpers.vision_standin import TINY_IMAGE, TINY_MM_TOKENS
 
 
 @pytest.fixture(scope="module")
 def stand_in():
     model, processor = vision.load_vision_model(TINY_VISION)
-    rows = charts.synthetic_charts(16, "train", image_size=vision.TINY_IMAGE)
+    rows = charts.synthetic_charts(16, "train", image_size=TINY_IMAGE)
     return model, processor, rows
 
 
@@ -31,10 +32,10 @@ def test_labels_are_the_answer_and_end_of_turn_only(stand_in):
         # one <bos>, at the start; every image soft token present and masked, and marked for image attention
         assert ids.tolist().count(tok.bos_token_id) == 1 and ids[0] == tok.bos_token_id
         image = ids == tok.image_token_id
-        assert int(image.sum()) == vision.TINY_MM_TOKENS
+        assert int(image.sum()) == TINY_MM_TOKENS
         assert (labels[image] == vision.IGNORE).all()
         assert (batch["token_type_ids"][i] == image.long()).all()
-    assert batch["pixel_values"].shape == (3, 3, vision.TINY_IMAGE, vision.TINY_IMAGE)
+    assert batch["pixel_values"].shape == (3, 3, TINY_IMAGE, TINY_IMAGE)
 
 
 def test_max_length_never_cuts_the_image(stand_in):
@@ -44,7 +45,7 @@ def test_max_length_never_cuts_the_image(stand_in):
         vision.build_batch(processor, rows[:1], max_length=prompt_len - 5)
     cut = vision.build_batch(processor, rows[:1], max_length=prompt_len + 1)  # room for one answer token only
     assert cut["input_ids"].shape[1] == prompt_len + 1
-    assert int((cut["input_ids"][0] == processor.tokenizer.image_token_id).sum()) == vision.TINY_MM_TOKENS
+    assert int((cut["input_ids"][0] == processor.tokenizer.image_token_id).sum()) == TINY_MM_TOKENS
 
 
 def test_lora_training_lowers_the_loss_and_the_merged_model_matches(stand_in, tmp_path):
@@ -52,12 +53,13 @@ def test_lora_training_lowers_the_loss_and_the_merged_model_matches(stand_in, tm
 
     _, processor, rows = stand_in
     model, _ = vision.load_vision_model(TINY_VISION)
-    model = vision.add_vision_lora(model, r=8, alpha=16)
+    model = vision.add_vision_lora(model, r=8, alpha=16, backend="transformers")
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert any("vision_tower" in n for n in trainable) and any("language_model" in n for n in trainable)
+    assert all("lora_" in n for n in trainable)
     assert not any("embed_tokens" in n or "lm_head" in n for n in trainable)
-    result = vision.train_vision_lora(model, processor, rows, output_dir=tmp_path / "run", max_steps=30,
-                                      batch_size=8, learning_rate=3e-3)
+    result = vision.train_vision_lora(model, processor, rows, output_dir=tmp_path / "run", backend="transformers",
+                                      max_steps=30, batch_size=8, learning_rate=3e-3)
     losses = [loss for _, loss in result.losses]
     assert len(losses) == 30
     assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5
@@ -65,7 +67,7 @@ def test_lora_training_lowers_the_loss_and_the_merged_model_matches(stand_in, tm
     answers = vision.answer_charts(model, processor, rows[:4], max_new_tokens=4)
     assert len(answers) == 4 and all(isinstance(a, str) for a in answers)
 
-    paths = vision.save_adapter_and_merged(model, processor, tmp_path / "out")
+    paths = vision.save_adapter_and_merged(model, processor, tmp_path / "out", backend="transformers")
     assert (paths["adapter"] / "adapter_config.json").exists()
     from transformers import AutoModelForImageTextToText
 
@@ -104,8 +106,9 @@ def test_a_hub_vision_model_loads_through_transformers_without_cuda(tmp_path):
     model, processor = vision.load_vision_model(TINY_VISION)
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
+    assert vision.choose_backend(str(folder)) == "transformers"  # no CUDA here
     loaded, _ = vision.load_vision_model(str(folder), load_in_4bit=False, backend="transformers")
-    assert loaded._gemma_backend == "transformers" and not loaded.training
+    assert not loaded.training
     assert next(loaded.parameters()).dtype == torch.float32  # the policy's dtype for transformers on a CPU
     with pytest.raises(RuntimeError, match="4-bit loading needs a CUDA GPU"):
         vision.load_vision_model(str(folder), load_in_4bit=True, backend="transformers")
@@ -121,16 +124,49 @@ def test_lora_first_leaves_the_baseline_answers_unchanged(stand_in):
     batch.pop("labels")
     with torch.no_grad():
         expected = base(**batch).logits
-    wrapped = vision.add_vision_lora(base, r=8, alpha=16)
+    wrapped = vision.add_vision_lora(base, r=8, alpha=16, backend="transformers")
     with torch.no_grad():
         torch.testing.assert_close(wrapped(**batch).logits, expected)
-    assert wrapped._gemma_backend == "transformers"
 
 
 def test_save_without_the_merged_copy(stand_in, tmp_path):
     _, processor, _ = stand_in
     model, _ = vision.load_vision_model(TINY_VISION)
-    model = vision.add_vision_lora(model, r=4, alpha=8)
-    paths = vision.save_adapter_and_merged(model, processor, tmp_path, merged=False)
+    model = vision.add_vision_lora(model, r=4, alpha=8, backend="transformers")
+    paths = vision.save_adapter_and_merged(model, processor, tmp_path, merged=False, backend="transformers")
     assert set(paths) == {"adapter"} and (paths["adapter"] / "adapter_config.json").exists()
     assert not (tmp_path / "merged").exists()
+
+
+def test_modules_trained_whole_get_no_adapters_and_survive_the_merge(stand_in, tmp_path):
+    """The stand-in's recipe: vision tower and projector trained whole, LoRA on the language model only."""
+    import torch
+
+    _, processor, rows = stand_in
+    model, _ = vision.load_vision_model(TINY_VISION)
+    model = vision.add_vision_lora(model, r=4, alpha=8, backend="transformers",
+                                   train_fully=("vision_tower", "multi_modal_projector"))
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert not any("vision_tower" in n and "lora_" in n for n in trainable)
+    assert any("vision_tower" in n and "modules_to_save" in n and "patch_embedding" in n for n in trainable)
+    assert any("multi_modal_projector" in n for n in trainable) and any("language_model" in n for n in trainable)
+    vision.train_vision_lora(model, processor, rows, output_dir=tmp_path / "run", backend="transformers",
+                             max_steps=3, batch_size=4, learning_rate=3e-3)
+    paths = vision.save_adapter_and_merged(model, processor, tmp_path / "out", backend="transformers")
+    from transformers import AutoModelForImageTextToText
+
+    merged = AutoModelForImageTextToText.from_pretrained(paths["merged"]).eval()
+    batch = vision.build_batch(processor, rows[:2], 128)
+    batch.pop("labels")
+    with torch.no_grad():
+        torch.testing.assert_close(merged(**batch).logits, model(**batch).logits, atol=1e-4, rtol=1e-4)
+
+
+def test_backend_is_said_not_guessed():
+    model, _ = vision.load_vision_model(TINY_VISION)
+    assert vision.choose_backend(TINY_VISION) == "transformers"
+    with pytest.raises(ValueError, match="backend must be"):
+        vision.add_vision_lora(model, backend="torch")
+    with pytest.raises(ValueError, match="train_fully=\\(\\)"):
+        vision.add_vision_lora(model, backend="unsloth", train_fully=("vision_tower",))
+    assert not hasattr(model, "_gemma_backend")

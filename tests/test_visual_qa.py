@@ -113,10 +113,10 @@ def test_evaluate_asks_each_benchmark_its_own_way(monkeypatch):
 
 
 def test_generate_replies_on_the_tiny_stand_in():
-    from gemma_helpers import vision
+    from gemma_helpers import vision, vision_standin
 
     model, processor = vision.load_vision_model(env.TINY_VISION)
-    items = visual_qa.synthetic_math(3, size=vision.TINY_IMAGE)
+    items = visual_qa.synthetic_math(3, size=vision_standin.TINY_IMAGE)
     prompts = [visual_qa.prompt_for("MathVista", item) for item in items]
     processor.tokenizer.padding_side = "right"
     replies = visual_qa.generate_replies(model, processor, [i.image for i in items], prompts, max_new_tokens=5,
