@@ -32,14 +32,15 @@ dtype, steps, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 s = build_config("smoke", has_cuda=False).chess
 rows, _ = chess.build_dataset(s, offline=True)
 model, tokenizer = models.load(s.model, max_seq_length=s.max_length, dtype=dtype)
-model = train.add_lora(model, r=s.lora_r, alpha=s.lora_alpha)
+backend = models.default_backend()
+model = train.add_lora(model, r=s.lora_r, alpha=s.lora_alpha, backend=backend)
 ends = []
 class Clock(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         ends.append(time.perf_counter())
 trainer = train.sft_trainer(model, tokenizer, [r.conversation() for r in rows[: steps * s.batch_size]],
                             output_dir=out, max_steps=steps, batch_size=s.batch_size, learning_rate=s.learning_rate,
-                            max_length=s.max_length, callbacks=[Clock()])
+                            max_length=s.max_length, callbacks=[Clock()], backend=backend)
 trainer.train()
 used = str(next(p for p in model.parameters() if p.requires_grad is False).dtype).replace("torch.", "")
 print("RESULT " + json.dumps({"dtype": dtype, "weights": used, "step_s": [b - a for a, b in zip(ends, ends[1:])]}))

@@ -41,10 +41,8 @@ def main(argv: list[str] | None = None) -> int:
 
     source = Path(resolve(args.model))
     files = export.export_gguf(source, args.gguf_dir, args.quants)
-    model, tokenizer = parity.load_reference(source)
-    streams = parity.token_streams(tokenizer, args.positions)
-    reference = parity.reference_logits(model, streams)
-    parity_rows = [asdict(parity.parity(f.path, q, reference, streams)) for q, f in files.items()]
+    parity_rows = [asdict(r) for r in parity.check_files(source, files, args.positions).results.values()]
+    model, _ = parity.load_reference(source)
 
     load_before = os.getloadavg()[0]
     weight_bytes = {"fp32": 4 * sum(p.numel() for p in model.parameters())}

@@ -11,7 +11,7 @@
   the position is written as a piece list (:func:`format_position`), which a small model reads far more easily
   than a FEN.
 * Evaluation: :func:`evaluate` generates an answer per position (batched, greedy or the recommended sampling) and
-  scores legal-move rate (the answer holds a move that python-chess accepts as legal there), exact match with the
+  scores it into a :class:`ChessResult`, the project's :class:`~gemma_helpers.scores.EvalResult`: legal-move rate (the answer holds a move that python-chess accepts as legal there), exact match with the
   reference, and puzzle solve rate (the first move of the puzzle's solution, which is what a one-move answer can
   solve; for mate-in-one puzzles any mating move counts). :func:`board_svg` draws the model's move next to the
   reference.
@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import zlib
@@ -27,6 +28,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .scores import EvalResult
 
 PUZZLE_TASK = "Reply with the best move in UCI notation, like e2e4."
 UCI_MOVE = re.compile(r"\b([a-h][1-8][a-h][1-8][qrbn]?)\b")
@@ -339,36 +342,44 @@ def solves_puzzle(example: ChessExample, move: str | None) -> bool:
     return board.is_checkmate()
 
 
-@dataclass(frozen=True)
-class Scores:
-    """Rates over a set of positions, with the answers that produced them."""
-
-    n: int
-    legal_rate: float
-    exact_match: float
-    solve_rate: float | None
-    answers: tuple[str, ...] = ()
-    seconds: float = 0.0  # generation time, when measured by evaluate()
-
-    def row(self, label: str) -> dict[str, Any]:
-        """A table row (percentages)."""
-        return {"model": label, "positions": self.n, "legal move %": round(100 * self.legal_rate, 1),
-                "exact match %": round(100 * self.exact_match, 1),
-                "puzzles solved %": None if self.solve_rate is None else round(100 * self.solve_rate, 1)}
+LEGAL, EXACT, SOLVED = "legal move", "exact match", "puzzle solved"  # the metrics' names in tables and results
 
 
-def score(examples: Sequence[ChessExample], answers: Sequence[str]) -> Scores:
-    """Legal-move rate, exact match and puzzle solve rate of answers to examples."""
+class ChessResult(EvalResult):
+    """An :class:`~gemma_helpers.scores.EvalResult` of chess answers (headline: legal move; extra: exact match,
+    puzzle solved, NaN for a position that is no puzzle; groups: the position's kind), with its rates by name."""
+
+    @property
+    def legal_rate(self) -> float:
+        """Share of answers holding a legal move."""
+        return self.rate
+
+    @property
+    def exact_match(self) -> float:
+        """Share of answers whose move is the reference move."""
+        return self.rate_of(EXACT)
+
+    @property
+    def solve_rate(self) -> float | None:
+        """Share of puzzles solved (None when no position is a puzzle)."""
+        rate = self.rate_of(SOLVED)
+        return None if math.isnan(rate) else rate
+
+
+def score(examples: Sequence[ChessExample], answers: Sequence[str], seconds: float = 0.0) -> ChessResult:
+    """Per position: a legal move, the reference move, a solved puzzle (NaN where it is no puzzle); one result."""
     if len(examples) != len(answers):
         raise ValueError(f"{len(examples)} examples but {len(answers)} answers")
     if not examples:
         raise ValueError("no examples to score")
     moves = [parse_move(ex.fen, a) for ex, a in zip(examples, answers, strict=True)]
-    legal = sum(m is not None for m in moves) / len(examples)
-    exact = sum(m == ex.move for ex, m in zip(examples, moves, strict=True)) / len(examples)
-    puzzles = [(ex, m) for ex, m in zip(examples, moves, strict=True) if ex.kind == "puzzle"]
-    solve = sum(solves_puzzle(ex, m) for ex, m in puzzles) / len(puzzles) if puzzles else None
-    return Scores(len(examples), legal, exact, solve, tuple(answers))
+    pairs = list(zip(examples, moves, strict=True))
+    return ChessResult(
+        task="chess best move", metric=LEGAL, scores=tuple(float(m is not None) for m in moves),
+        groups=tuple(ex.kind for ex in examples), answers=tuple(answers),
+        extra={EXACT: tuple(float(m == ex.move) for ex, m in pairs),
+               SOLVED: tuple(float(solves_puzzle(ex, m)) if ex.kind == "puzzle" else math.nan for ex, m in pairs)},
+        seconds=seconds)
 
 
 # --------------------------------------------------------------------------------------------- generation
@@ -408,16 +419,14 @@ def generate_answers(model, tokenizer, examples: Sequence[ChessExample], *, gree
 
 
 def evaluate(model, tokenizer, examples: Sequence[ChessExample], *, greedy: bool = True, max_new_tokens: int = 6,
-             batch_size: int = 25, seed: int = 0) -> Scores:
-    """Generate an answer per position and score it (greedy, or the recommended sampling)."""
+             batch_size: int = 25, seed: int = 0) -> ChessResult:
+    """Generate an answer per position and score it (greedy, or the recommended sampling); seconds = generation."""
     import time
 
     started = time.time()
     answers = generate_answers(model, tokenizer, examples, greedy=greedy, max_new_tokens=max_new_tokens,
                                batch_size=batch_size, seed=seed)
-    scores = score(examples, answers)
-    return Scores(scores.n, scores.legal_rate, scores.exact_match, scores.solve_rate, scores.answers,
-                  time.time() - started)
+    return score(examples, answers, seconds=time.time() - started)
 
 
 def legal_rate_callback(model, tokenizer, examples: Sequence[ChessExample], every: int,
@@ -437,7 +446,7 @@ def legal_rate_callback(model, tokenizer, examples: Sequence[ChessExample], ever
             if state.global_step % every == 0:
                 model.eval()
                 scores = evaluate(model, tokenizer, examples, max_new_tokens=max_new_tokens)
-                curve.append((state.global_step, scores.legal_rate))
+                curve.append((state.global_step, scores.rate))
                 self.seconds += scores.seconds
                 model.train()
             return control
@@ -448,23 +457,23 @@ def legal_rate_callback(model, tokenizer, examples: Sequence[ChessExample], ever
 # ------------------------------------------------------------------------------------------ tables, pictures
 
 
-def results_table(results: dict[str, Scores]) -> list[dict[str, Any]]:
-    """One row per labelled Scores (percentages), for a DataFrame or print_table."""
+def results_table(results: dict[str, EvalResult]) -> list[dict[str, Any]]:
+    """One row per labelled result (n, then each metric in percent), for a DataFrame or print_table."""
     return [s.row(label) for label, s in results.items()]
 
 
-def plot_scores(results: dict[str, Scores], path: str | Path | None = None):
+def plot_scores(results: dict[str, EvalResult], path: str | Path | None = None):
     """A grouped bar chart: legal-move rate, exact match and puzzles solved, per labelled run."""
     import matplotlib.pyplot as plt
 
-    metrics = [("legal move", "legal_rate"), ("exact match", "exact_match"), ("puzzle solved", "solve_rate")]
+    metrics = (LEGAL, EXACT, SOLVED)
     fig, ax = plt.subplots(figsize=(7, 3.4))
     width = 0.8 / max(len(results), 1)
     for i, (label, s) in enumerate(results.items()):
-        values = [100 * (getattr(s, attr) or 0.0) for _, attr in metrics]
+        values = [0.0 if math.isnan(s.rate_of(m)) else 100 * s.rate_of(m) for m in metrics]
         bars = ax.bar([j + i * width for j in range(len(metrics))], values, width, label=label)
         ax.bar_label(bars, fmt="%.0f", fontsize=8)
-    ax.set_xticks([j + width * (len(results) - 1) / 2 for j in range(len(metrics))], [m for m, _ in metrics])
+    ax.set_xticks([j + width * (len(results) - 1) / 2 for j in range(len(metrics))], list(metrics))
     ax.set_ylabel(f"% of {next(iter(results.values())).n} held-out positions" if results else "%")
     ax.set_ylim(0, 105)
     ax.legend(fontsize=8)

@@ -1,13 +1,13 @@
-"""From a (fine-tuned) Gemma 3 to GGUF files a phone or llama.cpp can run, checked against the model they came from.
+"""The curriculum's export lessons: which model to export (a manifest, never a guess), GGUF files, llama.cpp itself.
 
-* :func:`merge_lora`: fold a LoRA adapter into its base model and save a plain Hugging Face folder.
-* :func:`to_gguf`: HF folder -> GGUF with **llama.cpp's own converter** (``convert_hf_to_gguf.py`` and ``gguf-py``,
-  unpacked once from the llama-cpp-python sdist into the cache) at f32 / f16 / bf16 / q8_0; ``mmproj=True`` writes
-  a vision model's projector file instead. :func:`quantize`: llama.cpp's quantizer (Q4_K_M and friends).
-* :func:`export_gguf`: all the quant types at once, cached: a folder whose manifest names the same source is reused.
-* :func:`read_gguf`: a GGUF's facts (tensor bytes, types, chat template), or a clear :class:`GGUFError`.
-* :func:`choose_source`: what to export: notebook 03's chess model when it exists, else the configured model;
-  :func:`base_model_of`: the model a fine-tune started from (a local folder or a hub id, downloaded).
+* :func:`choose_source`: what notebook 01 exports: notebook 03's chess fine-tune when its folder is there (read from
+  its provenance.json; a missing or broken manifest is an error that says to run notebook 03), else the configured
+  chat model, said so. :func:`base_of`: the model a fine-tune started from, from its manifest (a hub id is
+  downloaded, a local folder used as it is).
+* :func:`merge_lora`: fold a LoRA adapter into its base and save a plain Hugging Face folder, with its manifest.
+* :func:`to_gguf`, :func:`export_gguf`: :mod:`gemma_helpers.gguf_files` with this curriculum's chat template and
+  cache; :func:`read_gguf`, :func:`quantize`, :class:`GGUFError` and friends are that module's, re-exported here.
+* :func:`run`: notebook 01's steps chained (source, files, parity, survival, phones) for a script or a test.
 * :func:`ensure_llama_cpp`: llama-cpp-python (and its server's extras) where it is missing, as on Colab: a prebuilt
   CPU wheel from llama-cpp-python's own index, else a build from source; it says what it will do and what it costs
   before it starts, and does nothing where it is installed.
@@ -17,31 +17,30 @@ The check of an exported file against its source is :mod:`gemma_helpers.parity`;
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import shutil
 import subprocess
 import sys
-import tarfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import provenance
 from .env import cache_dir
+from .gguf_files import (  # noqa: F401  (re-exported: the export lesson's names)
+    CONVERTER_TYPES,
+    GGUF_MAGIC,
+    LLAMA_CPP_PYTHON,
+    QUANTIZER_TYPES,
+    ExportedFile,
+    GGUFError,
+    GGUFInfo,
+    quantize,
+    read_gguf,
+    sha256,
+)
 from .prompts import CHAT_TEMPLATE
-
-LLAMA_CPP_PYTHON = "0.3.36"  # the sdist that carries llama.cpp's converter (scripts/setup_env.sh downloads it)
-CONVERTER_TYPES = ("f32", "f16", "bf16", "q8_0")  # written by convert_hf_to_gguf.py directly
-QUANTIZER_TYPES = {"q4_0": 2, "q4_k_m": 15, "q5_k_m": 17, "q6_k": 18}  # llama_ftype values for llama_model_quantize
-GGUF_MAGIC = b"GGUF"
-
-
-class GGUFError(ValueError):
-    """A file that is not a complete, readable GGUF."""
-
 
 # ------------------------------------------------------------------------------------------------ installing
 
@@ -148,350 +147,131 @@ def missing_server_extras() -> list[str]:
 # ------------------------------------------------------------------------------------------------ converting
 
 
-def converter_dir() -> Path:
-    """llama.cpp's converter (script, conversion/ package, gguf-py), unpacked once from the llama-cpp-python sdist."""
-    target = cache_dir() / f"llama.cpp-converter-{LLAMA_CPP_PYTHON}"
-    if (target / "convert_hf_to_gguf.py").exists():
-        return target
-    sdist = cache_dir() / "sdist" / f"llama_cpp_python-{LLAMA_CPP_PYTHON}.tar.gz"
-    if not sdist.exists():
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
-                        "-d", str(sdist.parent), f"llama-cpp-python=={LLAMA_CPP_PYTHON}"], check=True)
-    prefix = f"llama_cpp_python-{LLAMA_CPP_PYTHON}/vendor/llama.cpp/"
-    wanted = ("convert_hf_to_gguf.py", "LICENSE", "conversion/", "gguf-py/")
-    work = target.with_name(target.name + ".partial")
-    shutil.rmtree(work, ignore_errors=True)
-    with tarfile.open(sdist) as tar:
-        members = [m for m in tar.getmembers() if m.name.startswith(prefix) and m.isfile()
-                   and m.name[len(prefix):].startswith(wanted)]
-        for member in members:
-            member.name = member.name[len(prefix):]
-        tar.extractall(work, members=members, filter="data")
-    work.rename(target)
-    return target
+def to_gguf(hf_dir: str | Path, out_file: str | Path, outtype: str = "f16", mmproj: bool = False,
+            chat_template: str | None = CHAT_TEMPLATE) -> Path:
+    """gguf_files.to_gguf with our chat template by default (None keeps the folder's) and the curriculum's cache."""
+    from . import gguf_files
+
+    return gguf_files.to_gguf(hf_dir, out_file, outtype, mmproj=mmproj, chat_template=chat_template,
+                              cache=cache_dir())
 
 
-def merge_lora(adapter_dir: str | Path, out_dir: str | Path, base: str | Path | None = None) -> Path:
-    """Merge a PEFT/Unsloth LoRA adapter into its base (fp32) and save model + tokenizer as one HF folder."""
+def export_gguf(hf_dir: str | Path, out_dir: str | Path, quant_types: Sequence[str] = ("f16", "q8_0", "q4_k_m"),
+                name: str = "gemma3-export", reuse: bool = True) -> dict[str, ExportedFile]:
+    """Write name-<quant>.gguf for each quant type with our chat template; an earlier run's files are reused."""
+    from . import gguf_files
+
+    return gguf_files.export_gguf(hf_dir, out_dir, quant_types, name=name, reuse=reuse, chat_template=CHAT_TEMPLATE,
+                                  cache=cache_dir())
+
+
+def merge_lora(adapter_dir: str | Path, out_dir: str | Path, base: str | None = None) -> Path:
+    """Merge a PEFT/Unsloth LoRA adapter into its base (fp32) and save model + tokenizer as one HF folder.
+
+    The base is the adapter's manifest's (``base`` overrides it); the merged folder gets its own provenance.json.
+    """
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     adapter_dir, out_dir = Path(adapter_dir), Path(out_dir)
-    config_file = adapter_dir / "adapter_config.json"
-    if not config_file.exists():
+    if not (adapter_dir / "adapter_config.json").exists():
         raise FileNotFoundError(f"{adapter_dir} holds no adapter_config.json: pass the folder save_pretrained wrote")
-    base = base or json.loads(config_file.read_text())["base_model_name_or_path"]
-    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+    record = provenance.read(adapter_dir, "the lesson that saved this adapter (notebook 03 for the chess one)")
+    base = base or record.base
+    model = AutoModelForCausalLM.from_pretrained(str(base_of(record) if base == record.base else base),
+                                                 dtype=torch.float32)
     merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     merged.save_pretrained(out_dir)
-    (out_dir / "merged_from.json").write_text(json.dumps({"base": str(base), "adapter": str(adapter_dir)}, indent=2))
-    tokenizer_src = adapter_dir if (adapter_dir / "tokenizer_config.json").exists() else base
-    AutoTokenizer.from_pretrained(str(tokenizer_src)).save_pretrained(out_dir)
+    AutoTokenizer.from_pretrained(str(adapter_dir)).save_pretrained(out_dir)
+    provenance.write(out_dir, provenance.Provenance(
+        kind="merged", base=base, adapter=str(adapter_dir.resolve()), data=record.data, steps=record.steps,
+        dtype="float32", made_by="gemma_helpers.export.merge_lora", extra=record.extra))
     return out_dir
-
-
-def _with_template(hf_dir: Path, template: str, work: Path) -> Path:
-    """A folder of links to hf_dir's files whose chat template is `template` (the source folder is not touched)."""
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    for f in hf_dir.iterdir():
-        if f.name not in ("chat_template.jinja", "chat_template.json", "tokenizer_config.json"):
-            (work / f.name).symlink_to(f.resolve())
-    config_file = hf_dir / "tokenizer_config.json"
-    config = json.loads(config_file.read_text()) if config_file.exists() else {}
-    config.pop("chat_template", None)  # it would win over chat_template.jinja
-    (work / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
-    (work / "chat_template.jinja").write_text(template)
-    return work
-
-
-def to_gguf(hf_dir: str | Path, out_file: str | Path, outtype: str = "f16", mmproj: bool = False,
-            chat_template: str | None = CHAT_TEMPLATE) -> Path:
-    """Convert an HF folder with llama.cpp's convert_hf_to_gguf.py (f32, f16, bf16 or q8_0; mmproj: the projector).
-
-    The GGUF carries `chat_template` (ours by default, whatever the folder's tokenizer holds; None keeps the folder's),
-    so llama.cpp, llama-server, Ollama and phone apps all format conversations the way the model was trained."""
-    if outtype not in CONVERTER_TYPES:
-        raise ValueError(f"the converter writes {', '.join(CONVERTER_TYPES)}; quantize to {outtype!r} with quantize()")
-    hf_dir, out_file = Path(hf_dir), Path(out_file)
-    if not (hf_dir / "config.json").exists():
-        raise FileNotFoundError(f"{hf_dir} is not a Hugging Face model folder (no config.json)")
-    conv = converter_dir()
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    partial = out_file.with_name(out_file.name + ".partial")
-    source = hf_dir if chat_template is None else _with_template(hf_dir, chat_template, Path(str(partial) + ".src"))
-    cmd = [sys.executable, str(conv / "convert_hf_to_gguf.py"), str(source), "--outtype", outtype,
-           "--outfile", str(partial)] + (["--mmproj"] if mmproj else [])
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(conv / "gguf-py"), os.environ.get("PYTHONPATH", "")]))
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if source != hf_dir:
-        shutil.rmtree(source, ignore_errors=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"convert_hf_to_gguf.py failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    written = partial
-    if mmproj and not partial.exists():  # the converter prefixes "mmproj-" to the name it was given
-        written = partial.with_name("mmproj-" + partial.name)
-    written.rename(out_file)
-    return out_file
-
-
-def quantize(src: str | Path, dst: str | Path, qtype: str = "q4_k_m", threads: int = 0) -> Path:
-    """Quantize an f16/bf16/f32 GGUF with llama.cpp's quantizer (llama_model_quantize)."""
-    llama_cpp = import_llama_cpp()
-
-    if qtype not in QUANTIZER_TYPES:
-        raise ValueError(f"quantize() makes {', '.join(QUANTIZER_TYPES)}; {qtype!r} comes from to_gguf()")
-    read_gguf(src)
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype, params.nthread = QUANTIZER_TYPES[qtype], threads
-    partial = Path(str(dst) + ".partial")
-    status = llama_cpp.llama_model_quantize(str(src).encode(), str(partial).encode(), params)
-    if status != 0:
-        raise RuntimeError(f"llama_model_quantize({src} -> {qtype}) returned {status}")
-    return partial.rename(dst)
-
-
-# ------------------------------------------------------------------------------------------------ reading
-
-
-@dataclass(frozen=True)
-class GGUFInfo:
-    """What a GGUF holds: architecture, tensor bytes (read once per generated token), types, chat template."""
-
-    path: str
-    file_bytes: int
-    tensor_bytes: int
-    n_tensors: int
-    architecture: str
-    tensor_types: dict[str, int]
-    chat_template: str | None
-
-
-_SCALAR = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}  # GGUF value types
-
-
-def _walk_header(buf: memoryview) -> tuple[dict[str, Any], list[tuple[str, int, int, int]], int]:
-    """(metadata, [(tensor, type, elements, offset)], data start) from a GGUF header; big arrays are skipped."""
-    import struct
-
-    pos = 0
-
-    def take(fmt: str):
-        nonlocal pos
-        value = struct.unpack_from("<" + fmt, buf, pos)
-        pos += struct.calcsize("<" + fmt)
-        return value[0] if len(value) == 1 else value
-
-    def string() -> str:
-        nonlocal pos
-        n = take("Q")
-        pos += n
-        return bytes(buf[pos - n:pos]).decode("utf-8", errors="replace")
-
-    def value(kind: int):
-        nonlocal pos
-        if kind == 8:
-            return string()
-        if kind == 9:
-            item, n = take("I"), take("Q")
-            if item in _SCALAR:
-                pos += n * struct.calcsize(_SCALAR[item])  # token scores, types...: skipped, not needed here
-            else:
-                for _ in range(n):
-                    value(item)
-            return f"<array of {n}>"
-        return take(_SCALAR[kind])
-
-    if bytes(buf[:4]) != GGUF_MAGIC:
-        raise GGUFError(f"not a GGUF file (starts with {bytes(buf[:4])!r}, not b'GGUF')")
-    pos = 4
-    version, n_tensors, n_kv = take("I"), take("Q"), take("Q")
-    if version not in (2, 3):
-        raise GGUFError(f"GGUF version {version} is not one llama.cpp reads (2 or 3)")
-    meta: dict[str, Any] = {}
-    for _ in range(n_kv):
-        key = string()
-        meta[key] = value(take("I"))
-    tensors = []
-    for _ in range(n_tensors):
-        name = string()
-        dims = [take("Q") for _ in range(take("I"))]
-        kind, offset = take("I"), take("Q")
-        elements = 1
-        for d in dims:
-            elements *= d
-        tensors.append((name, kind, elements, offset))
-    align = int(meta.get("general.alignment", 32))
-    return meta, tensors, (pos + align - 1) // align * align
-
-
-def read_gguf(path: str | Path) -> GGUFInfo:
-    """Read a GGUF's header and tensor table (in well under a second); a bad or truncated file raises GGUFError."""
-    import struct
-
-    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
-
-    path = Path(path)
-    if not path.is_file():
-        raise GGUFError(f"{path} does not exist: export it first (export.export_gguf)")
-    size = path.stat().st_size
-    if size < 24:
-        raise GGUFError(f"{path} is {size} bytes: too short to be a GGUF; delete it and re-export")
-    chunk = 16 << 20  # a 262K-token vocabulary takes ~5 MB of header; read more only when needed
-    while True:
-        with open(path, "rb") as fh:
-            head = fh.read(chunk)
-        try:
-            meta, tensors, data_start = _walk_header(memoryview(head))
-            break
-        except GGUFError as err:
-            raise GGUFError(f"{path}: {err}; re-export it") from None
-        except (struct.error, ValueError, KeyError, IndexError, UnicodeDecodeError) as err:
-            if len(head) == chunk and chunk < size:
-                chunk *= 4
-                continue
-            raise GGUFError(f"{path} is damaged or truncated in its header ({err}); delete it and re-export") from None
-    types: dict[str, int] = {}
-    tensor_bytes, end = 0, data_start
-    for _name, kind, elements, offset in tensors:
-        qtype = GGMLQuantizationType(kind)
-        block, type_size = GGML_QUANT_SIZES[qtype]
-        nbytes = elements // block * type_size
-        tensor_bytes += nbytes
-        end = max(end, data_start + offset + nbytes)
-        types[qtype.name] = types.get(qtype.name, 0) + 1
-    if end > size:
-        raise GGUFError(f"{path} is truncated: its tensors need {end:,} bytes, the file has {size:,}; re-export it")
-    template = meta.get("tokenizer.chat_template")
-    return GGUFInfo(str(path), size, tensor_bytes, len(tensors), str(meta.get("general.architecture", "?")), types,
-                    template if isinstance(template, str) else None)
-
-
-def sha256(path: str | Path, chunk: int = 1 << 22) -> str:
-    """The file's SHA-256 (to check a copy on the phone is the file you made)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-# ------------------------------------------------------------------------------------------------ exporting
-
-
-@dataclass(frozen=True)
-class ExportedFile:
-    """One GGUF made by export_gguf."""
-
-    quant: str
-    path: str
-    size_bytes: int
-    sha256: str
-    seconds: float
-
-    @property
-    def size_mb(self) -> float:
-        """Size in MB (10^6 bytes)."""
-        return self.size_bytes / 1e6
-
-
-def source_fingerprint(hf_dir: str | Path) -> str:
-    """A short id of an HF folder (config, weights' names, sizes, mtimes) and of our chat template: changes with them."""
-    hf_dir = Path(hf_dir)
-    digest = hashlib.sha256((hf_dir / "config.json").read_bytes() + CHAT_TEMPLATE.encode())
-    for f in sorted(hf_dir.glob("*.safetensors")) + sorted(hf_dir.glob("tokenizer*")):
-        stat = f.stat()
-        digest.update(f"{f.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()[:16]
-
-
-def export_gguf(hf_dir: str | Path, out_dir: str | Path, quant_types: Sequence[str] = ("f16", "q8_0", "q4_k_m"),
-                name: str = "gemma3-export", reuse: bool = True) -> dict[str, ExportedFile]:
-    """Write name-<quant>.gguf for each quant type; files from an earlier run on the same source are reused."""
-    hf_dir, out_dir = Path(hf_dir), Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    manifest_file = out_dir / "export.json"
-    fingerprint = source_fingerprint(hf_dir)
-    manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
-    if manifest.get("source_fingerprint") != fingerprint or not reuse:
-        manifest = {"source": str(hf_dir), "source_fingerprint": fingerprint, "files": {}}
-    files = manifest["files"]
-    unknown = [q for q in quant_types if q not in CONVERTER_TYPES and q not in QUANTIZER_TYPES]
-    if unknown:
-        raise ValueError(f"unknown quant types {unknown}: choose from {CONVERTER_TYPES + tuple(QUANTIZER_TYPES)}")
-    # K-quants are made from the f16 file, so it is written first when any of them is wanted.
-    order = sorted(set(quant_types) | ({"f16"} if set(quant_types) & set(QUANTIZER_TYPES) else set()),
-                   key=lambda q: (q in QUANTIZER_TYPES, q != "f16"))
-    out: dict[str, ExportedFile] = {}
-    for quant in order:
-        path = out_dir / f"{name}-{quant}.gguf"
-        cached = files.get(quant)
-        # compared by name: the same folder may be reached by another relative path (a notebook's cwd, a script's)
-        if cached and Path(cached["path"]).name == path.name and path.exists() \
-                and path.stat().st_size == cached["size_bytes"]:
-            out[quant] = ExportedFile(**{**cached, "path": str(path)})
-            continue
-        started = time.time()
-        if quant in CONVERTER_TYPES:
-            to_gguf(hf_dir, path, quant)
-        else:
-            quantize(out[("f16")].path, path, quant)
-        read_gguf(path)
-        out[quant] = ExportedFile(quant, str(path), path.stat().st_size, sha256(path), round(time.time() - started, 1))
-        files[quant] = asdict(out[quant])
-        manifest_file.write_text(json.dumps(manifest, indent=2))
-    return {q: out[q] for q in quant_types}
 
 
 # ------------------------------------------------------------------------------------------------ sources
 
 
-def find_chess_output(pattern: str = "chess") -> Path | None:
-    """The newest merged model (config.json + safetensors) or LoRA adapter that notebook 03 left under the outputs."""
-    from .env import output_dir
+@dataclass(frozen=True)
+class Source:
+    """What an export lesson exports: the HF folder, a sentence saying what it is, and its manifest (None for a
+    model this curriculum did not make, such as a hub checkpoint)."""
 
-    root = output_dir(".").resolve()
-    found = [p.parent for p in root.glob(f"{pattern}/**/adapter_config.json")]
-    found += [p.parent for p in root.glob(f"{pattern}/**/config.json") if any(p.parent.glob("*.safetensors"))]
-    found = [p for p in found if "checkpoint-" not in str(p)]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
-
-
-def base_model_of(hf_dir: str | Path) -> Path | None:
-    """The model a merged fine-tune started from, as a local folder: merged_from.json, train.json (the embedded chat
-    model), or the adapter saved beside it (notebook 03 writes adapter/ next to merged-16bit/). A hub id there (every
-    full-mode fine-tune starts from one, e.g. unsloth/gemma-3-270m-it) is downloaded; None when no record names one."""
-    hf_dir = Path(hf_dir)
-    recorded = []
-    for name in ("merged_from.json", "train.json"):
-        record = hf_dir / name
-        if record.exists():
-            recorded.append(json.loads(record.read_text()).get("base"))
-    for adapter_config in sorted(hf_dir.parent.glob("*/adapter_config.json")):
-        recorded.append(json.loads(adapter_config.read_text()).get("base_model_name_or_path"))
-    for base in recorded:
-        found = _local_or_hub(base) if base else None
-        if found is not None:
-            return found
-    return None
+    folder: Path
+    what: str
+    record: provenance.Provenance | None
+    finetune: bool  # True when it is notebook 03's chess fine-tune
 
 
-def _local_or_hub(name: str) -> Path | None:
-    """A folder for a model name: the local folder when it exists, else the hub repo's snapshot (downloaded once);
-    None for a folder that is gone or a name the hub does not know."""
-    if Path(name).expanduser().exists():
-        return Path(name).expanduser()
-    from huggingface_hub.errors import GatedRepoError, HFValidationError, RepositoryNotFoundError
+CHESS_LESSON = "notebook 03 (03_finetune_chess_270m)"
 
-    if name.startswith(("/", ".", "~")) or name.count("/") != 1:
-        return None  # a local path that no longer exists: not a hub id
-    try:
-        return download_model(name)
-    except GatedRepoError:
-        raise  # the learner must accept the licence or log in: say so, never skip quietly
-    except (HFValidationError, RepositoryNotFoundError):
+
+def choose_source(model: str, chess_dir: str | Path, work_dir: str | Path | None = None) -> Source:
+    """Notebook 03's chess fine-tune when `chess_dir` holds it (merged-16bit/, else adapter/ merged here into
+    work_dir), read from its manifest; else `model` (a name models.resolve knows, a folder, or a hub id)."""
+    from .chess_lesson import ADAPTER, MERGED
+
+    chess_dir = Path(chess_dir)
+    merged, adapter = chess_dir / MERGED, chess_dir / ADAPTER
+    if merged.is_dir():
+        record = provenance.read(merged, CHESS_LESSON)
+        return Source(merged, f"the chess fine-tune from {CHESS_LESSON} ({merged}; base {record.base})", record, True)
+    if adapter.is_dir():
+        provenance.read(adapter, CHESS_LESSON)
+        target = Path(work_dir or chess_dir) / "merged-for-gguf"
+        merge_lora(adapter, target)
+        record = provenance.read(target, CHESS_LESSON)
+        return Source(target, f"the chess LoRA from {CHESS_LESSON} ({adapter}), merged into {record.base}", record,
+                      True)
+    from .models import resolve
+
+    path = resolve(model)
+    folder = Path(path) if Path(path).exists() else download_model(path)
+    record = provenance.read(folder) if (folder / provenance.MANIFEST).exists() else None
+    return Source(folder, f"{model} (no chess fine-tune in {chess_dir}: run {CHESS_LESSON}, then this notebook "
+                          "again, to export it instead)", record, False)
+
+
+def base_of(record: provenance.Provenance | None) -> Path | None:
+    """The folder of the model a manifest says this one started from: a local folder as it is, a hub id downloaded
+    (once, into the Hugging Face cache); None when there is no manifest (nothing to compare)."""
+    if record is None:
         return None
+    if record.base_is_local:
+        folder = Path(record.base).expanduser()
+        if not folder.is_dir():
+            raise FileNotFoundError(f"the base model {folder} named by the manifest is gone: rebuild it (for the "
+                                    f"embedded model: python -m gemma_helpers.models), or run {CHESS_LESSON} again")
+        return folder
+    return download_model(record.base)
+
+
+@dataclass(frozen=True)
+class ExportLessonResult:
+    """What notebook 01 made and measured: the source, its GGUF files, their parity with it, whether the
+    fine-tune survived each file (None when there is no recorded base), and the phone table."""
+
+    source: Source
+    files: dict[str, ExportedFile]
+    parity: Any  # parity.ParityCheck
+    survival: list[dict[str, Any]] | None
+    phones: list[dict[str, Any]]
+    seconds: float
+
+
+def run(settings, out_dir: str | Path, chess_dir: str | Path) -> ExportLessonResult:
+    """Notebook 01's steps for ExportSettings: choose the source (notebook 03's manifest, else settings.model),
+    write the GGUFs, hold each to the source, compare with the recorded base, size them for phones."""
+    from . import parity, phone
+
+    started = time.time()
+    source = choose_source(settings.model, chess_dir, out_dir)
+    files = export_gguf(source.folder, out_dir, settings.quant_types)
+    check = parity.check_files(source.folder, files, settings.parity_positions)
+    base = base_of(source.record)
+    survival = parity.survival_table(base, files, check) if base else None
+    return ExportLessonResult(source, files, check, survival, phone.phone_table(files), time.time() - started)
 
 
 MODEL_FILES = ("*.json", "*.safetensors", "*.model", "*.jinja")  # what the converter and transformers read
@@ -502,24 +282,6 @@ def download_model(repo_id: str) -> Path:
     from huggingface_hub import snapshot_download
 
     return Path(snapshot_download(repo_id, allow_patterns=list(MODEL_FILES)))
-
-
-def choose_source(model: str, chess_pattern: str = "chess", work_dir: str | Path | None = None) -> tuple[Path, str]:
-    """(HF folder to export, what it is): notebook 03's chess model when it exists (merged here if an adapter),
-    else `model` (a name models.resolve knows, a local folder, or a hub id, downloaded)."""
-    chess = find_chess_output(chess_pattern)
-    if chess is not None:
-        if (chess / "adapter_config.json").exists():
-            merged = Path(work_dir or chess.parent) / "merged-for-gguf"
-            if not (merged / "config.json").exists() or merged.stat().st_mtime < chess.stat().st_mtime:
-                merge_lora(chess, merged)
-            return merged, f"the chess LoRA from notebook 03 ({chess}), merged into its base"
-        return chess, f"the chess model from notebook 03 ({chess})"
-    from .models import resolve
-
-    path = resolve(model)
-    folder = Path(path) if Path(path).exists() else download_model(path)
-    return folder, f"{model} (no chess fine-tune from notebook 03 yet: run 03, then this notebook again)"
 
 
 def export_vision(model_id: str, out_dir: str | Path, quant: str = "q4_k_m") -> dict[str, Path]:

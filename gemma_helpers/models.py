@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import provenance
 from .catalog import CATALOG, GemmaSize, get_size, size_table  # noqa: F401  (re-exported)
 from .env import EMBEDDED, TINY_VISION, cache_dir
 from .memory import (  # noqa: F401  (re-exported)
@@ -90,8 +91,7 @@ def _check_tokenizer(tokenizer) -> None:
 def embedded_model_dir(rebuild: bool = False) -> Path:
     """The embedded model as a plain HF folder (fp32 safetensors + tokenizer with our chat template); built once."""
     target = cache_dir() / "gemma-3-270m-hf"
-    marker = target / "converted.json"
-    if marker.exists() and not rebuild:
+    if _has_manifest(target, "converted.json") and not rebuild:
         return _with_current_template(target)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -113,9 +113,11 @@ def embedded_model_dir(rebuild: bool = False) -> Path:
     model.generation_config.eos_token_id = list(STOP_TOKEN_IDS)
     model.generation_config.bos_token_id, model.generation_config.pad_token_id = 2, 0
     model.save_pretrained(work)
-    (work / "converted.json").write_text(json.dumps({
-        "source": str(gguf), "sha256": EMBEDDED_GGUF_SHA256, "seconds": round(time.time() - started, 1),
-        "note": "google/gemma-3-270m (base) dequantized from Q4_K_M to float32"}, indent=2))
+    provenance.write(work, provenance.Provenance(
+        kind="converted", base="google/gemma-3-270m", made_by="gemma_helpers.models.embedded_model_dir",
+        dtype="float32", extra={"source": str(gguf), "sha256": EMBEDDED_GGUF_SHA256,
+                                "seconds": round(time.time() - started, 1),
+                                "note": "google/gemma-3-270m (base) dequantized from Q4_K_M to float32"}))
     shutil.rmtree(target, ignore_errors=True)
     work.rename(target)
     return target
@@ -142,30 +144,52 @@ def embedded_chat_dir(rebuild: bool = False, steps: int = 40) -> Path:
 
     The base model's <start_of_turn>/<end_of_turn> embeddings are untrained (they sit among the <unused> tokens),
     so it answers and then rambles on. 40 LoRA steps on data/chat_warmup.jsonl (about 30 s on 2 cores) teach it
-    the turn format; nothing else about the model changes much. train.json in the folder records the run.
+    the turn format; nothing else about the model changes much. provenance.json in the folder records the run.
     """
     target = cache_dir() / "gemma-3-270m-chat-hf"
-    if (target / "train.json").exists() and not rebuild:
+    if _has_manifest(target, "train.json") and not rebuild:
         return _with_current_template(target)
     from . import train
 
-    model, tokenizer = load(EMBEDDED)
-    model = train.add_lora(model, r=8, alpha=16)
+    backend = default_backend()
+    model, tokenizer = load(EMBEDDED, backend=backend)
+    model = train.add_lora(model, r=8, alpha=16, backend=backend)
     work = target.with_name(target.name + ".partial")
     shutil.rmtree(work, ignore_errors=True)
     result = train.lora_sft(model, tokenizer, chat_warmup_conversations(), output_dir=work / "run", max_steps=steps,
-                            batch_size=4, learning_rate=5e-4, max_length=96, resume=False)
+                            batch_size=4, learning_rate=5e-4, max_length=96, resume=False,
+                            backend=backend)
     merged = model.merge_and_unload()
     merged.save_pretrained(work)
     tokenizer.save_pretrained(work)
     shutil.rmtree(work / "run", ignore_errors=True)
-    (work / "train.json").write_text(json.dumps({
-        "base": str(embedded_model_dir()), "data": CHAT_WARMUP.name, "steps": result.steps,
-        "seconds": round(result.seconds, 1), "first_loss": result.losses[0][1], "last_loss": result.losses[-1][1],
-        "lora": {"r": 8, "alpha": 16}}, indent=2))
+    provenance.write(work, provenance.Provenance(
+        kind="merged", base=str(embedded_model_dir()), made_by="gemma_helpers.models.embedded_chat_dir",
+        data=f"{CHAT_WARMUP.name} ({len(chat_warmup_conversations())} conversations)", steps=result.steps,
+        dtype="float32", extra={"seconds": round(result.seconds, 1), "first_loss": result.losses[0][1],
+                                "last_loss": result.losses[-1][1], "lora": {"r": 8, "alpha": 16}}))
     shutil.rmtree(target, ignore_errors=True)
     work.rename(target)
     return target
+
+
+def _has_manifest(folder: Path, older_record: str) -> bool:
+    """Whether a cached folder is complete: its provenance.json, or (a cache built before manifests) the record it
+    had then, turned into a manifest here so that the folder is not built again."""
+    if (folder / provenance.MANIFEST).exists():
+        return True
+    old = folder / older_record
+    if not old.exists():
+        return False
+    data = json.loads(old.read_text())
+    converted = older_record == "converted.json"
+    provenance.write(folder, provenance.Provenance(
+        kind="converted" if converted else "merged",
+        base="google/gemma-3-270m" if converted else str(data.get("base") or embedded_model_dir()),
+        made_by=f"gemma_helpers.models.{'embedded_model_dir' if converted else 'embedded_chat_dir'}",
+        data="" if converted else str(data.get("data", "")), steps=int(data.get("steps", 0)), dtype="float32",
+        extra={k: v for k, v in data.items() if k not in ("base", "data", "steps")}))
+    return True
 
 
 def _with_current_template(folder: Path) -> Path:
@@ -206,13 +230,15 @@ def resolve(name: str) -> str:
 
 def load(name: str = EMBEDDED, *, max_seq_length: int = 2048, backend: str | None = None, dtype: str | None = None,
          load_in_4bit: bool = False):
-    """Load (model, tokenizer): Unsloth where it runs (GPU, or its CPU backend for text), else transformers."""
+    """Load (model, tokenizer) with `backend` ('unsloth' or 'transformers'; None: :func:`default_backend`).
+
+    Pass the same backend on to ``train.add_lora`` / ``train.lora_sft``: they call Unsloth's LoRA and precision
+    rules only for a model Unsloth loaded."""
     from .env import hardware_report
     from .precision import policy
 
     path = resolve(name)
-    if backend is None:
-        backend = "unsloth" if _unsloth_importable() else "transformers"
+    backend = backend or default_backend()
     pol = policy(hardware_report(), backend="unsloth" if backend == "unsloth" else "transformers")
     dtype = dtype or pol.dtype
     if load_in_4bit and pol.device == "cpu":
@@ -235,9 +261,14 @@ def load(name: str = EMBEDDED, *, max_seq_length: int = 2048, backend: str | Non
         from .prompts import CHAT_TEMPLATE
 
         tokenizer.chat_template = CHAT_TEMPLATE
-    model._gemma_backend = backend  # train.add_lora asks which library loaded the model
     model.eval()
     return model, tokenizer
+
+
+def default_backend() -> str:
+    """The library :func:`load` uses when none is named: 'unsloth' where it imports (GEMMA_NO_UNSLOTH=1 turns it
+    off), else 'transformers'. The answer does not change within a run."""
+    return "unsloth" if _unsloth_importable() else "transformers"
 
 
 def _unsloth_importable() -> bool:

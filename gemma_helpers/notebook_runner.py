@@ -1,8 +1,9 @@
 """Execute the curriculum's notebooks headlessly, and keep committed notebooks free of outputs.
 
-``python -m gemma_helpers.notebook_runner notebooks --out build`` runs every notebook in order, writes the executed
+``python -m gemma_helpers.notebook_runner notebooks --out build`` runs every notebook in the learner's order, writes the executed
 copies under ``build/``, and prints and saves (``build/summary.json``) each one's status, seconds and key numbers
 (what the notebook passed to :func:`gemma_helpers.env.record_result`).
+``--list`` prints the notebooks in that order (the Makefile and the rehearsal run them so).
 ``--check-stripped`` fails when a notebook carries outputs; ``--strip`` removes them.
 """
 
@@ -15,10 +16,16 @@ import sys
 import time
 from pathlib import Path
 
+# The order a learner takes: 03 saves the chess fine-tune (with its provenance manifest) that 01 exports to GGUF and
+# 02 serves. Numbered notebooks not listed here follow in number order.
+LEARNER_ORDER = ("00", "03", "01", "02", "04", "05")
+
 
 def notebooks_in(folder: str | Path) -> list[Path]:
-    """The numbered notebooks of a folder, in order."""
-    return sorted(p for p in Path(folder).glob("[0-9][0-9]_*.ipynb"))
+    """The numbered notebooks of a folder, in the learner's order (:data:`LEARNER_ORDER`)."""
+    found = sorted(Path(folder).glob("[0-9][0-9]_*.ipynb"))
+    rank = {n: i for i, n in enumerate(LEARNER_ORDER)}
+    return sorted(found, key=lambda p: (rank.get(p.name[:2], len(rank)), p.name))
 
 
 def is_stripped(path: str | Path) -> bool:
@@ -104,8 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="build")
     parser.add_argument("--check-stripped", action="store_true", help="fail if a notebook carries outputs")
     parser.add_argument("--strip", action="store_true", help="remove outputs in place")
+    parser.add_argument("--list", action="store_true", help="print the notebooks in the learner's order")
     args = parser.parse_args(argv)
     paths = notebooks_in(args.folder)
+    if args.list:
+        print(" ".join(str(p) for p in paths))
+        return 0
     if args.strip:
         for path in paths:
             strip(path)

@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .export import import_llama_cpp, read_gguf
 
@@ -128,6 +129,42 @@ def parity(gguf: str | Path, quant: str, reference: Sequence, streams: Sequence[
     candidate = gguf_logits(gguf, streams) if candidate is None else candidate
     scores = compare_logits(np.concatenate(list(reference)), np.concatenate(candidate))
     return ParityResult(quant, sum(len(s) for s in streams), **scores)
+
+
+@dataclass(frozen=True)
+class ParityCheck:
+    """Every file of an export held to its source: the token streams, each file's result and its logits (kept so
+    the same files can be held to another reference, such as the model before fine-tuning)."""
+
+    streams: list
+    results: dict[str, ParityResult]
+    logits: dict[str, list]
+
+
+def check_files(hf_dir: str | Path, files: dict[str, Any], positions: int) -> ParityCheck:
+    """Notebook 01's parity step: the source folder in float32 against each exported GGUF (files: quant ->
+    ExportedFile) on `positions` tokens; the reference model is freed before llama.cpp loads the files."""
+    model, tokenizer = load_reference(hf_dir)
+    streams = token_streams(tokenizer, positions)
+    reference = reference_logits(model, streams)
+    del model
+    logits = {q: gguf_logits(f.path, streams) for q, f in files.items()}
+    results = {q: parity(f.path, q, reference, streams, logits[q]) for q, f in files.items()}
+    return ParityCheck(streams, results, logits)
+
+
+def survival_table(base_dir: str | Path, files: dict[str, Any], check: ParityCheck) -> list[dict[str, Any]]:
+    """Did the fine-tune survive quantization? Each file's top-1 agreement with the fine-tune (from `check`) and
+    with the model it started from (base_dir): a file closer to the base has lost the fine-tune."""
+    model, _ = load_reference(base_dir)
+    base_reference = reference_logits(model, check.streams)
+    del model
+    rows = []
+    for q, f in files.items():
+        with_base = parity(f.path, q, base_reference, check.streams, check.logits[q])
+        rows.append({"file": q, "agreement with the fine-tune %": round(100 * check.results[q].top1_agreement, 1),
+                     "agreement with the base %": round(100 * with_base.top1_agreement, 1)})
+    return rows
 
 
 def load_reference(hf_dir: str | Path):

@@ -106,6 +106,24 @@ def greedy_ids(llm, messages: Sequence[dict[str, Any]], max_tokens: int = 32) ->
     return out
 
 
+def greedy_agreement(files: dict[str, Any], quants: Sequence[str], reference_ids: Sequence[int],
+                     messages: Sequence[dict[str, Any]], decode, max_tokens: int = 24) -> list[dict[str, Any]]:
+    """Per GGUF file (files: quant -> anything with .path; each quant once): how many leading greedy tokens equal
+    the reference's (transformers' greedy ids), and llama.cpp's reply as `decode` (the tokenizer's) writes it."""
+    rows = []
+    for quant in dict.fromkeys(quants):
+        llm = load_llama(files[quant].path, n_ctx=512)
+        try:
+            ids = greedy_ids(llm, messages, max_tokens=max_tokens)
+        finally:
+            llm.close()
+        same = next((i for i, (a, b) in enumerate(zip(ids, reference_ids, strict=False)) if a != b),
+                    min(len(ids), len(reference_ids)))
+        rows.append({"file": quant, "leading tokens identical to transformers": same, "of": len(reference_ids),
+                     "llama.cpp reply": decode(ids)})
+    return rows
+
+
 def stop_tokens_are_eog(llm) -> dict[int, bool]:
     """For each of Gemma's stop ids (1 <eos>, 106 <end_of_turn>): does llama.cpp end generation on it?"""
     import llama_cpp

@@ -56,9 +56,23 @@ def tokenize_rows(tokenizer, rows: Sequence[dict[str, str]]) -> list[dict[str, l
     return out
 
 
-def add_lora(model, r: int = 16, alpha: int = 32, dropout: float = 0.0, seed: int = 3407):
-    """Wrap a model with LoRA adapters on every attention and MLP projection (Unsloth's call when it loaded it)."""
-    if getattr(model, "_gemma_backend", "") == "unsloth":
+BACKENDS = ("unsloth", "transformers")
+
+
+def _check_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS} (the one models.load used), not {backend!r}")
+    return backend
+
+
+def add_lora(model, r: int = 16, alpha: int = 32, dropout: float = 0.0, seed: int = 3407, *,
+             backend: str = "transformers"):
+    """Wrap a model with LoRA adapters on every attention and MLP projection.
+
+    ``backend`` is the library that loaded the model (``models.load``'s ``backend``; ``models.default_backend()``
+    when it chose): Unsloth's own call for a model Unsloth loaded, PEFT's otherwise.
+    """
+    if _check_backend(backend) == "unsloth":
         from unsloth import FastModel
 
         return FastModel.get_peft_model(model, r=r, lora_alpha=alpha, lora_dropout=dropout,
@@ -96,17 +110,8 @@ def last_checkpoint(output_dir: str | Path) -> str | None:
     return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
 
 
-def backend_of(model) -> str:
-    """The library that loaded a model ('unsloth' or 'transformers'), as models.load / vision recorded it.
-
-    A PEFT wrapper forwards the attribute to the model it wraps; a model built by hand counts as transformers.
-    """
-    backend = getattr(model, "_gemma_backend", None)
-    return backend if backend in ("unsloth", "transformers") else "transformers"
-
-
-def precision_for(model):
-    """The precision policy for this model: the hardware it sits on and the library that actually loaded it.
+def precision_for(model, backend: str = "transformers"):
+    """The precision policy for this model: the hardware it sits on and the library that loaded it (``backend``).
 
     The trainer's bf16/fp16 flags come from here, so a model that plain transformers loaded on a T4 (Unsloth off,
     ``GEMMA_NO_UNSLOTH=1``) trains in float32 rather than in the float16 where Gemma 3 overflows.
@@ -119,14 +124,15 @@ def precision_for(model):
     hardware = hardware_report()
     if next(model.parameters()).device.type != "cuda":  # on the CPU, whatever GPU the machine has
         hardware = replace(hardware, gpu_name=None, compute_capability=None, vram_gb=None, bf16_supported=False)
-    return policy(hardware, backend=backend_of(model))
+    return policy(hardware, backend=_check_backend(backend))
 
 
 def sft_trainer(model, tokenizer, conversations: Sequence[Sequence[dict[str, Any]]], *, output_dir: str | Path,
                 max_steps: int = 30, batch_size: int = 4, learning_rate: float = 2e-4, max_length: int = 256,
                 save_steps: int | None = None, optimizer: str = "adamw_torch", logging_steps: int = 1,
-                seed: int = 3407, callbacks: Sequence[Any] = ()):
-    """A TRL SFTTrainer on prompt/completion rows, loss on the completion only, linear schedule."""
+                seed: int = 3407, callbacks: Sequence[Any] = (), backend: str = "transformers"):
+    """A TRL SFTTrainer on prompt/completion rows, loss on the completion only, linear schedule (precision from
+    the hardware and ``backend``, the library that loaded the model)."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
@@ -134,7 +140,7 @@ def sft_trainer(model, tokenizer, conversations: Sequence[Sequence[dict[str, Any
     output_dir.mkdir(parents=True, exist_ok=True)
     dataset = Dataset.from_list(tokenize_rows(tokenizer, to_prompt_completion(conversations)))
     device = str(next(model.parameters()).device)
-    flags = precision_for(model).trainer_flags
+    flags = precision_for(model, backend).trainer_flags
     if optimizer.endswith("8bit") and not device.startswith("cuda"):
         raise ValueError(f"optimizer {optimizer!r} needs a CUDA GPU (bitsandbytes) and the model is on {device}: "
                          "gemma_helpers.env picks the optimizer per machine (ChessSettings.optimizer)")
@@ -156,12 +162,13 @@ def sft_trainer(model, tokenizer, conversations: Sequence[Sequence[dict[str, Any
 def lora_sft(model, tokenizer, conversations: Sequence[Sequence[dict[str, Any]]], *, output_dir: str | Path,
              max_steps: int = 30, batch_size: int = 4, learning_rate: float = 2e-4, max_length: int = 256,
              save_steps: int | None = None, resume: bool = True, optimizer: str = "adamw_torch",
-             logging_steps: int = 1, seed: int = 3407, callbacks: Sequence[Any] = ()) -> TrainResult:
+             logging_steps: int = 1, seed: int = 3407, callbacks: Sequence[Any] = (),
+             backend: str = "transformers") -> TrainResult:
     """Train LoRA adapters (already added with :func:`add_lora`) on answers only; resume from the last checkpoint."""
     trainer = sft_trainer(model, tokenizer, conversations, output_dir=output_dir, max_steps=max_steps,
                           batch_size=batch_size, learning_rate=learning_rate, max_length=max_length,
                           save_steps=save_steps, optimizer=optimizer, logging_steps=logging_steps, seed=seed,
-                          callbacks=callbacks)
+                          callbacks=callbacks, backend=backend)
     last = last_checkpoint(output_dir) if resume and save_steps else None
     start_step = _checkpoint_step(last)
     started = time.time()

@@ -259,7 +259,7 @@ def _train_unsloth(model, processor, rows, output_dir, max_steps, batch_size, le
                      save_strategy="no", report_to=[], gradient_checkpointing=True,
                      gradient_checkpointing_kwargs={"use_reentrant": False}, remove_unused_columns=False,
                      dataset_text_field="", dataset_kwargs={"skip_prepare_dataset": True}, max_length=max_length,
-                     **precision_for(model).trainer_flags)
+                     **precision_for(model, "unsloth").trainer_flags)
     data = [{"messages": charts.to_messages(r)} for r in rows]
     trainer = SFTTrainer(model=model, processing_class=processor.tokenizer, data_collator=collator,
                          train_dataset=data, args=args)

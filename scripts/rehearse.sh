@@ -3,7 +3,7 @@
 # Face Hub (tiny models under the real hub ids, datasets with the real schemas: scripts/hub_standin/), so the real
 # loading code runs unchanged. Only GPU-only steps are replaced, by gemma_helpers.env (Config.substitutes), and only
 # counts shrink, by one knob: GEMMA_FULL_SCALE.
-#   bash scripts/rehearse.sh                       every notebook
+#   bash scripts/rehearse.sh                       every notebook, in the learner's order (00 03 01 02 04 05)
 #   bash scripts/rehearse.sh notebooks/03_*.ipynb  some of them
 # Model-written code stays off (as on Colab until the learner ticks the box): notebook 05 shows what it skipped.
 set -euo pipefail
@@ -28,5 +28,12 @@ export HF_HOME="$WORK/hf-home" GEMMA_OUTPUT="$WORK/outputs" GEMMA_SMOKE=0 GEMMA_
 export HF_HUB_DISABLE_TELEMETRY=1 HF_HUB_DISABLE_XET=1 GEMMA_EXERCISE_ANSWERS="$PWD/tests/exercise_answers.py"
 unset HF_HUB_OFFLINE GEMMA_ALLOW_CODE_EXECUTION HF_DATASETS_OFFLINE TRANSFORMERS_OFFLINE
 echo "[rehearsal] HF_ENDPOINT=$HF_ENDPOINT GEMMA_FULL_SCALE=$SCALE"
+# A folder runs in the learner's order (gemma_helpers.notebook_runner.LEARNER_ORDER): 03 saves the chess fine-tune
+# that 01 exports (reading its manifest) and 02 serves.
 if [ $# -eq 0 ]; then set -- notebooks; fi
+if [ $# -eq 1 ] && [ -d "$1" ]; then
+  # shellcheck disable=SC2046  (the list is space-separated file names without spaces)
+  set -- $("$PY" -m gemma_helpers.notebook_runner --list "$1")
+fi
+echo "[rehearsal] notebooks, in this order: $*"
 "$PY" -m pytest -q --nbmake --nbmake-timeout=900 --durations=0 "$@"

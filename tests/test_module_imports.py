@@ -18,12 +18,14 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "gemma_helpers"
 # What each module needs from the package at import time (copy these files with it, inside a gemma_helpers folder).
 NEEDS = {
-    "catalog": [], "charts": [], "chess": [], "chess_game": ["chess"], "env": [], "envcheck": [],
-    "exercises": [], "export": ["env", "prompts"], "memory": ["catalog"], "models": ["catalog", "env", "memory"],
-    "notebook_runner": [], "parity": ["env", "export", "prompts"], "phone": ["env", "export", "prompts"],
-    "precision": [], "prompts": [], "published": [], "runtimes": ["env", "prompts"], "sandbox": [], "scores": [],
-    "speed": [], "text_benchmarks": ["scores"],
-    "train": ["prompts"], "vision": ["charts", "env", "prompts"],
+    "catalog": [], "charts": [], "chess": ["scores"], "chess_game": ["chess", "scores"],
+    "chess_lesson": ["chess", "provenance", "scores"], "env": [], "envcheck": [], "exercises": [],
+    "export": ["env", "gguf_files", "prompts", "provenance"], "gguf_files": [], "memory": ["catalog"],
+    "models": ["catalog", "env", "memory", "provenance"], "notebook_runner": [],
+    "parity": ["env", "export", "gguf_files", "prompts", "provenance"],
+    "phone": ["env", "export", "gguf_files", "prompts", "provenance"], "precision": [], "prompts": [],
+    "provenance": [], "published": [], "runtimes": ["env", "prompts"], "sandbox": [], "scores": [], "speed": [],
+    "text_benchmarks": ["scores"], "train": ["prompts"], "vision": ["charts", "env", "prompts"],
     "vision_lesson": ["charts", "env", "prompts", "scores", "vision"], "vision_standin": ["charts", "env", "prompts"],
     "visual_qa": [],
 }

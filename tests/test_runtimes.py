@@ -95,6 +95,24 @@ def test_llama_cpp_gets_our_tokens_and_both_stops(base_gguf):
         llm.close()
 
 
+@pytest.mark.slow
+def test_greedy_agreement_counts_the_leading_tokens_that_match(base_gguf):
+    from types import SimpleNamespace
+
+    conv = CONVERSATIONS[0]
+    llm = runtimes.load_llama(base_gguf, n_ctx=512)
+    try:
+        ids = runtimes.greedy_ids(llm, conv, max_tokens=5)
+    finally:
+        llm.close()
+    files = {"q4_k_m": SimpleNamespace(path=base_gguf)}
+    (row,) = runtimes.greedy_agreement(files, ["q4_k_m", "q4_k_m"], ids, conv, str, max_tokens=5)  # each file once
+    assert row["leading tokens identical to transformers"] == row["of"] == len(ids)
+    other = [*ids[:2], ids[2] + 1, *ids[3:]]
+    (row,) = runtimes.greedy_agreement(files, ["q4_k_m"], other, conv, str, max_tokens=5)
+    assert row["leading tokens identical to transformers"] == 2 and row["llama.cpp reply"] == str(ids)
+
+
 @pytest.fixture(scope="module")
 def templated_gguf(tmp_path_factory):
     """A tiny random Gemma 3 with the real tokenizer, exported with our chat template (what notebook 01 writes):

@@ -41,7 +41,7 @@ def tiny_lora_model(tokenizer, seed: int = 0):
                               sliding_window=16, layer_types=["sliding_attention", "full_attention"],
                               pad_token_id=0, bos_token_id=2, eos_token_id=1)
     torch.manual_seed(seed)
-    return train.add_lora(Gemma3ForCausalLM(config), r=4, alpha=8)
+    return train.add_lora(Gemma3ForCausalLM(config), r=4, alpha=8, backend="transformers")
 
 
 def test_prompt_tokens_are_masked_and_answer_tokens_are_not(tokenizer, tmp_path):
@@ -124,12 +124,10 @@ def test_save_adapter_and_merged_16bit(tokenizer, tmp_path):
 
 
 class _FakeModel:
-    """Just enough of a model for precision_for: where its weights are and which library loaded it."""
+    """Just enough of a model for precision_for: where its weights are."""
 
-    def __init__(self, device: str, backend: str | None):
+    def __init__(self, device: str):
         self._device = torch.device(device) if device == "cpu" else type("D", (), {"type": device})()
-        if backend:
-            self._gemma_backend = backend
 
     def parameters(self):
         yield type("P", (), {"device": self._device})()
@@ -145,7 +143,6 @@ def _hardware(gpu=None, bf16=False):
 @pytest.mark.parametrize("gpu, bf16, device, backend, flags", [
     ("Tesla T4", False, "cuda", "unsloth", {"bf16": False, "fp16": True}),  # Unsloth's fp32 islands make fp16 safe
     ("Tesla T4", False, "cuda", "transformers", {"bf16": False, "fp16": False}),  # GEMMA_NO_UNSLOTH=1: float32
-    ("Tesla T4", False, "cuda", None, {"bf16": False, "fp16": False}),  # built by hand: plain transformers
     ("NVIDIA A100", True, "cuda", "transformers", {"bf16": True, "fp16": False}),
     ("Tesla T4", False, "cpu", "unsloth", {"bf16": False, "fp16": False}),  # on the CPU whatever the GPU
     (None, False, "cpu", "unsloth", {"bf16": False, "fp16": False}),
@@ -155,7 +152,15 @@ def test_trainer_precision_follows_the_backend_that_loaded_the_model(monkeypatch
     from gemma_helpers import env
 
     monkeypatch.setattr(env, "hardware_report", lambda: _hardware(gpu, bf16))
-    assert train.precision_for(_FakeModel(device, backend)).trainer_flags == flags
+    assert train.precision_for(_FakeModel(device), backend).trainer_flags == flags
+
+
+def test_backend_is_said_not_guessed():
+    with pytest.raises(ValueError, match="the one models.load used"):
+        train.precision_for(_FakeModel("cpu"), "Unsloth")
+    with pytest.raises(ValueError, match="the one models.load used"):
+        train.add_lora(object(), backend="peft")
+    assert train.precision_for(_FakeModel("cpu")).dtype == "float32"  # default: a model plain transformers loaded
 
 
 def test_8bit_adam_on_a_cpu_is_an_error_not_a_silent_swap(tokenizer, tmp_path):

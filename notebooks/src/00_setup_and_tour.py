@@ -99,7 +99,7 @@ else:
     started = time.time()
     chat_model, chat_tokenizer = models.load(T.chat_model)
     print(f"loaded {T.chat_model} in {time.time() - started:.1f} s")
-    print((models.embedded_chat_dir() / "train.json").read_text())
+    print((models.embedded_chat_dir() / "provenance.json").read_text())
 # %% [markdown]
 # Now the same question, streamed token by token with the recommended sampling (`prompts.RECOMMENDED`, printed
 # above) and `CONFIG.seed`, so a rerun gives the same replies, and a few more. Generation stops at `<end_of_turn>`

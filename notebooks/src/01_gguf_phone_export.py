@@ -31,13 +31,18 @@ export.ensure_llama_cpp()
 # %% [markdown]
 # ## 1. What we export
 #
-# If notebook 03 has run, its chess LoRA is merged into its base model and exported: that is the model you would
-# carry to a phone. In a fresh run (CI runs the notebooks in order, so 01 comes before 03) the adapter does not exist
-# yet, and the configured chat model is exported instead. The cell says which one it took.
+# If notebook 03 has run, its merged chess fine-tune is exported: that is the model you would carry to a phone.
+# Notebook 03 saved it with a `provenance.json` (base model, adapter, data, steps, dtype, what made it, when), and
+# this cell reads that manifest rather than guessing from folder names; a folder without one is an error that says
+# to run notebook 03 again. Before notebook 03 has run, the configured chat model is exported instead, and the cell
+# says so. (CI runs 03 before this notebook, as a learner would, so it exports the fine-tune.)
 # %%
-source, what = export.choose_source(S.model, S.chess_output_glob, OUT)
+SOURCE = export.choose_source(S.model, output_dir(S.chess_output_glob), OUT)
+source, what = SOURCE.folder, SOURCE.what
 print("exporting:", what)
 print("from the Hugging Face folder:", source)
+if SOURCE.record:
+    print("its provenance.json:", {k: v for k, v in vars(SOURCE.record).items() if k != "extra"})
 # %% [markdown]
 # ## 2. HF folder -> GGUF, with llama.cpp's own tools
 #
@@ -50,6 +55,9 @@ print("from the Hugging Face folder:", source)
 #   every runtime that reads the file formats conversations exactly the way the model was trained.
 #
 # Files from an earlier run on the same source are reused (the folder's `export.json` records the source).
+# Each step of this notebook is one package call (`export.choose_source`, `export.export_gguf`,
+# `parity.check_files`, `parity.survival_table`, `phone.phone_table`); `export.run(settings, out_dir, chess_dir)`
+# chains them for scripts and tests.
 # %%
 files = export.export_gguf(source, OUT, S.quant_types)
 pd.DataFrame([{"quant": q, "file": f.path.split("/")[-1], "MB": round(f.size_mb, 1), "seconds to make": f.seconds,
@@ -78,12 +86,8 @@ pd.DataFrame([{"quant": q, "tensors": i.n_tensors, "tensor MB": round(i.tensor_b
 # * **near-tie flips**: disagreements where the reference itself hesitated (its top two tokens within 0.5 nats).
 #   Rounding may flip such a coin toss without the model getting worse.
 # %%
-reference_model, tokenizer = parity.load_reference(source)
-streams = parity.token_streams(tokenizer, S.parity_positions)
-reference = parity.reference_logits(reference_model, streams)
-del reference_model
-gguf_logits = {q: parity.gguf_logits(f.path, streams) for q, f in files.items()}
-results = [parity.parity(f.path, q, reference, streams, gguf_logits[q]) for q, f in files.items()]
+check = parity.check_files(source, files, S.parity_positions)
+results = list(check.results.values())
 pd.DataFrame([{"quant": r.quant, "positions": r.positions, "top-1 agreement %": round(100 * r.top1_agreement, 1),
                "mean KL": f"{r.mean_kl:.2e}", "max KL": f"{r.max_kl:.2e}", "flips": r.flips,
                "of which near-ties": r.near_tie_flips} for r in results])
@@ -108,22 +112,16 @@ exercises.check_kl_by_hand(ANSWER)
 # *before* fine-tuning. We compare each file with both models: the fine-tuned one (above) and its base. A file that
 # agrees better with the base than with the fine-tune has lost the fine-tune.
 #
-# In smoke mode this happens to Q4_K_M, for a reason worth knowing: the embedded base model was itself dequantized
-# from a Q4_K_M file, so its weights sit exactly on Q4_K grid points, and the 40-step chat LoRA moves them by less
-# than a step. Real checkpoints (bf16 weights) are not on any grid, but the lesson holds: **check the quantized file,
+# In smoke mode this can happen to Q4_K_M, for a reason worth knowing: the embedded base model was itself
+# dequantized from a Q4_K_M file, so its weights sit exactly on Q4_K grid points, and a short LoRA (the 40-step chat
+# LoRA, or a few CPU minutes of chess) moves many of them by less than a step. Real checkpoints (bf16 weights) are not on any grid, but the lesson holds: **check the quantized file,
 # not only the model you trained**, and prefer Q8_0 (or Q5_K_M / Q6_K) when a small fine-tune must survive.
 # %%
-base = export.base_model_of(source)
-print("fine-tuned from:", base or "unknown (no merged_from.json / train.json): nothing to compare")
+base = export.base_of(SOURCE.record)
+print("fine-tuned from:", SOURCE.record.base if base else "nothing recorded (not a model this curriculum made): "
+      "nothing to compare")
 if base:
-    base_model, _ = parity.load_reference(base)
-    base_reference = parity.reference_logits(base_model, streams)
-    del base_model
-    survival = [{"file": q, "agreement with the fine-tune %": round(100 * r.top1_agreement, 1),
-                 "agreement with the base %": round(100 * parity.parity(files[q].path, q, base_reference, streams,
-                                                                         gguf_logits[q]).top1_agreement, 1)}
-                for q, r in zip(files, results, strict=True)]
-    display(pd.DataFrame(survival))
+    display(pd.DataFrame(parity.survival_table(base, files, check)))
 # %% [markdown]
 #
 # A damaged file must fail with a message, not crash the kernel. Here is a copy cut in half:

@@ -32,7 +32,8 @@ export.ensure_llama_cpp(server=True)
 # Notebook 01 wrote the GGUF files and recorded their source; if they are there they are reused, otherwise they are
 # exported now (about a minute).
 # %%
-source, what = export.choose_source(S.model, S.chess_output_glob, output_dir("01_gguf_export"))
+SOURCE = export.choose_source(S.model, output_dir(S.chess_output_glob), output_dir("01_gguf_export"))
+source, what = SOURCE.folder, SOURCE.what
 files = export.export_gguf(source, output_dir("01_gguf_export"), S.quant_types)
 print("model:", what)
 for q, f in files.items():
@@ -71,15 +72,8 @@ llm.close()
 # %%
 reference_model, _ = parity.load_reference(source)
 hf_ids = prompts.generate_ids(reference_model, tokenizer, question, max_new_tokens=24, greedy=True)
-rows = []
-for q in dict.fromkeys(("f16", S.serve_quant, "q4_k_m")):
-    llm = runtimes.load_llama(files[q].path, n_ctx=512)
-    ids = runtimes.greedy_ids(llm, question, max_tokens=24)
-    llm.close()
-    agree = next((i for i, (a, b) in enumerate(zip(ids, hf_ids, strict=False)) if a != b), min(len(ids), len(hf_ids)))
-    rows.append({"file": q, "leading tokens identical to transformers": agree, "of": len(hf_ids),
-                 "llama.cpp reply": tokenizer.decode(ids)})
-pd.DataFrame(rows)
+pd.DataFrame(runtimes.greedy_agreement(files, ("f16", S.serve_quant, "q4_k_m"), hf_ids, question, tokenizer.decode,
+                                       max_tokens=24))
 # %% [markdown]
 # ## 3. An OpenAI-compatible server on this machine
 #

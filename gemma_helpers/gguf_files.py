@@ -1,0 +1,332 @@
+"""GGUF files: write them with llama.cpp's own converter and quantizer, read their header, fingerprint their source.
+
+* :func:`to_gguf`: a Hugging Face folder -> GGUF with **llama.cpp's converter** (``convert_hf_to_gguf.py`` and its
+  ``gguf-py``, unpacked once from the llama-cpp-python sdist into a cache folder) at f32 / f16 / bf16 / q8_0, with
+  the chat template you give it; ``mmproj=True`` writes a vision model's projector file instead.
+* :func:`quantize`: llama.cpp's quantizer (``llama_model_quantize``: Q4_K_M and friends), through llama-cpp-python.
+* :func:`export_gguf`: several quant types at once, cached in a folder whose ``export.json`` names the source.
+* :func:`read_gguf`: a GGUF's facts (tensor bytes, types, chat template) in well under a second, or a clear
+  :class:`GGUFError` for a damaged or truncated file; :func:`sha256` to check a copy.
+
+Self-contained: copy this file alone into another project (it needs the ``gguf`` package to read tensor types,
+llama-cpp-python to quantize, and pip to fetch the converter once). Not named ``gguf.py``, which would hide that
+package when copied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+LLAMA_CPP_PYTHON = "0.3.36"  # the sdist that carries llama.cpp's converter (scripts/setup_env.sh downloads it)
+CONVERTER_TYPES = ("f32", "f16", "bf16", "q8_0")  # written by convert_hf_to_gguf.py directly
+QUANTIZER_TYPES = {"q4_0": 2, "q4_k_m": 15, "q5_k_m": 17, "q6_k": 18}  # llama_ftype values for llama_model_quantize
+GGUF_MAGIC = b"GGUF"
+
+
+class GGUFError(ValueError):
+    """A file that is not a complete, readable GGUF."""
+
+
+def default_cache() -> Path:
+    """Where the converter is unpacked: GEMMA_CACHE, else ~/.cache/gemma_curriculum."""
+    return Path(os.environ.get("GEMMA_CACHE", Path.home() / ".cache" / "gemma_curriculum")).expanduser()
+
+
+# ------------------------------------------------------------------------------------------------ converting
+
+
+def converter_dir(cache: str | Path | None = None) -> Path:
+    """llama.cpp's converter (script, conversion/ package, gguf-py), unpacked once from the llama-cpp-python sdist
+    into `cache` (default: :func:`default_cache`)."""
+    cache = Path(cache) if cache is not None else default_cache()
+    target = cache / f"llama.cpp-converter-{LLAMA_CPP_PYTHON}"
+    if (target / "convert_hf_to_gguf.py").exists():
+        return target
+    sdist = cache / "sdist" / f"llama_cpp_python-{LLAMA_CPP_PYTHON}.tar.gz"
+    if not sdist.exists():
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+                        "-d", str(sdist.parent), f"llama-cpp-python=={LLAMA_CPP_PYTHON}"], check=True)
+    prefix = f"llama_cpp_python-{LLAMA_CPP_PYTHON}/vendor/llama.cpp/"
+    wanted = ("convert_hf_to_gguf.py", "LICENSE", "conversion/", "gguf-py/")
+    work = target.with_name(target.name + ".partial")
+    shutil.rmtree(work, ignore_errors=True)
+    with tarfile.open(sdist) as tar:
+        members = [m for m in tar.getmembers() if m.name.startswith(prefix) and m.isfile()
+                   and m.name[len(prefix):].startswith(wanted)]
+        for member in members:
+            member.name = member.name[len(prefix):]
+        tar.extractall(work, members=members, filter="data")
+    work.rename(target)
+    return target
+
+
+def _with_template(hf_dir: Path, template: str, work: Path) -> Path:
+    """A folder of links to hf_dir's files whose chat template is `template` (the source folder is not touched)."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    for f in hf_dir.iterdir():
+        if f.name not in ("chat_template.jinja", "chat_template.json", "tokenizer_config.json"):
+            (work / f.name).symlink_to(f.resolve())
+    config_file = hf_dir / "tokenizer_config.json"
+    config = json.loads(config_file.read_text()) if config_file.exists() else {}
+    config.pop("chat_template", None)  # it would win over chat_template.jinja
+    (work / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+    (work / "chat_template.jinja").write_text(template)
+    return work
+
+
+def to_gguf(hf_dir: str | Path, out_file: str | Path, outtype: str = "f16", mmproj: bool = False,
+            chat_template: str | None = None, cache: str | Path | None = None) -> Path:
+    """Convert an HF folder with llama.cpp's convert_hf_to_gguf.py (f32, f16, bf16 or q8_0; mmproj: the projector).
+
+    The GGUF carries `chat_template` when given, whatever the folder's tokenizer holds (None keeps the folder's), so
+    llama.cpp, llama-server, Ollama and phone apps all format conversations the way the model was trained."""
+    if outtype not in CONVERTER_TYPES:
+        raise ValueError(f"the converter writes {', '.join(CONVERTER_TYPES)}; quantize to {outtype!r} with quantize()")
+    hf_dir, out_file = Path(hf_dir), Path(out_file)
+    if not (hf_dir / "config.json").exists():
+        raise FileNotFoundError(f"{hf_dir} is not a Hugging Face model folder (no config.json)")
+    conv = converter_dir(cache)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    partial = out_file.with_name(out_file.name + ".partial")
+    source = hf_dir if chat_template is None else _with_template(hf_dir, chat_template, Path(str(partial) + ".src"))
+    cmd = [sys.executable, str(conv / "convert_hf_to_gguf.py"), str(source), "--outtype", outtype,
+           "--outfile", str(partial)] + (["--mmproj"] if mmproj else [])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(conv / "gguf-py"), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if source != hf_dir:
+        shutil.rmtree(source, ignore_errors=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"convert_hf_to_gguf.py failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    written = partial
+    if mmproj and not partial.exists():  # the converter prefixes "mmproj-" to the name it was given
+        written = partial.with_name("mmproj-" + partial.name)
+    written.rename(out_file)
+    return out_file
+
+
+def quantize(src: str | Path, dst: str | Path, qtype: str = "q4_k_m", threads: int = 0) -> Path:
+    """Quantize an f16/bf16/f32 GGUF with llama.cpp's quantizer (llama_model_quantize)."""
+    try:
+        import llama_cpp
+    except ImportError as err:
+        raise ImportError("quantize() runs llama.cpp's quantizer through llama-cpp-python: pip install "
+                          f"llama-cpp-python=={LLAMA_CPP_PYTHON} (gemma_helpers.export.ensure_llama_cpp does it)") \
+            from err
+
+    if qtype not in QUANTIZER_TYPES:
+        raise ValueError(f"quantize() makes {', '.join(QUANTIZER_TYPES)}; {qtype!r} comes from to_gguf()")
+    read_gguf(src)
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype, params.nthread = QUANTIZER_TYPES[qtype], threads
+    partial = Path(str(dst) + ".partial")
+    status = llama_cpp.llama_model_quantize(str(src).encode(), str(partial).encode(), params)
+    if status != 0:
+        raise RuntimeError(f"llama_model_quantize({src} -> {qtype}) returned {status}")
+    return partial.rename(dst)
+
+
+# ------------------------------------------------------------------------------------------------ reading
+
+
+@dataclass(frozen=True)
+class GGUFInfo:
+    """What a GGUF holds: architecture, tensor bytes (read once per generated token), types, chat template."""
+
+    path: str
+    file_bytes: int
+    tensor_bytes: int
+    n_tensors: int
+    architecture: str
+    tensor_types: dict[str, int]
+    chat_template: str | None
+
+
+_SCALAR = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}  # GGUF value types
+
+
+def _walk_header(buf: memoryview) -> tuple[dict[str, Any], list[tuple[str, int, int, int]], int]:
+    """(metadata, [(tensor, type, elements, offset)], data start) from a GGUF header; big arrays are skipped."""
+    import struct
+
+    pos = 0
+
+    def take(fmt: str):
+        nonlocal pos
+        value = struct.unpack_from("<" + fmt, buf, pos)
+        pos += struct.calcsize("<" + fmt)
+        return value[0] if len(value) == 1 else value
+
+    def string() -> str:
+        nonlocal pos
+        n = take("Q")
+        pos += n
+        return bytes(buf[pos - n:pos]).decode("utf-8", errors="replace")
+
+    def value(kind: int):
+        nonlocal pos
+        if kind == 8:
+            return string()
+        if kind == 9:
+            item, n = take("I"), take("Q")
+            if item in _SCALAR:
+                pos += n * struct.calcsize(_SCALAR[item])  # token scores, types...: skipped, not needed here
+            else:
+                for _ in range(n):
+                    value(item)
+            return f"<array of {n}>"
+        return take(_SCALAR[kind])
+
+    if bytes(buf[:4]) != GGUF_MAGIC:
+        raise GGUFError(f"not a GGUF file (starts with {bytes(buf[:4])!r}, not b'GGUF')")
+    pos = 4
+    version, n_tensors, n_kv = take("I"), take("Q"), take("Q")
+    if version not in (2, 3):
+        raise GGUFError(f"GGUF version {version} is not one llama.cpp reads (2 or 3)")
+    meta: dict[str, Any] = {}
+    for _ in range(n_kv):
+        key = string()
+        meta[key] = value(take("I"))
+    tensors = []
+    for _ in range(n_tensors):
+        name = string()
+        dims = [take("Q") for _ in range(take("I"))]
+        kind, offset = take("I"), take("Q")
+        elements = 1
+        for d in dims:
+            elements *= d
+        tensors.append((name, kind, elements, offset))
+    align = int(meta.get("general.alignment", 32))
+    return meta, tensors, (pos + align - 1) // align * align
+
+
+def read_gguf(path: str | Path) -> GGUFInfo:
+    """Read a GGUF's header and tensor table (in well under a second); a bad or truncated file raises GGUFError."""
+    import struct
+
+    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    path = Path(path)
+    if not path.is_file():
+        raise GGUFError(f"{path} does not exist: export it first (export_gguf)")
+    size = path.stat().st_size
+    if size < 24:
+        raise GGUFError(f"{path} is {size} bytes: too short to be a GGUF; delete it and re-export")
+    chunk = 16 << 20  # a 262K-token vocabulary takes ~5 MB of header; read more only when needed
+    while True:
+        with open(path, "rb") as fh:
+            head = fh.read(chunk)
+        try:
+            meta, tensors, data_start = _walk_header(memoryview(head))
+            break
+        except GGUFError as err:
+            raise GGUFError(f"{path}: {err}; re-export it") from None
+        except (struct.error, ValueError, KeyError, IndexError, UnicodeDecodeError) as err:
+            if len(head) == chunk and chunk < size:
+                chunk *= 4
+                continue
+            raise GGUFError(f"{path} is damaged or truncated in its header ({err}); delete it and re-export") from None
+    types: dict[str, int] = {}
+    tensor_bytes, end = 0, data_start
+    for _name, kind, elements, offset in tensors:
+        qtype = GGMLQuantizationType(kind)
+        block, type_size = GGML_QUANT_SIZES[qtype]
+        nbytes = elements // block * type_size
+        tensor_bytes += nbytes
+        end = max(end, data_start + offset + nbytes)
+        types[qtype.name] = types.get(qtype.name, 0) + 1
+    if end > size:
+        raise GGUFError(f"{path} is truncated: its tensors need {end:,} bytes, the file has {size:,}; re-export it")
+    template = meta.get("tokenizer.chat_template")
+    return GGUFInfo(str(path), size, tensor_bytes, len(tensors), str(meta.get("general.architecture", "?")), types,
+                    template if isinstance(template, str) else None)
+
+
+def sha256(path: str | Path, chunk: int = 1 << 22) -> str:
+    """The file's SHA-256 (to check a copy on the phone is the file you made)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------ exporting
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    """One GGUF made by export_gguf."""
+
+    quant: str
+    path: str
+    size_bytes: int
+    sha256: str
+    seconds: float
+
+    @property
+    def size_mb(self) -> float:
+        """Size in MB (10^6 bytes)."""
+        return self.size_bytes / 1e6
+
+
+def source_fingerprint(hf_dir: str | Path, chat_template: str | None = None) -> str:
+    """A short id of an HF folder (config, weights' names, sizes, mtimes) and of the chat template written into the
+    GGUF: changes with them."""
+    hf_dir = Path(hf_dir)
+    digest = hashlib.sha256((hf_dir / "config.json").read_bytes() + (chat_template or "").encode())
+    for f in sorted(hf_dir.glob("*.safetensors")) + sorted(hf_dir.glob("tokenizer*")):
+        stat = f.stat()
+        digest.update(f"{f.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def export_gguf(hf_dir: str | Path, out_dir: str | Path, quant_types: Sequence[str] = ("f16", "q8_0", "q4_k_m"),
+                name: str = "gemma3-export", reuse: bool = True, chat_template: str | None = None,
+                cache: str | Path | None = None) -> dict[str, ExportedFile]:
+    """Write name-<quant>.gguf for each quant type (carrying `chat_template` when given); files from an earlier run
+    on the same source and template are reused."""
+    hf_dir, out_dir = Path(hf_dir), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest_file = out_dir / "export.json"
+    fingerprint = source_fingerprint(hf_dir, chat_template)
+    manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
+    if manifest.get("source_fingerprint") != fingerprint or not reuse:
+        manifest = {"source": str(hf_dir), "source_fingerprint": fingerprint, "files": {}}
+    files = manifest["files"]
+    unknown = [q for q in quant_types if q not in CONVERTER_TYPES and q not in QUANTIZER_TYPES]
+    if unknown:
+        raise ValueError(f"unknown quant types {unknown}: choose from {CONVERTER_TYPES + tuple(QUANTIZER_TYPES)}")
+    # K-quants are made from the f16 file, so it is written first when any of them is wanted.
+    order = sorted(set(quant_types) | ({"f16"} if set(quant_types) & set(QUANTIZER_TYPES) else set()),
+                   key=lambda q: (q in QUANTIZER_TYPES, q != "f16"))
+    out: dict[str, ExportedFile] = {}
+    for quant in order:
+        path = out_dir / f"{name}-{quant}.gguf"
+        cached = files.get(quant)
+        # compared by name: the same folder may be reached by another relative path (a notebook's cwd, a script's)
+        if cached and Path(cached["path"]).name == path.name and path.exists() \
+                and path.stat().st_size == cached["size_bytes"]:
+            out[quant] = ExportedFile(**{**cached, "path": str(path)})
+            continue
+        started = time.time()
+        if quant in CONVERTER_TYPES:
+            to_gguf(hf_dir, path, quant, chat_template=chat_template, cache=cache)
+        else:
+            quantize(out[("f16")].path, path, quant)
+        read_gguf(path)
+        out[quant] = ExportedFile(quant, str(path), path.stat().st_size, sha256(path), round(time.time() - started, 1))
+        files[quant] = asdict(out[quant])
+        manifest_file.write_text(json.dumps(manifest, indent=2))
+    return {q: out[q] for q in quant_types}

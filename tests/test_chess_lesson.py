@@ -1,0 +1,47 @@
+"""chess_lesson: notebook 03's steps chained by run() on tiny settings, end to end on the embedded 270M, and the
+hand-off to notebook 01 through the saved model's manifest."""
+
+from dataclasses import replace
+
+import pytest
+
+unsloth = pytest.importorskip("unsloth")  # TRL's SFTTrainer needs Unsloth's patches to train on a CPU
+
+from gemma_helpers import chess_lesson, export, models, provenance  # noqa: E402
+from gemma_helpers.env import SMOKE, build_config  # noqa: E402
+from gemma_helpers.scores import EvalResult  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def lesson(tmp_path_factory):
+    """run() with 4 training rows, 2 held-out positions, 2 steps, the curve measured once during training."""
+    settings = replace(build_config(SMOKE, "test").chess, train_rows=4, eval_positions=2, max_steps=2, batch_size=2,
+                       sampled_positions=1, curve_every=2, save_every=0, answer_tokens=4)
+    out = tmp_path_factory.mktemp("outputs") / "chess"
+    return settings, out, chess_lesson.run(settings, out, offline=True, backend="transformers")
+
+
+def test_run_chains_the_steps_and_measures_before_and_after(lesson):
+    settings, _, result = lesson
+    assert (len(result.data.train), len(result.data.held_out)) == (4, 2)
+    assert isinstance(result.before, EvalResult) and result.before.n == 2 and result.before.groups == ("puzzle",) * 2
+    assert list(result.after) == [chess_lesson.AFTER, chess_lesson.SAMPLED]
+    assert result.after[chess_lesson.AFTER].n == 2 and result.after[chess_lesson.SAMPLED].n == 1
+    assert result.training.result.steps == 2 and len(result.training.result.losses) == 2
+    assert [step for step, _ in result.curve] == [0, 2]  # before, then every curve_every steps
+    assert result.curve[0][1] == result.before.rate and result.curve[-1][1] == result.after[chess_lesson.AFTER].rate
+    assert [row["model"] for row in result.table()] == ["before (greedy)", "after (greedy)", "after (sampled)"]
+
+
+def test_the_saved_model_carries_its_manifest_and_notebook_01_exports_it(lesson):
+    settings, out, result = lesson
+    merged = provenance.read(out / chess_lesson.MERGED)
+    assert result.saved.record == merged
+    assert (merged.kind, merged.base, merged.steps, merged.dtype) == ("merged", models.resolve(settings.model), 2,
+                                                                      "bfloat16")
+    assert merged.adapter == str((out / chess_lesson.ADAPTER).resolve()) and "4 training rows" in merged.data
+    assert merged.extra["backend"] == "transformers" and merged.made_by.startswith("notebook 03")
+    assert provenance.read(out / chess_lesson.ADAPTER).kind == "adapter"
+    source = export.choose_source("embedded-chat", out)  # what notebook 01 does after notebook 03
+    assert source.finetune and source.folder == out / chess_lesson.MERGED and source.record == merged
+    assert export.base_of(source.record) == models.embedded_model_dir()
