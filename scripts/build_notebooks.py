@@ -1,7 +1,7 @@
 """Build notebooks/*.ipynb from their plain-text sources in notebooks/src/*.py, with the house opening added.
 
-Why sources: every notebook opens the same way (title, goal, badge, times; install cell; environment cell), and
-that opening is written once, here, instead of being copied into six notebooks. Diffs of the .py sources are
+Why sources: every notebook opens the same way (title, goal, badge, run times read from bench/results; install
+cell; environment cell), and that opening is written once, here, instead of being copied into six notebooks. Diffs of the .py sources are
 readable; the built .ipynb files carry no outputs. `python scripts/build_notebooks.py` rebuilds them all, and writes
 the versions of pins.toml into the requirement files the install cell and the set-up read (PINNED_FILES);
 `--check` fails when a committed notebook or requirement file differs from what its source builds (tests run it).
@@ -11,8 +11,6 @@ Source format (a header, then cells separated by `# %%` lines; `# %% [markdown]`
     # title: Setup and tour
     # goal: One paragraph ...
     # learn: first thing | second thing
-    # time_t4: 4 min
-    # time_cpu: 3 min
     # %% [markdown]
     # ## A section
     # %%
@@ -134,10 +132,23 @@ def parse(source: Path) -> tuple[dict[str, str], list[tuple[str, str]]]:
         while lines and not lines[0].strip():
             lines.pop(0)
         out.append((kind, "\n".join(lines)))
-    missing = {"title", "goal", "learn", "time_t4", "time_cpu"} - header.keys()
+    missing = {"title", "goal", "learn"} - header.keys()
     if missing:
         raise ValueError(f"{source}: header lacks {', '.join(sorted(missing))}")
     return header, out
+
+
+def run_time(number: str, results: Path | None = None) -> str:
+    """The notebook's run-time line, from bench/results (the one source the READMEs and teacher's guide render too):
+    the T4 estimate with its basis, and CI's measured CPU smoke time."""
+    results = results or ROOT / "bench" / "results"
+    t4 = json.loads((results / "t4_estimates.json").read_text())["minutes"][number]
+    ci = json.loads((results / "ci_run.json").read_text())
+    seconds = round(ci["smoke"][number])
+    cpu = f"{seconds} s" if seconds < 120 else f"{seconds // 60} min {seconds % 60} s"
+    return (f"**Run time**: about {t4['minutes']} min on a free Colab T4 in full mode (an estimate, not measured: "
+            f"{t4['basis']}); {cpu} on a 2-core CPU in smoke mode (measured by CI on {ci['date']}, "
+            "`bench/results/ci_run.json`).")
 
 
 def cell(kind: str, text: str) -> dict:
@@ -156,8 +167,7 @@ def build(source: Path) -> dict:
     learn = "\n".join(f"- {item.strip()}" for item in header["learn"].split("|"))
     intro = (f"# {number} · {header['title']}\n\n{badge(f'notebooks/{name}.ipynb')}\n\n{header['goal']}\n\n"
              f"**You will learn**\n{learn}\n\n"
-             f"**Run time**: about {header['time_t4']} on a free Colab T4 (full mode); "
-             f"about {header['time_cpu']} on a 2-core CPU (smoke mode).\n\n"
+             f"{run_time(number)}\n\n"
              "Smoke mode is chosen automatically without a GPU (or with `GEMMA_SMOKE=1`): it shrinks steps and "
              "samples and swaps in small local models (the embedded Gemma 3 270M; for vision, a tiny stand-in), so "
              "every cell still runs and measures something real.\n\n"

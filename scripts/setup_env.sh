@@ -36,7 +36,7 @@ if [ -n "$KIT" ]; then
   KIT=$(cd "$KIT" && pwd)
   export PIP_NO_INDEX=1 PIP_FIND_LINKS="$KIT/wheels"
   "$PY" scripts/make_kit.py --seed "$KIT" "$CACHE"  # adds what is missing, never overwrites what is there
-  echo "[env] installing from the kit $KIT (pip --no-index); cache seeded: $CACHE"
+  echo "[env] installing from the kit $KIT (pip --no-index), cache $CACHE"
 fi
 # pin NAME: the version pins.toml pins for NAME (names are unique across its tables).
 pin() {

@@ -1,8 +1,6 @@
 # title: Setup and tour of Gemma 3
 # goal: Meet the Gemma 3 family on whatever machine you have: detect the hardware and the precision it supports, see which of the five sizes fits on a phone, a laptop, a free T4 or a 24 GB card, have a first streamed conversation with a real Gemma 3 model, and watch float16 break Gemma 3 live, then fix it.
 # learn: how the curriculum picks full or smoke mode, and where every knob lives | the five sizes, their context windows, and a memory planner you can check against a real file | Gemma 3's chat format, its two stop tokens and the recommended sampling | why a base model can ramble past its turn, and what an instruction-tuned model (or 40 LoRA steps) changes | why Gemma 3 overflows in float16 (activations pass 65,504) and what the policy does instead
-# time_t4: 4 min (estimated, not measured: no GPU has run it yet)
-# time_cpu: 3 min
 # unsloth: yes
 # %%
 # Configuration: every knob of this notebook comes from here (smoke mode shrinks them and picks the embedded model).

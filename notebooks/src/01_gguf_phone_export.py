@@ -1,8 +1,6 @@
 # title: Export to GGUF for phones and llama.cpp, and check the file
 # goal: Turn a Gemma 3 model (the chess fine-tune from notebook 03 when you have run it, else the chat model of this curriculum) into GGUF files with llama.cpp's own converter and quantizer, then prove that each file still computes what the model computed: llama.cpp and transformers read the same tokens and we compare their next-token predictions position by position. Finally: how much memory each file needs on a phone, which phones can hold it, and how to load it in ChatterUI or PocketPal AI.
 # learn: what a GGUF holds (tensors, tokenizer, chat template) and why the template must travel with it | f16, Q8_0 and Q4_K_M: size against fidelity, measured as top-1 agreement and KL divergence | why a 270M model's Q4_K_M file is mostly its 262K-token embedding | RAM at 2K and 8K context, and which 4 / 6 / 8 GB phones can run which file | how to check a file on the phone is the file you made (sha256)
-# time_t4: 6 min (estimated, not measured: plus about 20 s for the llama.cpp wheel, or 7 min where it must build)
-# time_cpu: 4 min
 # %%
 # Configuration: every knob of this notebook comes from here (smoke mode shrinks them and picks the embedded model).
 import pandas as pd

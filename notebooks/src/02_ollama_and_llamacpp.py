@@ -1,8 +1,6 @@
 # title: Run the GGUF locally: llama.cpp, its OpenAI-compatible server, and Ollama
 # goal: Serve the GGUF files from notebook 01 the ways people run models on their own machines: llama.cpp inside Python, llama.cpp's OpenAI-compatible server called over HTTP, and Ollama with a Modelfile. Every runtime gets the same chat format, the recommended sampling and both stop tokens, and we check that they do. Then we measure prompt and generation speed for transformers and for llama.cpp at each quant type, and compare it with the limit memory bandwidth puts on generation.
 # learn: why a runtime must be given the model's chat template (and what happens when it is not) | the recommended Gemma 3 sampling and its two stop tokens, in llama.cpp, an HTTP request and a Modelfile | starting, calling and always stopping a local OpenAI-compatible server | writing an Ollama TEMPLATE in Go's template language that renders exactly the training format | why generation speed is bounded by memory bandwidth divided by the bytes of the weights
-# time_t4: 5 min (estimated, not measured)
-# time_cpu: 4 min
 # %%
 # Configuration: every knob of this notebook comes from here (smoke mode shrinks them and picks the embedded model).
 import pandas as pd

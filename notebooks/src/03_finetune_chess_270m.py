@@ -1,8 +1,6 @@
 # title: Teach Gemma 3 270M chess moves with LoRA, measured before and after
 # goal: Fine-tune the smallest Gemma 3 on chess positions with Unsloth and LoRA, training on the answers only, with checkpoints that survive a Colab disconnect; then prove it learned something: the share of legal moves, exact matches and solved puzzles on held-out positions, before and after, with the boards drawn. The merged model is saved for the GGUF export notebook.
 # learn: how a chess task becomes chat rows, and why the loss covers the answer only | LoRA with Unsloth: rank, alpha, learning rate, steps, and what each costs | checkpoints every N steps and resuming after a disconnect | measuring a fine-tune: legal-move rate, exact match, puzzle solve rate, greedy and sampled | saving the adapter and a merged 16-bit model for export
-# time_t4: 13 min (estimated, not measured: Unsloth records 498 s on a T4 for the same 100 training steps; the evaluations add a few minutes)
-# time_cpu: 8 min
 # unsloth: yes
 # %%
 # Configuration: every knob of this notebook (smoke mode: the embedded base 270M, offline puzzles, few steps).

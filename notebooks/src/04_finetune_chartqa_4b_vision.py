@@ -1,8 +1,6 @@
 # title: Chart question answering: a vision LoRA on Gemma 3 4B
 # goal: Teach Gemma 3 4B to answer questions about charts ("Which bar is largest?", "What is the value of 2019?") with a LoRA on both its vision tower and its language model, and measure it the way ChartQA does: relaxed accuracy, overall and per question type, before and after training. The training data are synthetic charts whose answers are computed from the data they draw, so every reference answer is exact; in full mode the model is also tested on the real ChartQA.
 # learn: ChartQA's relaxed accuracy (5% for numbers, exact for text) and its edge cases | how an image becomes 256 tokens in Gemma 3's prompt, and why those tokens are never learned and never cut | a LoRA on vision and language layers with Unsloth's 4B vision recipe, loss on the answer only | how to read a before/after table per question type | how much GPU memory the training takes, and why the 262K-row embedding stays frozen on a T4 | what to save for llama.cpp (model + mmproj) and for Ollama (merged safetensors)
-# time_t4: 25 min (estimated, not measured: Unsloth records 760 s on a T4 for these 30 training steps; loading and 400 answers add about 10 min)
-# time_cpu: 6 min
 # %%
 # Configuration: every knob of this notebook comes from here (smoke mode shrinks them and picks the stand-in model).
 import pandas as pd

@@ -1,8 +1,6 @@
 # title: Reproducing the Gemma 3 report: MMLU, HumanEval, DocVQA, ChartQA, MathVista
 # goal: Guides quote benchmark numbers; here you measure them yourself and put them beside the published ones, with the sample size and a 95% interval that say how far to trust each. First the guide this course grew from is checked row by row against the Gemma 3 technical report and model card. Then MMLU (5-shot, the answer letters scored from one forward pass), HumanEval (pass@1, model-written code run in a sandbox, only with your consent), and three vision benchmarks (ChartQA, DocVQA, MathVista) with their own metrics. Full mode evaluates the published models (4B PT for MMLU, 1B IT for HumanEval, 4B IT for vision); smoke mode runs the same code on the embedded 270M and a tiny vision stand-in.
 # learn: which of a guide's numbers are real, and which belong to another benchmark or model | lm-evaluation-harness's MMLU prompt and why one forward pass scores all four letters | what a sandbox for model-written code must stop (endless loops, fork bombs, memory, files, network) | ANLS, relaxed accuracy and rule-based answer extraction | how to read n and a 95% interval before comparing two numbers
-# time_t4: 75 min (estimated, not measured: MathVista alone is 200 worked solutions of up to 1,024 tokens from the 4B in 4-bit)
-# time_cpu: 4 min
 # %%
 # Configuration: every knob of this notebook comes from here (smoke mode shrinks them and picks the embedded models).
 import pandas as pd

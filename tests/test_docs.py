@@ -1,0 +1,94 @@
+"""The run times in the READMEs and the teacher's guide: rendered from bench/results by scripts/render_docs.py,
+so that every place shows the same number, and T4 times (never measured) always read as estimates."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("render_docs", ROOT / "scripts" / "render_docs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+render_docs = _load()
+NUMBERS = render_docs.load()
+
+
+def times_rows(text: str) -> dict[str, list[str]]:
+    """{notebook number: cells} of a document's rendered times table."""
+    block = re.search(r"<!-- render:times -->\n(.*?)<!-- /render:times -->", text, re.S).group(1)
+    rows = [render_docs.cells(line) for line in block.splitlines() if line.startswith("|")]
+    return {r[0]: r for r in rows[2:]}
+
+
+def test_every_document_is_rendered_from_the_current_numbers():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "render_docs.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_place_shows_notebook_03_as_measured_by_ci():
+    smoke, rehearsal = NUMBERS["ci"]["smoke"]["03"], NUMBERS["ci"]["rehearsal"]["03"]
+    estimate = NUMBERS["t4"]["minutes"]["03"]["minutes"]
+    for document in render_docs.DOCUMENTS:
+        t4, cpu, rehearsed = times_rows((ROOT / document).read_text())["03"][-3:]
+        assert re.sub(r"\D", "", cpu) == str(round(smoke)), document
+        assert re.sub(r"\D", "", rehearsed) == str(round(rehearsal)), document
+        assert re.sub(r"\D", "", t4) == str(estimate), document
+
+
+def test_a_new_measurement_makes_the_documents_stale():
+    text = (ROOT / "README.md").read_text()
+    changed = copy.deepcopy(NUMBERS)
+    changed["ci"]["smoke"]["03"] = 999.4
+    new = render_docs.render(text, changed, "en")
+    assert new != text
+    assert times_rows(new)["03"][-2] == "999 s"
+    assert render_docs.render(new, NUMBERS, "en") == text  # and rendering back restores the committed text
+
+
+def test_t4_times_are_estimates_with_their_basis_and_say_so():
+    t4 = json.loads((ROOT / "bench" / "results" / "t4_estimates.json").read_text())
+    assert t4["measured"] is False
+    assert all(len(entry["basis"]) > 20 for entry in t4["minutes"].values())
+    for document in render_docs.DOCUMENTS:
+        text = (ROOT / document).read_text()
+        header = re.search(r"<!-- render:times -->\n(\|.*)\n", text).group(1)
+        assert ("estimate, not measured" in header) or ("估计，未实测" in header), document
+
+
+def test_every_notebook_has_a_cpu_time_and_a_t4_estimate():
+    numbers = sorted(p.name[:2] for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert render_docs.notebooks(NUMBERS) == numbers
+    assert sorted(NUMBERS["t4"]["minutes"]) == numbers
+    assert all(n in NUMBERS["ci"]["rehearsal"] for n in numbers)
+
+
+def test_a_table_without_a_row_per_notebook_is_refused():
+    table = "| # | Notebook | a | b | c |\n|---|---|---|---|---|\n| 00 | tour | | | |\n"
+    with pytest.raises(SystemExit, match="add or remove rows"):
+        render_docs.render(f"<!-- render:times -->\n{table}<!-- /render:times -->", NUMBERS, "en")
+    with pytest.raises(SystemExit, match="unknown block"):
+        render_docs.render("<!-- render:other -->\nx\n<!-- /render:other -->", NUMBERS, "en")
+
+
+def test_the_guide_has_both_plans_the_kit_and_five_failures_in_both_languages():
+    for name, words in (("teachers_guide.md", ("90-minute plan", "half-day plan", "make kit", "GEMMA_KIT")),
+                        ("teachers_guide.zh-CN.md", ("90 分钟安排", "半天安排", "make kit", "GEMMA_KIT"))):
+        text = (ROOT / "docs" / name).read_text()
+        assert all(w in text for w in words), name
+        failures = re.findall(r"^([1-9])\. \*\*", text, re.M)
+        assert failures == ["1", "2", "3", "4", "5"], name
