@@ -237,14 +237,19 @@ def render_chart(chart: Chart, size: int = 448):
 SPLIT_SEEDS = {"train": 1_000, "heldout": 2_000_000}  # far apart: the two splits never share a chart
 
 
-def synthetic_charts(n: int, split: str = "train", seed: int = 0, image_size: int = 448,
-                     kinds: Sequence[str] = CHART_KINDS) -> list[ChartQuestion]:
-    """n chart questions for a split ('train' or 'heldout'): one question per chart, question types in rotation."""
+def _split_rng(split: str, seed: int, n: int) -> random.Random:
+    """The random generator of a split ('train' or 'heldout'), after checking the request."""
     if split not in SPLIT_SEEDS:
         raise ValueError(f"split must be one of {', '.join(SPLIT_SEEDS)}, not {split!r}")
     if n < 1:
         raise ValueError(f"n must be at least 1, not {n}")
-    rng = random.Random(SPLIT_SEEDS[split] + seed)
+    return random.Random(SPLIT_SEEDS[split] + seed)
+
+
+def synthetic_charts(n: int, split: str = "train", seed: int = 0, image_size: int = 448,
+                     kinds: Sequence[str] = CHART_KINDS) -> list[ChartQuestion]:
+    """n chart questions for a split ('train' or 'heldout'): one question per chart, question types in rotation."""
+    rng = _split_rng(split, seed, n)
     rows = []
     for i in range(n):
         chart = random_chart(rng, kinds[i % len(kinds)])
@@ -326,11 +331,7 @@ def render_simple_chart(chart: Chart, size: int = 64):
 
 def simple_charts(n: int, split: str = "train", seed: int = 0, image_size: int = 64) -> list[ChartQuestion]:
     """n questions about simple charts for a split ('train' or 'heldout'), question types in rotation."""
-    if split not in SPLIT_SEEDS:
-        raise ValueError(f"split must be one of {', '.join(SPLIT_SEEDS)}, not {split!r}")
-    if n < 1:
-        raise ValueError(f"n must be at least 1, not {n}")
-    rng = random.Random(SPLIT_SEEDS[split] + seed)
+    rng = _split_rng(split, seed, n)
     rows = []
     for i in range(n):
         chart = simple_chart(rng)

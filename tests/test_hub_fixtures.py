@@ -3,26 +3,17 @@
 Built once per session at a tiny row scale into a temporary folder and read back with plain file reads (no server).
 """
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from script_loader import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 SCALE = 0.02
 
 
-def _load_builder():
-    spec = importlib.util.spec_from_file_location("hub_standin_build", REPO / "scripts" / "hub_standin" / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-build = _load_builder()
+build = load_script("scripts/hub_standin/build.py", "hub_standin_build")
 
 
 @pytest.fixture(scope="session")

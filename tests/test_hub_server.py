@@ -6,7 +6,6 @@ and built here: a 2-layer Gemma 3, parquet datasets laid out as on the hub, a RE
 cais/mmlu declares its subjects, and an Image() column.
 """
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -17,11 +16,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from script_loader import load_script
 
 SERVE_PY = Path(__file__).resolve().parents[1] / "scripts" / "hub_standin" / "serve.py"
-_spec = importlib.util.spec_from_file_location("hub_standin_serve", SERVE_PY)
-serve = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)  # dataclasses look the module up there
-_spec.loader.exec_module(serve)
+serve = load_script("scripts/hub_standin/serve.py", "hub_standin_serve")
 
 MODEL = "tiny-org/tiny-gemma"
 PLAIN = "tiny-org/plain-ds"

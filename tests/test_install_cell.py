@@ -3,7 +3,6 @@ shown, Colab's torch held, and every requirement pinned. scripts/colab_check.sh 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -11,19 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from script_loader import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 COLAB_FILES = ["requirements-colab.txt", "requirements-colab-nodeps.txt", "requirements-colab-shipped.txt"]
 
 
-def _builder():
-    spec = importlib.util.spec_from_file_location("build_notebooks", ROOT / "scripts" / "build_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-builder = _builder()
+builder = load_script("scripts/build_notebooks.py")
 CELL = builder.install_cell()
 
 

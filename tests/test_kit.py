@@ -4,22 +4,16 @@ builds a real kit and runs the README's two commands from it with the network of
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 from pathlib import Path
 
+from script_loader import load_script
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_kit = _load("make_kit")
+make_kit = load_script("scripts/make_kit.py")
 CPU_TORCH = "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"
 LLAMA = ["llama_cpp_python-0.3.36-py3-none-linux_x86_64.whl"]
 

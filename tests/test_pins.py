@@ -3,12 +3,12 @@ check read it, and no version it holds is typed anywhere else in the scripts."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
+from script_loader import load_script
 
 from gemma_helpers import envcheck
 
@@ -16,14 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ("scripts/setup_env.sh", "scripts/colab_check.sh")
 
 
-def _builder():
-    spec = importlib.util.spec_from_file_location("build_notebooks", ROOT / "scripts" / "build_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-builder = _builder()
+builder = load_script("scripts/build_notebooks.py")
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+: the real TOML reader checks the simple ones
 TABLES = tomllib.loads((ROOT / "pins.toml").read_text())
 
