@@ -45,25 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     model, _ = parity.load_reference(source)
 
     load_before = os.getloadavg()[0]
-    weight_bytes = {"fp32": 4 * sum(p.numel() for p in model.parameters())}
-    weight_bytes.update({q: export.read_gguf(f.path).tensor_bytes for q, f in files.items()})
     speed_rows = []
     for threads in args.threads:
         import torch
 
         torch.set_num_threads(threads)
-        measured = [speed.transformers_speed(model, "fp32", args.prompt_tokens, args.gen_tokens)]
-        measured += [speed.llama_cpp_speed(f.path, q, args.prompt_tokens, args.gen_tokens, threads=threads)
-                     for q, f in files.items()]
-        # each row's bound comes from the memory its weights sat in: RAM (this many threads copying) or the GPU's
-        bandwidths = speed.device_bandwidths(s.device for s in measured if s.device != "cpu")
-        bandwidths["cpu"] = speed.Bandwidth("cpu", speed.memory_bandwidth(threads=threads), "RAM, measured")
-        for s in measured:
-            bandwidth = bandwidths[s.device].gbs
-            bound = speed.bandwidth_bound(weight_bytes[s.quant], bandwidth)
-            speed_rows.append({**asdict(s), "threads": threads, "bandwidth_gbs": round(bandwidth, 2),
-                               "bytes_per_token": weight_bytes[s.quant], "bound_tps": round(bound, 1),
-                               "fraction_of_bound": round(s.decode_tps / bound, 3)})
+        measured = speed.measure_runtimes(model, {q: f.path for q, f in files.items()}, args.prompt_tokens,
+                                          args.gen_tokens, threads=threads)
+        speed_rows += [{**row, "threads": threads} for row in measured.table()]
     load_after = os.getloadavg()[0]
 
     print(f"\nparity against transformers fp32 ({args.model}, {args.positions} positions)")
@@ -75,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'runtime':13} {'weights':8} {'device':6} {'thr':>3} {'prompt t/s':>10} {'decode t/s':>10} "
           f"{'bound t/s':>9} {'% bound':>7}")
     for r in speed_rows:
-        print(f"{r['runtime']:13} {r['quant']:8} {r['device']:6} {r['threads']:3d} {r['prompt_tps']:10.1f} "
-              f"{r['decode_tps']:10.1f} {r['bound_tps']:9.1f} {100 * r['fraction_of_bound']:7.0f}")
+        print(f"{r['runtime']:13} {r['weights']:8} {r['device']:6} {r['threads']:3d} {r['prompt tok/s']:10.1f} "
+              f"{r['decode tok/s']:10.1f} {r['bound tok/s']:9.1f} {r['% of bound']:7.0f}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"model": args.model, "machine": platform.processor() or platform.machine(),

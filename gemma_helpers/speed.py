@@ -7,14 +7,16 @@ weights sit in: RAM for a CPU runtime (:func:`memory_bandwidth`, large numpy cop
 runtime (:func:`gpu_memory_bandwidth`, a device-to-device copy; a T4's is 320 GB/s by specification).
 :func:`device_bandwidths` picks the right one for each device a measurement ran on. :func:`llama_cpp_speed` and
 :func:`transformers_speed` measure prompt and decode tokens/s the same way (greedy, a warm-up first);
-:func:`speed_table` puts each next to its bound and :func:`plot_speed` draws them.
+:func:`speed_table` puts each next to its bound and :func:`plot_speed` draws them. :func:`measure_runtimes` does the
+whole measurement of notebook 02 (and of ``bench/runtimes.py``): transformers and llama.cpp on every GGUF, the bytes
+each reads per token, and each device's bandwidth.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,14 +100,15 @@ class Bandwidth:
     spec_gbs: float | None = None  # the GPU's specification, when known
 
 
-def device_bandwidths(devices, hardware=None, measure_gpu: bool = True) -> dict[str, Bandwidth]:
+def device_bandwidths(devices, hardware=None, measure_gpu: bool = True,
+                      threads: int | None = None) -> dict[str, Bandwidth]:
     """For each device a speed was measured on, the bandwidth of the memory its weights were read from: RAM for
-    "cpu" (measured), the GPU's memory for "cuda" (measured with a device-to-device copy, or its specification when
-    measure_gpu=False). `hardware` is an env.Hardware report (probed when None)."""
+    "cpu" (measured with `threads` copying threads), the GPU's memory for "cuda" (measured with a device-to-device
+    copy, or its specification when measure_gpu=False). `hardware` is an env.Hardware report (probed when None)."""
     out: dict[str, Bandwidth] = {}
     for device in dict.fromkeys(devices):
         if device == "cpu":
-            out[device] = Bandwidth("cpu", memory_bandwidth(), "RAM, measured with large array copies")
+            out[device] = Bandwidth("cpu", memory_bandwidth(threads=threads), "RAM, measured with large array copies")
             continue
         if device != "cuda":
             raise ValueError(f"no bandwidth for device {device!r}: speeds run on 'cpu' or 'cuda'")
@@ -200,6 +203,38 @@ def speed_table(speeds: Sequence[Speed], bytes_per_token: dict[str, float],
                      "decode tok/s": round(s.decode_tps, 1), "bandwidth GB/s": round(bw.gbs, 1),
                      "bound tok/s": round(bound, 1), "% of bound": round(100 * s.decode_tps / bound)})
     return rows
+
+
+@dataclass
+class RuntimeSpeeds:
+    """Every runtime's speed, the bytes each reads per generated token, and the bandwidth of each device used."""
+
+    speeds: list[Speed]
+    bytes_per_token: dict[str, float]
+    bandwidths: dict[str, Bandwidth]
+
+    def bounds(self) -> dict[str, float]:
+        """Each runtime's decode bound (tokens/s) from its own device's bandwidth, by quant type."""
+        return {s.quant: bandwidth_bound(self.bytes_per_token[s.quant], self.bandwidths[s.device].gbs)
+                for s in self.speeds}
+
+    def table(self) -> list[dict[str, Any]]:
+        """:func:`speed_table` of these measurements."""
+        return speed_table(self.speeds, self.bytes_per_token, self.bandwidths)
+
+
+def measure_runtimes(model, ggufs: Mapping[str, str | Path], prompt_tokens: int = 128, gen_tokens: int = 64,
+                     threads: int | None = None) -> RuntimeSpeeds:
+    """transformers on `model` (float32) and llama.cpp on each GGUF (quant -> path), the bytes each reads per token
+    (4 per parameter; the GGUF's tensor table), and the bandwidth of the memory of each device they ran on."""
+    from .gguf_files import read_gguf
+
+    speeds = [transformers_speed(model, "fp32", prompt_tokens, gen_tokens)]
+    bytes_per_token = {"fp32": 4 * sum(p.numel() for p in model.parameters())}
+    for quant, path in ggufs.items():
+        speeds.append(llama_cpp_speed(path, quant, prompt_tokens, gen_tokens, threads=threads))
+        bytes_per_token[quant] = read_gguf(path).tensor_bytes
+    return RuntimeSpeeds(speeds, bytes_per_token, device_bandwidths((s.device for s in speeds), threads=threads))
 
 
 def plot_speed(speeds: Sequence[Speed], bounds: dict[str, float], bandwidths: dict[str, Bandwidth],

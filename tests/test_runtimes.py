@@ -200,3 +200,25 @@ def test_server_without_its_extras_says_how_to_get_them(monkeypatch, tmp_path):
     with pytest.raises(RuntimeError, match=r"ensure_llama_cpp\(server=True\)"):
         with runtimes.openai_server(tmp_path / "m.gguf", prefer="python"):
             pass
+
+
+def test_measure_runtimes_puts_each_runtime_beside_its_own_bound(monkeypatch, tmp_path):
+    import torch
+
+    from gemma_helpers import gguf_files
+
+    model = torch.nn.Linear(10, 10)  # 110 parameters: 440 bytes in float32
+    monkeypatch.setattr(speed, "transformers_speed", lambda m, q, p, g: speed.Speed("transformers", q, p, 50.0, g, 5.0))
+    monkeypatch.setattr(speed, "llama_cpp_speed",
+                        lambda path, q, p, g, threads=None: speed.Speed("llama.cpp", q, p, 80.0, g, 20.0))
+    monkeypatch.setattr(speed, "memory_bandwidth", lambda threads=None: 1e-6)  # GB/s: 1,000 bytes/s
+
+    class _Read:
+        tensor_bytes = 100
+
+    monkeypatch.setattr(gguf_files, "read_gguf", lambda path: _Read())
+    measured = speed.measure_runtimes(model, {"q8_0": tmp_path / "m.gguf"}, 16, 8)
+    assert measured.bytes_per_token == {"fp32": 440, "q8_0": 100}
+    assert measured.bounds() == pytest.approx({"fp32": 1000 / 440, "q8_0": 10.0})
+    rows = {r["weights"]: r for r in measured.table()}
+    assert rows["q8_0"]["% of bound"] == 200 and rows["fp32"]["runtime"] == "transformers"

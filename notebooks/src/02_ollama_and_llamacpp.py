@@ -144,17 +144,13 @@ else:
 # transformers' float32; smaller files decode faster because fewer bytes cross the memory bus per token, which is
 # also why a phone prefers Q4_K_M.
 # %%
-speeds = [speed.transformers_speed(reference_model, "fp32", S.speed_prompt_tokens, S.speed_tokens)]
-bytes_per_token = {"fp32": 4 * sum(p.numel() for p in reference_model.parameters())}
+measured = speed.measure_runtimes(reference_model, {q: f.path for q, f in files.items()}, S.speed_prompt_tokens,
+                                  S.speed_tokens)
 del reference_model
-for q, f in files.items():
-    speeds.append(speed.llama_cpp_speed(f.path, q, S.speed_prompt_tokens, S.speed_tokens))
-    bytes_per_token[q] = export.read_gguf(f.path).tensor_bytes
-bandwidths = speed.device_bandwidths(s.device for s in speeds)
+speeds, bandwidths, bounds = measured.speeds, measured.bandwidths, measured.bounds()
 for bw in bandwidths.values():
     print(f"{bw.device}: {bw.gbs:.1f} GB/s - {bw.source}")
-bounds = {s.quant: speed.bandwidth_bound(bytes_per_token[s.quant], bandwidths[s.device].gbs) for s in speeds}
-pd.DataFrame(speed.speed_table(speeds, bytes_per_token, bandwidths))
+pd.DataFrame(measured.table())
 # %% [markdown]
 # **Your turn.** Gemma 3 4B in Q4_K_M on a free T4: its text weights take the planner's size printed below (the
 # vision tower sits in a separate mmproj file and is not read while writing text), and a T4's memory moves 320 GB/s by
