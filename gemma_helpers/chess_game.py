@@ -4,8 +4,8 @@ The model is asked exactly as in the lesson (notebook 03): the position as a pie
 (:func:`gemma_helpers.chess.format_position`) under the lesson's task, rendered by
 ``ChessExample.conversation(with_answer=False)``; its reply is read by :func:`gemma_helpers.chess.parse_move`
 (the first UCI move in the reply, if it is legal there). How the model is asked is a function,
-``answer_fn(examples) -> list[str]`` (one reply per position): :func:`model_player` builds one from a model, and
-tests pass a scripted stub.
+``answer_fn(examples) -> list[str]`` (one reply per position): :func:`model_player` builds one from a model, :func:`gguf_player` from a GGUF
+file in llama.cpp, and tests pass a scripted stub.
 
 **When the model's reply is not a legal move**, the game goes on: the reply is shown and counted as illegal, and a
 random legal move (from the game's own seeded random generator, so a replay is identical) is played in its place,
@@ -275,6 +275,18 @@ def model_player(model, tokenizer, max_new_tokens: int = 6, greedy: bool = True,
             return generate_answers(model, tokenizer, examples, greedy=greedy, max_new_tokens=max_new_tokens)
         with model.disable_adapter():
             return generate_answers(model, tokenizer, examples, greedy=greedy, max_new_tokens=max_new_tokens)
+
+    return ask
+
+
+def gguf_player(llm, max_new_tokens: int = 6) -> AnswerFn:
+    """An answer_fn that asks a GGUF opened with llama.cpp (``runtimes.load_llama``) through the lesson's prompt,
+    greedily: the fine-tune as a phone app runs it (notebook 02)."""
+    from .runtimes import chat
+
+    def ask(examples: Sequence[ChessExample]) -> list[str]:
+        return [chat(llm, ex.conversation(with_answer=False), max_tokens=max_new_tokens, greedy=True, echo=False)
+                for ex in examples]
 
     return ask
 

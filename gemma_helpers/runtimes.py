@@ -192,8 +192,8 @@ def openai_server(gguf: str | Path, max_requests: int = 4, n_ctx: int = 2048, th
 
         missing = missing_server_extras()
         if missing:
-            raise RuntimeError(f"python -m llama_cpp.server needs {', '.join(missing)}: run "
-                               "gemma_helpers.export.ensure_llama_cpp(server=True) first")
+            raise ModuleNotFoundError(f"python -m llama_cpp.server needs {', '.join(missing)}: run "
+                                      "gemma_helpers.export.ensure_llama_cpp(server=True) first", name=missing[0])
         if read_gguf(gguf).chat_template != CHAT_TEMPLATE:  # this server can only take the GGUF's own template
             raise ValueError(f"{gguf} does not carry our chat template: export it with export.to_gguf, "
                              "or use llama-server (it takes the template as a file)")

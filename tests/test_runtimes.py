@@ -197,7 +197,7 @@ def test_server_without_its_extras_says_how_to_get_them(monkeypatch, tmp_path):
     from gemma_helpers import export
 
     monkeypatch.setattr(export, "missing_server_extras", lambda: ["uvicorn>=0.22.0"])
-    with pytest.raises(RuntimeError, match=r"ensure_llama_cpp\(server=True\)"):
+    with pytest.raises(ModuleNotFoundError, match=r"ensure_llama_cpp\(server=True\)"):
         with runtimes.openai_server(tmp_path / "m.gguf", prefer="python"):
             pass
 
