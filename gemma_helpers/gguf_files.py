@@ -28,7 +28,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-LLAMA_CPP_PYTHON = "0.3.36"  # the sdist that carries llama.cpp's converter (scripts/setup_env.sh downloads it)
+# The sdist that carries llama.cpp's converter (scripts/setup_env.sh downloads it). A copy of pins.toml's
+# llama-cpp-python, typed here so that this file works copied alone; tests/test_pins.py keeps the two equal.
+LLAMA_CPP_PYTHON = "0.3.36"
 CONVERTER_TYPES = ("f32", "f16", "bf16", "q8_0")  # written by convert_hf_to_gguf.py directly
 QUANTIZER_TYPES = {"q4_0": 2, "q4_k_m": 15, "q5_k_m": 17, "q6_k": 18}  # llama_ftype values for llama_model_quantize
 GGUF_MAGIC = b"GGUF"

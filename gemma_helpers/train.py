@@ -28,6 +28,41 @@ from .prompts import END_OF_TURN, chat_prompt
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """How a trainer moves the weights, apart from the lesson's own knobs (steps, batch, learning rate, LoRA rank,
+    which live in ``gemma_helpers.env``'s settings): the learning-rate shape, the warm-up, weight decay, gradient
+    clipping and, where the recipe fixes it, the optimizer. Every trainer of the curriculum reads one of
+    :data:`SCHEDULES`; nothing else types these numbers."""
+
+    scheduler: str  # "linear" or "cosine" (the transformers name)
+    warmup_every: int  # one warm-up step per this many training steps ...
+    warmup_min: int = 0  # ... but at least this many
+    warmup_max: int | None = None  # ... and at most this many (None: no cap)
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    optimizer: str | None = None  # None: the lesson's settings choose (per machine)
+    why: str = ""
+
+    def warmup_steps(self, max_steps: int) -> int:
+        """Warm-up steps for a run of ``max_steps``."""
+        steps = max(self.warmup_min, max_steps // self.warmup_every)
+        return steps if self.warmup_max is None else min(steps, self.warmup_max)
+
+
+# The trainer recipes, in one table: text LoRA through TRL (the chess lesson, the chat warm-up, bench/cpu_precision),
+# and the chart lesson's two trainers (Unsloth's vision recipe on a GPU; a plain torch loop on the CPU stand-in).
+SCHEDULES = {
+    "text": Schedule("linear", warmup_every=10, warmup_max=5,
+                     why="TRL's defaults (no decay, clip at 1.0) with a short warm-up, as Unsloth's Gemma 3 notebooks"),
+    "vision_gpu": Schedule("cosine", warmup_every=30, warmup_min=1, weight_decay=0.01, max_grad_norm=0.3,
+                           optimizer="adamw_torch_fused",
+                           why="Unsloth's Gemma 3 vision recipe: a random projector needs a gentle start"),
+    "vision_cpu": Schedule("linear", warmup_every=30, warmup_min=1, optimizer="adamw_torch",
+                           why="the same warm-up on the CPU stand-in, a linear decay, AdamW without decay"),
+}
+
+
 def to_prompt_completion(conversations: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, str]]:
     """Conversations ending in an assistant message -> TRL prompt/completion rows."""
     rows = []
@@ -130,9 +165,10 @@ def precision_for(model, backend: str = "transformers"):
 def sft_trainer(model, tokenizer, conversations: Sequence[Sequence[dict[str, Any]]], *, output_dir: str | Path,
                 max_steps: int = 30, batch_size: int = 4, learning_rate: float = 2e-4, max_length: int = 256,
                 save_steps: int | None = None, optimizer: str = "adamw_torch", logging_steps: int = 1,
-                seed: int = 3407, callbacks: Sequence[Any] = (), backend: str = "transformers"):
-    """A TRL SFTTrainer on prompt/completion rows, loss on the completion only, linear schedule (precision from
-    the hardware and ``backend``, the library that loaded the model)."""
+                seed: int = 3407, callbacks: Sequence[Any] = (), backend: str = "transformers",
+                schedule: Schedule = SCHEDULES["text"]):
+    """A TRL SFTTrainer on prompt/completion rows, loss on the completion only, ``schedule``'s learning-rate shape
+    (precision from the hardware and ``backend``, the library that loaded the model)."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
@@ -146,7 +182,9 @@ def sft_trainer(model, tokenizer, conversations: Sequence[Sequence[dict[str, Any
                          "gemma_helpers.env picks the optimizer per machine (ChessSettings.optimizer)")
     args = SFTConfig(
         output_dir=str(output_dir), max_steps=max_steps, per_device_train_batch_size=batch_size,
-        learning_rate=learning_rate, lr_scheduler_type="linear", warmup_steps=min(5, max_steps // 10),
+        learning_rate=learning_rate, lr_scheduler_type=schedule.scheduler,
+        warmup_steps=schedule.warmup_steps(max_steps), weight_decay=schedule.weight_decay,
+        max_grad_norm=schedule.max_grad_norm,
         logging_steps=logging_steps, save_strategy="steps" if save_steps else "no", save_steps=save_steps or 500,
         save_total_limit=2, report_to=[], max_length=max_length, optim=optimizer, seed=seed, data_seed=seed,
         eos_token=END_OF_TURN, completion_only_loss=True, dataset_num_proc=1, disable_tqdm=True,

@@ -184,8 +184,9 @@ def train_vision_lora(model, processor, rows: Sequence[charts.ChartQuestion], *,
                       backend: str, max_steps: int = 60, batch_size: int = 2, learning_rate: float = 2e-4,
                       max_length: int = 2048, gradient_accumulation: int = 1, seed: int = 3407):
     """Train what requires a gradient; returns train.TrainResult (losses per step): Unsloth + TRL's SFTTrainer
-    (``backend="unsloth"``), or a torch loop (AdamW, a short warm-up, then a linear decay)."""
-    from .train import TrainResult
+    (``backend="unsloth"``), or a torch loop (AdamW, a short warm-up, then a linear decay); their recipes are
+    ``train.SCHEDULES["vision_gpu"]`` and ``["vision_cpu"]``."""
+    from .train import SCHEDULES, TrainResult
 
     _check_backend(backend)
     if not rows:
@@ -196,18 +197,19 @@ def train_vision_lora(model, processor, rows: Sequence[charts.ChartQuestion], *,
                               gradient_accumulation, seed)
     import torch
 
+    recipe = SCHEDULES["vision_cpu"]  # a linear decay after the warm-up, AdamW: the loop below implements just that
     torch.manual_seed(seed)
     rng = random.Random(seed)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=learning_rate, weight_decay=0.0)
-    warmup = max(1, max_steps // 30)  # as Unsloth's recipe: a random projector and tower need a gentle start
+    optimizer = torch.optim.AdamW(trainable, lr=learning_rate, weight_decay=recipe.weight_decay)
+    warmup = recipe.warmup_steps(max_steps)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warmup) * (1.0 - s / max(max_steps, 1)))
     model.train()
     started = time.time()
     with _cpu_threads_for(model):
         losses = _torch_loop(model, processor, rows, optimizer, schedule, trainable, max_steps, batch_size,
-                             max_length, gradient_accumulation, rng)
+                             max_length, gradient_accumulation, rng, recipe.max_grad_norm)
     model.eval()
     return TrainResult(max_steps, time.time() - started, losses, str(output_dir))
 
@@ -219,7 +221,7 @@ def _on_model(model, batch: dict[str, Any]) -> dict[str, Any]:
 
 
 def _torch_loop(model, processor, rows, optimizer, schedule, trainable, max_steps, batch_size, max_length,
-                gradient_accumulation, rng) -> list[tuple[int, float]]:
+                gradient_accumulation, rng, max_grad_norm) -> list[tuple[int, float]]:
     import torch
 
     order: list[int] = []
@@ -231,7 +233,7 @@ def _torch_loop(model, processor, rows, optimizer, schedule, trainable, max_step
             picked, order = order[:batch_size], order[batch_size:]
             loss = model(**_on_model(model, build_batch(processor, [rows[i] for i in picked], max_length))).loss
             (loss / gradient_accumulation).backward()
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        torch.nn.utils.clip_grad_norm_(trainable, max_grad_norm)
         optimizer.step()
         schedule.step()
         optimizer.zero_grad()
@@ -246,16 +248,18 @@ def _train_unsloth(model, processor, rows, output_dir, max_steps, batch_size, le
     from unsloth import FastVisionModel
     from unsloth.trainer import UnslothVisionDataCollator
 
-    from .train import TrainResult, precision_for
+    from .train import SCHEDULES, TrainResult, precision_for
 
+    recipe = SCHEDULES["vision_gpu"]
     FastVisionModel.for_training(model)
     collator = UnslothVisionDataCollator(model, processor, max_seq_length=max_length, train_on_responses_only=True,
                                          instruction_part="<start_of_turn>user\n",
                                          response_part="<start_of_turn>model\n")
     args = SFTConfig(output_dir=str(output_dir), per_device_train_batch_size=batch_size,
                      gradient_accumulation_steps=gradient_accumulation, max_steps=max_steps,
-                     learning_rate=learning_rate, warmup_steps=max(1, max_steps // 30), lr_scheduler_type="cosine",
-                     weight_decay=0.01, max_grad_norm=0.3, optim="adamw_torch_fused", logging_steps=1, seed=seed,
+                     learning_rate=learning_rate, warmup_steps=recipe.warmup_steps(max_steps),
+                     lr_scheduler_type=recipe.scheduler, weight_decay=recipe.weight_decay,
+                     max_grad_norm=recipe.max_grad_norm, optim=recipe.optimizer, logging_steps=1, seed=seed,
                      save_strategy="no", report_to=[], gradient_checkpointing=True,
                      gradient_checkpointing_kwargs={"use_reentrant": False}, remove_unused_columns=False,
                      dataset_text_field="", dataset_kwargs={"skip_prepare_dataset": True}, max_length=max_length,

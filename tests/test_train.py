@@ -7,6 +7,8 @@ test (which tokens carry loss, which step a resumed run ends at, what the optimi
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -55,6 +57,25 @@ def test_prompt_tokens_are_masked_and_answer_tokens_are_not(tokenizer, tmp_path)
         assert labels[-n:] == ids[-n:] == answer  # the move's tokens and <end_of_turn> carry the loss
         assert labels[-1] == 106
         assert tokenizer.decode(ids[:-n]).endswith("<start_of_turn>model\n")
+
+
+def test_the_trainer_takes_its_recipe_from_the_one_table(tokenizer, tmp_path):
+    text = train.SCHEDULES["text"]
+    assert [text.warmup_steps(n) for n in (4, 30, 100, 1000)] == [0, 3, 5, 5]  # a tenth of the run, at most 5
+    assert [train.SCHEDULES["vision_cpu"].warmup_steps(n) for n in (10, 60, 1200)] == [1, 2, 40]
+    assert train.SCHEDULES["vision_gpu"].warmup_steps(60) == 2
+    args = train.sft_trainer(tiny_lora_model(tokenizer), tokenizer, CONVERSATIONS, output_dir=tmp_path,
+                             max_steps=30).args
+    assert (args.lr_scheduler_type, args.warmup_steps, args.weight_decay, args.max_grad_norm) == ("linear", 3, 0.0, 1.0)
+    cosine = train.Schedule("cosine", warmup_every=10, weight_decay=0.01, max_grad_norm=0.3)
+    args = train.sft_trainer(tiny_lora_model(tokenizer), tokenizer, CONVERSATIONS, output_dir=tmp_path / "c",
+                             max_steps=30, schedule=cosine).args
+    assert (args.lr_scheduler_type, args.weight_decay, args.max_grad_norm) == ("cosine", 0.01, 0.3)
+    # No trainer of the package types a schedule of its own.
+    package = Path(train.__file__).parent
+    typed = [p.name for p in package.glob("*.py") if p.name != "train.py"
+             and re.search(r"lr_scheduler_type=\"|max_grad_norm=\d|weight_decay=\d|warmup_steps=max\(", p.read_text())]
+    assert typed == []
 
 
 def test_interrupted_run_resumes_to_the_same_final_step_and_optimizer_state(tokenizer, tmp_path):
