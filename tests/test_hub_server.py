@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -218,6 +219,17 @@ def test_not_found_errors_are_the_libraries_own(hub, tmp_path):
     assert [line for line in unknown if "/api/spaces/" not in line] == []
 
 
+def _last_log_line(log: Path, path: str, timeout: float = 10.0) -> str:
+    """The log's last line once it is about ``path``: the server logs a request after answering it, so on a busy
+    machine the client can read the answer before the server's thread has written the line."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = log.read_text().splitlines() if log.exists() else []
+        if (lines and path in lines[-1]) or time.monotonic() > deadline:
+            return lines[-1] if lines else ""
+        time.sleep(0.05)
+
+
 def test_ranges_etags_and_unknown_routes(hub):
     endpoint, root, log = hub
     path = root / "models" / MODEL / "config.json"
@@ -237,7 +249,7 @@ def test_ranges_etags_and_unknown_routes(hub):
     assert headers["ETag"] == f'"{repo.files["model.safetensors"].sha256}"'
     status, headers, _ = _get(f"{endpoint}/api/spaces/{MODEL}")
     assert (status, headers["X-Error-Code"]) == (404, "RouteNotFound")
-    assert "UNKNOWN ROUTE" in log.read_text().splitlines()[-1]
+    assert "UNKNOWN ROUTE" in _last_log_line(log, "/api/spaces/")
 
 
 def test_commit_sha_follows_content(tmp_path):
@@ -260,6 +272,7 @@ def test_cli_announces_endpoint_and_port_file(hub, tmp_path):
         assert line == f"HF_ENDPOINT=http://127.0.0.1:{port_file.read_text()}"
         status, _, body = _get(line.split("=", 1)[1] + f"/api/models/{MODEL}")
         assert status == 200 and json.loads(body)["id"] == MODEL
+        assert f"GET /api/models/{MODEL} -> 200" in _last_log_line(log, f"/api/models/{MODEL}")
     finally:
         proc.terminate()
         proc.wait(timeout=10)
