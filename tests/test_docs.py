@@ -85,3 +85,10 @@ def test_the_guide_has_both_plans_the_kit_and_five_failures_in_both_languages():
         assert all(w in text for w in words), name
         failures = re.findall(r"^([1-9])\. \*\*", text, re.M)
         assert failures == ["1", "2", "3", "4", "5"], name
+
+
+def test_the_design_map_names_files_that_exist():
+    text = (ROOT / "docs" / "design.md").read_text()
+    paths = set(re.findall(r"`((?:gemma_helpers|scripts|bench|notebooks|tests|docs)/[\w./*-]+|pins\.toml)`", text))
+    missing = [p for p in sorted(paths) if not any(ROOT.glob(p.replace("NN_*", "[0-9][0-9]_*")))]
+    assert paths and missing == [], f"docs/design.md names files that do not exist: {missing}"

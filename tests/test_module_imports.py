@@ -8,6 +8,7 @@ an empty folder and imported from there, as a top-level module.
 """
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -41,6 +42,27 @@ print(json.dumps({"own": own, "heavy": [k for k in sys.argv[2:] if k in sys.modu
 def test_every_module_is_listed():
     modules = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
     assert modules == sorted(NEEDS), "add the new module to NEEDS with what it imports from the package"
+
+
+def layers() -> dict[str, int]:
+    """{module: layer} from docs/design.md's numbered list "The modules, by layer"."""
+    text = (PACKAGE.parent / "docs" / "design.md").read_text()
+    section = text.split("## The modules, by layer", 1)[1].split("\n## ", 1)[0]
+    found: dict[str, int] = {}
+    for number, body in re.findall(r"^(\d)\. (.*?)(?=^\d\. |\Z)", section, flags=re.S | re.M):
+        for name in re.findall(r"`([a-z_]+)`", body):
+            if name in NEEDS:
+                assert name not in found, f"docs/design.md names {name} in two layers"
+                found[name] = int(number)
+    return found
+
+
+def test_every_module_sits_in_one_layer_and_imports_no_later_one():
+    layer = layers()
+    assert sorted(layer) == sorted(NEEDS), "name each module in one layer of docs/design.md"
+    upward = [f"{m} (layer {layer[m]}) imports {n} (layer {layer[n]})" for m, needs in NEEDS.items() for n in needs
+              if layer[n] > layer[m]]
+    assert upward == [], "import it inside the function that needs it, or move a module in docs/design.md"
 
 
 @pytest.mark.parametrize("module", sorted(NEEDS))
