@@ -49,8 +49,6 @@ def test_max_length_never_cuts_the_image(stand_in):
 
 
 def test_lora_training_lowers_the_loss_and_the_merged_model_matches(stand_in, tmp_path):
-    import torch
-
     _, processor, rows = stand_in
     model, _ = vision.load_vision_model(TINY_VISION)
     model = vision.add_vision_lora(model, r=8, alpha=16, backend="transformers")
@@ -67,15 +65,22 @@ def test_lora_training_lowers_the_loss_and_the_merged_model_matches(stand_in, tm
     answers = vision.answer_charts(model, processor, rows[:4], max_new_tokens=4)
     assert len(answers) == 4 and all(isinstance(a, str) for a in answers)
 
-    paths = vision.save_adapter_and_merged(model, processor, tmp_path / "out", backend="transformers")
+    paths = assert_merged_matches(model, processor, rows, tmp_path / "out")
     assert (paths["adapter"] / "adapter_config.json").exists()
+
+
+def assert_merged_matches(model, processor, rows, out):
+    """Save the adapter and the merged model; the merged one must compute what the model with its adapter does."""
+    import torch
     from transformers import AutoModelForImageTextToText
 
+    paths = vision.save_adapter_and_merged(model, processor, out, backend="transformers")
     merged = AutoModelForImageTextToText.from_pretrained(paths["merged"]).eval()
     batch = vision.build_batch(processor, rows[:2], 128)
     batch.pop("labels")
     with torch.no_grad():
         torch.testing.assert_close(merged(**batch).logits, model(**batch).logits, atol=1e-4, rtol=1e-4)
+    return paths
 
 
 def test_lora_parameter_count_for_4b_by_hand():
@@ -140,8 +145,6 @@ def test_save_without_the_merged_copy(stand_in, tmp_path):
 
 def test_modules_trained_whole_get_no_adapters_and_survive_the_merge(stand_in, tmp_path):
     """The stand-in's recipe: vision tower and projector trained whole, LoRA on the language model only."""
-    import torch
-
     _, processor, rows = stand_in
     model, _ = vision.load_vision_model(TINY_VISION)
     model = vision.add_vision_lora(model, r=4, alpha=8, backend="transformers",
@@ -152,14 +155,7 @@ def test_modules_trained_whole_get_no_adapters_and_survive_the_merge(stand_in, t
     assert any("multi_modal_projector" in n for n in trainable) and any("language_model" in n for n in trainable)
     vision.train_vision_lora(model, processor, rows, output_dir=tmp_path / "run", backend="transformers",
                              max_steps=3, batch_size=4, learning_rate=3e-3)
-    paths = vision.save_adapter_and_merged(model, processor, tmp_path / "out", backend="transformers")
-    from transformers import AutoModelForImageTextToText
-
-    merged = AutoModelForImageTextToText.from_pretrained(paths["merged"]).eval()
-    batch = vision.build_batch(processor, rows[:2], 128)
-    batch.pop("labels")
-    with torch.no_grad():
-        torch.testing.assert_close(merged(**batch).logits, model(**batch).logits, atol=1e-4, rtol=1e-4)
+    assert_merged_matches(model, processor, rows, tmp_path / "out")
 
 
 def test_backend_is_said_not_guessed():
