@@ -64,6 +64,7 @@ class GameRecord:
     model_illegal: int
     result: str  # "1-0", "0-1", "1/2-1/2", or "*" while the game is not over
     termination: str  # "checkmate", "stalemate", ... or "not over"
+    start_fen: str | None = None  # the starting position (None: the usual one)
 
     @property
     def model_legal_rate(self) -> float | None:
@@ -75,6 +76,44 @@ class GameRecord:
         """One row per half-move, for a DataFrame."""
         return [{"ply": p.number, "move": p.san, "uci": p.uci, "played by": p.player,
                  "model's reply": p.answer if p.player != YOU else ""} for p in self.plies]
+
+    def check(self) -> GameRecord:
+        """Replay the record from its start and check that it holds together; return it, or raise ValueError naming
+        the first half-move that does not.
+
+        Every move must be legal in turn; your moves and the model's must each keep one colour; a move the model
+        played must be the one its reply names, and a substitute must follow a reply that names no legal move; the
+        legal and illegal counts must be those replies; the result must be the board's.
+        """
+        import chess
+
+        board = chess.Board(self.start_fen) if self.start_fen else chess.Board()
+        colours: dict[str, set[bool]] = {YOU: set(), "model": set()}
+        legal = illegal = 0
+        for i, ply in enumerate(self.plies, 1):
+            where = f"half-move {i} ({ply.uci}, {ply.player})"
+            if ply.number != i:
+                raise ValueError(f"{where} is numbered {ply.number}")
+            if ply.uci not in {m.uci() for m in board.legal_moves}:
+                raise ValueError(f"{where} is not legal in {board.fen()}")
+            named = parse_move(board.fen(), ply.answer) if ply.player != YOU else None
+            if ply.player == MODEL and named != ply.uci:
+                raise ValueError(f"{where}: the model's reply {ply.answer!r} does not name the move played")
+            if ply.player == SUBSTITUTE and named is not None:
+                raise ValueError(f"{where}: the reply {ply.answer!r} names a legal move, yet a substitute was played")
+            if ply.player not in (YOU, MODEL, SUBSTITUTE):
+                raise ValueError(f"{where}: unknown player")
+            legal, illegal = legal + (ply.player == MODEL), illegal + (ply.player == SUBSTITUTE)
+            colours[YOU if ply.player == YOU else "model"].add(board.turn)
+            board.push(chess.Move.from_uci(ply.uci))
+        if any(len(c) > 1 for c in colours.values()) or colours[YOU] & colours["model"]:
+            raise ValueError("you and the model do not each keep one colour")
+        if (legal, illegal) != (self.model_legal, self.model_illegal):
+            raise ValueError(f"the model's replies were {legal} legal and {illegal} illegal, but the record counts "
+                             f"{self.model_legal} and {self.model_illegal}")
+        if board.result() != self.result:
+            raise ValueError(f"the result is {board.result()} on the board, {self.result} in the record")
+        return self
 
     def summary(self) -> str:
         """One line: moves played, the model's legal replies, the result."""
@@ -180,7 +219,8 @@ class Game:
         """The game so far: half-moves with their players, the model's legal/illegal counts, the result."""
         outcome = self.board.outcome()
         termination = outcome.termination.name.lower().replace("_", " ") if outcome else "not over"
-        return GameRecord(tuple(self.plies), self.model_legal, self.model_illegal, self.board.result(), termination)
+        return GameRecord(tuple(self.plies), self.model_legal, self.model_illegal, self.board.result(), termination,
+                          self.fen)
 
     def board_svg(self, size: int = 320) -> str:
         """The board from your side, the last move highlighted (and the king in red when in check)."""

@@ -192,3 +192,33 @@ def test_gguf_player_asks_llama_cpp_with_the_lessons_prompt_greedily():
     messages, max_tokens, settings = asked[0]
     assert messages == example.conversation(with_answer=False) and max_tokens == 6
     assert settings == {"temperature": 0.0, "top_k": 1}  # greedy, as the lesson scores
+
+
+def test_a_record_that_holds_together_passes_its_check_and_a_tampered_one_does_not():
+    from dataclasses import replace
+
+    record = chess_game.scripted_game(["e2e4", "g1f3", "f1c4"], scripted(["e7e5", "Nc6 please", "b8c6"]))
+    assert record.check() is record  # one illegal reply, a substitute played for it, counts 2 and 1
+    assert (record.model_legal, record.model_illegal) == (2, 1)
+    black = chess_game.scripted_game(["e7e5"], scripted(["e2e4", "g1f3"]), you_play="black")
+    assert black.check() is black
+    from_fen = chess_game.Game(fen="4k3/8/8/8/8/8/4P3/4K3 w - - 0 1")
+    from_fen.play("e2e4")
+    from_fen.reply(scripted(["e8d7"]))
+    assert from_fen.record().check().start_fen == from_fen.fen
+
+    plies = list(record.plies)
+    with pytest.raises(ValueError, match="2 legal and 1 illegal, but the record counts 3 and 0"):
+        replace(record, model_legal=3, model_illegal=0).check()
+    with pytest.raises(ValueError, match=r"half-move 3 \(e2e5, you\) is not legal"):
+        replace(record, plies=(*plies[:2], replace(plies[2], uci="e2e5"), *plies[3:])).check()
+    with pytest.raises(ValueError, match="does not name the move played"):
+        replace(record, plies=(plies[0], replace(plies[1], answer="d7d5"), *plies[2:])).check()
+    substitute = next(i for i, p in enumerate(plies) if p.player == SUBSTITUTE)
+    with pytest.raises(ValueError, match="names a legal move, yet a substitute was played"):
+        replace(record, plies=(*plies[:substitute], replace(plies[substitute], answer=plies[substitute].uci),
+                               *plies[substitute + 1:])).check()
+    with pytest.raises(ValueError, match="do not each keep one colour"):
+        replace(record, plies=(plies[0], replace(plies[1], player=YOU), *plies[2:])).check()
+    with pytest.raises(ValueError, match="on the board"):
+        replace(record, result="1-0").check()

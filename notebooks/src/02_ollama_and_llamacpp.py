@@ -87,7 +87,7 @@ if SOURCE.finetune:
     chess_llm = runtimes.load_llama(SERVE.path, n_ctx=512)
     game_record = chess_game.scripted_game(["e2e4", "g1f3", "f1c4"],
                                            chess_game.gguf_player(chess_llm, CONFIG.chess.answer_tokens),
-                                           on_illegal="random")
+                                           on_illegal="random").check()
     chess_llm.close()
     print(f"{S.serve_quant} GGUF of the chess fine-tune: {game_record.summary()}")
     record_result("02.chess_game_gguf_legal_rate", game_record.model_legal_rate)

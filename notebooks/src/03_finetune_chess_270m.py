@@ -147,8 +147,10 @@ pd.DataFrame(chess_game.compare(held_out[0].fen, {"base": ask_base, "fine-tune":
 # %% [markdown]
 # A short game with scripted moves for White (what CI runs). The model's replies change the position, so a scripted
 # move that is no longer legal is replaced by a random legal one (`on_illegal="random"`, and a line says so).
+# `check()` replays the record and stops the cell if it does not hold together: every move legal, each reply counted
+# once, as legal (the move it names was played) or illegal (a random legal move was played for it).
 # %%
-record = chess_game.scripted_game(["e2e4", "g1f3", "f1c4"], ask_finetune, on_illegal="random")
+record = chess_game.scripted_game(["e2e4", "g1f3", "f1c4"], ask_finetune, on_illegal="random").check()
 print(record.summary())
 record_result("chess_game_model_legal_rate", record.model_legal_rate)
 pd.DataFrame(record.rows())
