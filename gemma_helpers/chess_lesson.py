@@ -165,8 +165,9 @@ def save(student: Student, data: ChessData, settings, training: Training, out_di
     from . import train
 
     out_dir = Path(out_dir)
-    adapter_dir = train.save_adapter(student.model, student.tokenizer, out_dir / ADAPTER)
-    merged_dir = train.save_merged(student.model, student.tokenizer, out_dir / MERGED, dtype="bfloat16")
+    adapter_dir = train.save_adapter(student.model, student.tokenizer, out_dir / ADAPTER, base=student.base)
+    merged_dir = train.save_merged(student.model, student.tokenizer, out_dir / MERGED, dtype="bfloat16",
+                                   base=student.base)
     extra = {"backend": student.backend, "lora_r": settings.lora_r, "lora_alpha": settings.lora_alpha,
              "learning_rate": settings.learning_rate, "batch_size": settings.batch_size,
              "held_out_positions": len(data.held_out), "train_seconds": round(training.train_seconds, 1)}

@@ -18,6 +18,7 @@ The check of an exported file against its source is :mod:`gemma_helpers.parity`;
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -41,6 +42,7 @@ from .gguf_files import (  # noqa: F401  (re-exported: the export lesson's names
     sha256,
 )
 from .prompts import CHAT_TEMPLATE
+from .tokenizer_files import SENTENCEPIECE, carry, saved_with_tokenizer_files
 
 # ------------------------------------------------------------------------------------------------ installing
 
@@ -147,22 +149,69 @@ def missing_server_extras() -> list[str]:
 # ------------------------------------------------------------------------------------------------ converting
 
 
+GEMMA_ID = re.compile(r"gemma-3-(\d+)([mb])(?:-(it|pt))?", re.IGNORECASE)
+FINETUNES = {"chess_lesson": ("chess LoRA", "chess-lora"), "embedded_chat_dir": ("chat warm-up", "chat-warmup")}
+
+
+def released_base(folder: str | Path | None, hub_id: str | None = None) -> str | None:
+    """The released model a folder descends from: its manifest's base, followed through local folders (a fine-tune
+    of the embedded model -> the embedded folder -> google/gemma-3-270m) to a hub id; `hub_id` when no manifest."""
+    seen = 0
+    while folder is not None and (Path(folder) / provenance.MANIFEST).is_file() and seen < 8:
+        base = provenance.read(folder).base
+        if not provenance.Provenance("converted", base, "").base_is_local:
+            return base
+        folder, seen = base, seen + 1
+    return hub_id
+
+
+def gguf_metadata(hf_dir: str | Path, hub_id: str | None = None) -> dict[str, Any]:
+    """The ``general.*`` keys a GGUF of this folder carries, from its provenance: a name apps list ("Gemma 3 270M
+    chess LoRA"), basename, size label, license, what the fine-tune is, and the released base model it started from
+    (``general.base_model.0.*``). `hub_id`: the repo a folder without a manifest was downloaded from."""
+    base = released_base(hf_dir, hub_id) or ""
+    found = GEMMA_ID.search(base)
+    size = f"{found.group(1)}{found.group(2).upper()}" if found else None
+    variant = f" {found.group(3).upper()}" if found and found.group(3) else ""
+    record = provenance.read(hf_dir) if (Path(hf_dir) / provenance.MANIFEST).is_file() else None
+    finetune = next((v for k, v in FINETUNES.items() if record and k in record.made_by), None)
+    base_name = f"Gemma 3 {size or ''}{variant}".replace("  ", " ").strip()
+    meta: dict[str, Any] = {"general.name": base_name + (f" {finetune[0]}" if finetune else ""),
+                            "general.basename": "gemma-3", "general.license": "gemma"}
+    if size:
+        meta["general.size_label"] = size
+    if finetune:
+        meta["general.finetune"] = finetune[1]
+    if base:
+        owner = base.split("/")[0]
+        meta["general.base_models"] = [{"name": base_name, "organization": owner.capitalize(),
+                                        "repo_url": f"https://huggingface.co/{base}"}]
+    return meta
+
+
 def to_gguf(hf_dir: str | Path, out_file: str | Path, outtype: str = "f16", mmproj: bool = False,
-            chat_template: str | None = CHAT_TEMPLATE) -> Path:
-    """gguf_files.to_gguf with our chat template by default (None keeps the folder's) and the curriculum's cache."""
+            chat_template: str | None = CHAT_TEMPLATE, hub_id: str | None = None) -> Path:
+    """gguf_files.to_gguf with our chat template by default (None keeps the folder's), the name and base model from
+    the folder's provenance (:func:`gguf_metadata`) and the curriculum's cache."""
     from . import gguf_files
 
     return gguf_files.to_gguf(hf_dir, out_file, outtype, mmproj=mmproj, chat_template=chat_template,
-                              cache=cache_dir())
+                              cache=cache_dir(), metadata=gguf_metadata(hf_dir, hub_id))
 
 
-def export_gguf(hf_dir: str | Path, out_dir: str | Path, quant_types: Sequence[str] = ("f16", "q8_0", "q4_k_m"),
-                name: str = "gemma3-export", reuse: bool = True) -> dict[str, ExportedFile]:
-    """Write name-<quant>.gguf for each quant type with our chat template; an earlier run's files are reused."""
+def export_gguf(hf_dir: str | Path | Source, out_dir: str | Path,
+                quant_types: Sequence[str] = ("f16", "q8_0", "q4_k_m"), name: str = "gemma3-export",
+                reuse: bool = True, hub_id: str | None = None) -> dict[str, ExportedFile]:
+    """Write name-<quant>.gguf for each quant type with our chat template and the folder's name and base model
+    (:func:`gguf_metadata`); an earlier run's files are reused. `hf_dir` may be a :class:`Source` (notebook 01's).
+    The tools' logs go to ``gguf_files.export_log(out_dir, name)``, not to the screen."""
     from . import gguf_files
 
+    if isinstance(hf_dir, Source):
+        hf_dir, hub_id = hf_dir.folder, hub_id or hf_dir.hub_id
+
     return gguf_files.export_gguf(hf_dir, out_dir, quant_types, name=name, reuse=reuse, chat_template=CHAT_TEMPLATE,
-                                  cache=cache_dir())
+                                  cache=cache_dir(), metadata=gguf_metadata(hf_dir, hub_id))
 
 
 def merge_lora(adapter_dir: str | Path, out_dir: str | Path, base: str | None = None) -> Path:
@@ -179,11 +228,13 @@ def merge_lora(adapter_dir: str | Path, out_dir: str | Path, base: str | None = 
         raise FileNotFoundError(f"{adapter_dir} holds no adapter_config.json: pass the folder save_pretrained wrote")
     record = provenance.read(adapter_dir, "the lesson that saved this adapter (notebook 03 for the chess one)")
     base = base or record.base
-    model = AutoModelForCausalLM.from_pretrained(str(base_of(record) if base == record.base else base),
-                                                 dtype=torch.float32)
+    base_dir = base_of(record) if base == record.base else base
+    model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
     merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     merged.save_pretrained(out_dir)
-    AutoTokenizer.from_pretrained(str(adapter_dir)).save_pretrained(out_dir)
+    saved_with_tokenizer_files(AutoTokenizer.from_pretrained(str(adapter_dir)), out_dir, adapter_dir)
+    if not (out_dir / SENTENCEPIECE).is_file():  # an adapter saved before adapters carried it: from the base
+        carry(base_dir, out_dir)
     provenance.write(out_dir, provenance.Provenance(
         kind="merged", base=base, adapter=str(adapter_dir.resolve()), data=record.data, steps=record.steps,
         dtype="float32", made_by="gemma_helpers.export.merge_lora", extra=record.extra))
@@ -202,6 +253,7 @@ class Source:
     what: str
     record: provenance.Provenance | None
     finetune: bool  # True when it is notebook 03's chess fine-tune
+    hub_id: str | None = None  # the repo it was downloaded from, when it came from the hub
 
 
 CHESS_LESSON = "notebook 03 (03_finetune_chess_270m)"
@@ -227,10 +279,11 @@ def choose_source(model: str, chess_dir: str | Path, work_dir: str | Path | None
     from .models import resolve
 
     path = resolve(model)
-    folder = Path(path) if Path(path).exists() else download_model(path)
+    local = Path(path).exists()
+    folder = Path(path) if local else download_model(path)
     record = provenance.read(folder) if (folder / provenance.MANIFEST).exists() else None
     return Source(folder, f"{model} (no chess fine-tune in {chess_dir}: run {CHESS_LESSON}, then this notebook "
-                          "again, to export it instead)", record, False)
+                          "again, to export it instead)", record, False, None if local else path)
 
 
 def base_of(record: provenance.Provenance | None) -> Path | None:
@@ -267,7 +320,7 @@ def run(settings, out_dir: str | Path, chess_dir: str | Path) -> ExportLessonRes
 
     started = time.time()
     source = choose_source(settings.model, chess_dir, out_dir)
-    files = export_gguf(source.folder, out_dir, settings.quant_types)
+    files = export_gguf(source, out_dir, settings.quant_types)
     check = parity.check_files(source.folder, files, settings.parity_positions)
     base = base_of(source.record)
     survival = parity.survival_table(base, files, check) if base else None
@@ -286,13 +339,15 @@ def download_model(repo_id: str) -> Path:
 
 def export_vision(model_id: str, out_dir: str | Path, quant: str = "q4_k_m") -> dict[str, Path]:
     """A vision Gemma 3 (4B and up) for llama.cpp: the language model as a GGUF plus its --mmproj projector (f16)."""
-    hf_dir = Path(model_id) if Path(model_id).exists() else download_model(model_id)
+    local = Path(model_id).exists()
+    hf_dir = Path(model_id) if local else download_model(model_id)
     out_dir = Path(out_dir)
-    name = hf_dir.name.lower() if Path(model_id).exists() else model_id.split("/")[-1].lower()
-    files = export_gguf(hf_dir, out_dir, (quant,), name=name)
+    name = hf_dir.name.lower() if local else model_id.split("/")[-1].lower()
+    hub_id = None if local else model_id
+    files = export_gguf(hf_dir, out_dir, (quant,), name=name, hub_id=hub_id)
     mmproj = out_dir / f"mmproj-{name}-f16.gguf"
     if not mmproj.exists():
-        to_gguf(hf_dir, mmproj, "f16", mmproj=True)
+        to_gguf(hf_dir, mmproj, "f16", mmproj=True, hub_id=hub_id)
     return {"model": Path(files[quant].path), "mmproj": mmproj}
 
 

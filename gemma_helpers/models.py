@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import provenance
+from . import provenance, tokenizer_files
 from .catalog import CATALOG, GemmaSize, get_size, size_table  # noqa: F401  (re-exported)
 from .env import EMBEDDED, TINY_VISION, cache_dir
 from .envcheck import pinned
@@ -91,10 +91,11 @@ def _check_tokenizer(tokenizer) -> None:
 
 
 def embedded_model_dir(rebuild: bool = False) -> Path:
-    """The embedded model as a plain HF folder (fp32 safetensors + tokenizer with our chat template); built once."""
+    """The embedded model as a plain HF folder (fp32 safetensors + tokenizer with our chat template, and the
+    SentencePiece tokenizer.model rebuilt from the GGUF's vocabulary, as the released repos carry one); built once."""
     target = cache_dir() / "gemma-3-270m-hf"
     if _has_manifest(target, "converted.json") and not rebuild:
-        return _with_current_template(target)
+        return _with_sentencepiece(_with_current_template(target))
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -110,6 +111,7 @@ def embedded_model_dir(rebuild: bool = False) -> Path:
     _check_tokenizer(tokenizer)
     tokenizer.chat_template = CHAT_TEMPLATE
     tokenizer.save_pretrained(work)
+    tokenizer_files.sentencepiece_from_gguf(gguf, work / tokenizer_files.SENTENCEPIECE)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     unmark_gguf(model)
     model.generation_config.eos_token_id = list(STOP_TOKEN_IDS)
@@ -150,6 +152,8 @@ def embedded_chat_dir(rebuild: bool = False, steps: int = 40) -> Path:
     """
     target = cache_dir() / "gemma-3-270m-chat-hf"
     if _has_manifest(target, "train.json") and not rebuild:
+        if not (target / tokenizer_files.SENTENCEPIECE).is_file():  # a cache from before the file was carried
+            tokenizer_files.carry(embedded_model_dir(), target)
         return _with_current_template(target)
     from . import train
 
@@ -163,7 +167,7 @@ def embedded_chat_dir(rebuild: bool = False, steps: int = 40) -> Path:
                             backend=backend)
     merged = model.merge_and_unload()
     merged.save_pretrained(work)
-    tokenizer.save_pretrained(work)
+    tokenizer_files.saved_with_tokenizer_files(tokenizer, work, embedded_model_dir())
     shutil.rmtree(work / "run", ignore_errors=True)
     provenance.write(work, provenance.Provenance(
         kind="merged", base=str(embedded_model_dir()), made_by="gemma_helpers.models.embedded_chat_dir",
@@ -192,6 +196,15 @@ def _has_manifest(folder: Path, older_record: str) -> bool:
         data="" if converted else str(data.get("data", "")), steps=int(data.get("steps", 0)), dtype="float32",
         extra={k: v for k, v in data.items() if k not in ("base", "data", "steps")}))
     return True
+
+
+def _with_sentencepiece(folder: Path) -> Path:
+    """Add tokenizer.model to a cached embedded folder built before it carried one (rebuilt from the GGUF)."""
+    if not (folder / tokenizer_files.SENTENCEPIECE).is_file():
+        partial = folder / (tokenizer_files.SENTENCEPIECE + ".partial")
+        tokenizer_files.sentencepiece_from_gguf(embedded_gguf(), partial)
+        partial.rename(folder / tokenizer_files.SENTENCEPIECE)
+    return folder
 
 
 def _with_current_template(folder: Path) -> Path:

@@ -37,6 +37,17 @@ PARITY_TEXTS = (
     "pressure is lower. A pressure cooker raises the boiling point, so food cooks faster.",
 )
 
+# Texts where tokenizers tend to part ways: the tokenizer check compares llama.cpp's tokens with transformers' on each.
+TOKENIZER_TEXTS = (
+    ("prose", "The capital of France is Paris; its museums open at 9 a.m."),
+    ("Chinese", "大语言模型可以在手机上运行。今天天气很好，我们去公园散步吧！"),
+    ("code", "def area(r):\n\treturn 3.14159 * r ** 2  # 圆的面积\n"),
+    ("whitespace runs", "a    b\n\n\n   c\t\td  \n"),
+    ("emoji", "I love chess ♞ 😀🎉👍🏽!"),
+    ("chat turn", "<start_of_turn>user\nHi!<end_of_turn>\n<start_of_turn>model\n"),
+    ("numbers", "1,000,000 and 2026-12-04 and 0.000123"),
+)
+
 
 @dataclass(frozen=True)
 class ParityResult:
@@ -164,6 +175,29 @@ def survival_table(base_dir: str | Path, files: dict[str, Any], check: ParityChe
         with_base = parity(f.path, q, base_reference, check.streams, check.logits[q])
         rows.append({"file": q, "agreement with the fine-tune %": round(100 * check.results[q].top1_agreement, 1),
                      "agreement with the base %": round(100 * with_base.top1_agreement, 1)})
+    return rows
+
+
+def tokenizer_agreement(hf_dir: str | Path, gguf: str | Path,
+                        texts: Sequence[tuple[str, str]] = TOKENIZER_TEXTS) -> list[dict[str, Any]]:
+    """llama.cpp's tokenizer (the GGUF's vocabulary) against transformers' (the folder's) on each text: token counts,
+    whether the ids are identical, and the first position where they differ. Both add <bos> and read special tokens
+    such as <start_of_turn> as one token."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(hf_dir))
+    llm = import_llama_cpp().Llama(str(gguf), vocab_only=True, verbose=False)
+    rows = []
+    try:
+        for kind, text in texts:
+            ours = tokenizer(text)["input_ids"]
+            theirs = llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+            first = next((i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b),
+                         None if len(ours) == len(theirs) else min(len(ours), len(theirs)))
+            rows.append({"text": kind, "transformers tokens": len(ours), "llama.cpp tokens": len(theirs),
+                         "identical": ours == theirs, "first difference at": "-" if first is None else first})
+    finally:
+        llm.close()
     return rows
 
 

@@ -276,16 +276,22 @@ def plot_losses(losses: Sequence[tuple[int, float]], path: str | Path | None = N
     return fig
 
 
-def save_adapter(model, tokenizer, path: str | Path) -> Path:
-    """Save the LoRA adapter alone (a few MB) with the tokenizer; reload with peft's PeftModel.from_pretrained."""
+def save_adapter(model, tokenizer, path: str | Path, base: str | Path | None = None) -> Path:
+    """Save the LoRA adapter alone (a few MB) with the tokenizer; reload with peft's PeftModel.from_pretrained.
+
+    The base's tokenizer.model and added tokens are carried over (``tokenizer_files.carry``; `base` defaults to where
+    the tokenizer was loaded from): transformers 5 writes tokenizer.json only, and llama.cpp's converter needs them."""
+    from .tokenizer_files import saved_with_tokenizer_files
+
     path = Path(path)
     model.save_pretrained(str(path))
-    tokenizer.save_pretrained(str(path))
+    saved_with_tokenizer_files(tokenizer, path, base)
     return path
 
 
-def save_merged(model, tokenizer, path: str | Path, dtype: str = "bfloat16") -> Path:
-    """Merge the LoRA into the base weights and save a plain 16-bit Hugging Face folder (for GGUF export).
+def save_merged(model, tokenizer, path: str | Path, dtype: str = "bfloat16", base: str | Path | None = None) -> Path:
+    """Merge the LoRA into the base weights and save a plain 16-bit Hugging Face folder (for GGUF export), with the
+    base's tokenizer files as :func:`save_adapter` carries them.
 
     The merge happens in place: afterwards ``model`` (use the returned folder's weights, or keep using ``model``)
     answers as before but has no adapter left to train.
@@ -304,8 +310,10 @@ def save_merged(model, tokenizer, path: str | Path, dtype: str = "bfloat16") -> 
     config = json.loads(config_file.read_text())
     config["dtype"] = dtype
     config_file.write_text(json.dumps(config, indent=2) + "\n")
-    tokenizer.save_pretrained(str(path))
     from .prompts import CHAT_TEMPLATE
+    from .tokenizer_files import saved_with_tokenizer_files
+
+    saved_with_tokenizer_files(tokenizer, path, base)
 
     (path / "chat_template.jinja").write_text(CHAT_TEMPLATE)
     return path

@@ -324,12 +324,18 @@ MERGED_SKIPPED = ("not saved: save_merged is off. Merging 4B's LoRA from 4-bit w
 
 def save_adapter_and_merged(model, processor, output_dir: str | Path, base: str = TINY_VISION,
                             merged: bool = True, *, backend: str) -> dict[str, Path]:
-    """Save the LoRA adapter and, when `merged`, a merged 16-bit model (what Ollama and llama.cpp's converter need)."""
+    """Save the LoRA adapter and, when `merged`, a merged 16-bit model (what Ollama and llama.cpp's converter need).
+
+    Both carry the base's tokenizer.model and added tokens where the base has them (``tokenizer_files.carry``)."""
+    from .tokenizer_files import carry
+
     _check_backend(backend)
     output_dir = Path(output_dir)
     adapter, merged_dir = output_dir / "adapter", output_dir / "merged"
     model.save_pretrained(adapter)
     processor.save_pretrained(adapter)
+    source = tiny_vision_dir() if base == TINY_VISION else base
+    carry(source, adapter)
     if not merged:
         return {"adapter": adapter}
     if backend == "unsloth":
@@ -338,9 +344,10 @@ def save_adapter_and_merged(model, processor, output_dir: str | Path, base: str 
         from peft import PeftModel
         from transformers import AutoModelForImageTextToText
 
-        fresh = AutoModelForImageTextToText.from_pretrained(tiny_vision_dir() if base == TINY_VISION else base)
+        fresh = AutoModelForImageTextToText.from_pretrained(source)
         PeftModel.from_pretrained(fresh, adapter).merge_and_unload().save_pretrained(merged_dir)
         processor.save_pretrained(merged_dir)
+    carry(source, merged_dir)
     return {"adapter": adapter, "merged": merged_dir}
 
 

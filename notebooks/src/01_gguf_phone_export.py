@@ -57,7 +57,7 @@ if SOURCE.record:
 # `parity.check_files`, `parity.survival_table`, `phone.phone_table`); `export.run(settings, out_dir, chess_dir)`
 # chains them for scripts and tests.
 # %%
-files = export.export_gguf(source, OUT, S.quant_types)
+files = export.export_gguf(SOURCE, OUT, S.quant_types)
 pd.DataFrame([{"quant": q, "file": f.path.split("/")[-1], "MB": round(f.size_mb, 1), "seconds to make": f.seconds,
                "sha256": f.sha256[:16] + "..."} for q, f in files.items()])
 # %% [markdown]

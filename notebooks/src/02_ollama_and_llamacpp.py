@@ -32,7 +32,7 @@ export.ensure_llama_cpp(server=True)
 # %%
 SOURCE = export.choose_source(S.model, output_dir(S.chess_output_glob), output_dir("01_gguf_export"))
 source, what = SOURCE.folder, SOURCE.what
-files = export.export_gguf(source, output_dir("01_gguf_export"), S.quant_types)
+files = export.export_gguf(SOURCE, output_dir("01_gguf_export"), S.quant_types)
 print("model:", what)
 for q, f in files.items():
     print(f"  {q:7s} {f.size_mb:7.1f} MB  {f.path}")
