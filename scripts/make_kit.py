@@ -44,6 +44,7 @@ CACHE_ENTRIES = {
     "wheels": "llama-cpp-python built from source with GGML_NATIVE=OFF (the set-up installs it from here)",
     "sdist": "the llama-cpp-python sdist that carries llama.cpp's converter",
     "transformers-{tokenizer}": "pins.toml's tokenizer-transformers (--target folder), for converting the embedded tokenizer",
+    "gemma3-released-tokenizer": "the released Gemma 3 tokenizer files, for the full-mode rehearsal's Hub stand-in",
 }
 # Made on first use from an entry above, so copied when present only.
 OPTIONAL_ENTRIES = {
@@ -151,6 +152,7 @@ def build(kit: Path) -> dict:
     step = time.time()
     run([sys.executable, "-m", "gemma_helpers.models"], cwd=ROOT)
     run([sys.executable, "-c", "from gemma_helpers import vision; vision.tiny_vision_dir()"], cwd=ROOT)
+    run([sys.executable, "scripts/hub_standin/released_tokenizer.py"], cwd=ROOT)
     cache = cache_dir()
     entries = cache_entries(cache)
     missing = [name for name in entries if not (cache / name).exists()]

@@ -248,3 +248,56 @@ def test_chess_test_split_has_enough_scoreable_positions():
     settings = env.build_config(env.FULL, has_cuda=False, scale=1.0).chess
     scoreable = sum(build.CHESS_KIND_SHARES[k] for k in chess.MOVE_KINDS)
     assert build.REAL_ROWS[(build.CHESS, "default", "test")] * scoreable >= settings.eval_positions
+
+
+# ------------------------------------------------------------------------------------------------ released tokenizer
+
+RELEASED_CONFIG_KEYS = {  # google/gemma-3-1b-it's tokenizer_config.json (SOURCES.md)
+    "add_bos_token", "add_eos_token", "added_tokens_decoder", "boi_token", "bos_token", "chat_template",
+    "clean_up_tokenization_spaces", "eoi_token", "eos_token", "extra_special_tokens", "image_token",
+    "model_max_length", "pad_token", "processor_class", "sp_model_kwargs", "spaces_between_special_tokens",
+    "tokenizer_class", "unk_token", "use_default_system_prompt"}
+
+
+@pytest.mark.parametrize("repo", [*build.TEXT_MODELS, *build.VISION_MODELS])
+def test_every_model_repo_carries_the_released_tokenizer_files_byte_for_byte(root, repo):
+    from gemma_helpers.tokenizer_files import vocabulary_shape
+
+    released = load_script("scripts/hub_standin/released_tokenizer.py", "released_tokenizer")
+    folder = model_dir(root, repo)
+    for name, (size, digest) in released.RELEASED.items():
+        data = (folder / name).read_bytes()
+        assert (len(data), released.sha256(data)) == (size, digest), (repo, name)
+    shape = vocabulary_shape(folder)
+    assert shape["entries"] == 262_145 and shape["max_id"] == 262_144  # 262,144 pieces + <image_soft_token>
+    assert shape["sentencepiece_pieces"] == 262_144 and shape["added_tokens"] == {"<image_soft_token>": 262_144}
+    assert shape["special_ids"] == {"<pad>": 0, "<eos>": 1, "<bos>": 2, "<unk>": 3, "<start_of_turn>": 105,
+                                    "<end_of_turn>": 106, "<start_of_image>": 255_999, "<end_of_image>": 256_000,
+                                    "<image_soft_token>": 262_144}
+    assert {"added_tokens.json", "special_tokens_map.json", "tokenizer.json", "tokenizer.model",
+            "tokenizer_config.json"} <= set(shape["files"])
+    assert set(json.loads((folder / "tokenizer_config.json").read_text())) == RELEASED_CONFIG_KEYS
+
+
+def test_a_fine_tune_of_the_released_layout_exports_only_with_the_bases_sentencepiece_file(root, tmp_path):
+    """transformers 5 saves tokenizer.json alone: llama.cpp's converter would then assert on the 262,145th id.
+    The export refuses that folder with the fix named; a save that carries the base's files exports as Google's."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from gemma_helpers import export, gguf_files, train
+
+    base = model_dir(root, "unsloth/gemma-3-270m-it")
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(base), AutoTokenizer.from_pretrained(base)
+    plain = tmp_path / "plain"
+    model.save_pretrained(plain)
+    tokenizer.save_pretrained(plain)
+    assert not (plain / "tokenizer.model").exists()
+    with pytest.raises(gguf_files.TokenizerFilesError, match="262,145 ids for a vocab_size of 262,144"):
+        export.to_gguf(plain, tmp_path / "plain.gguf")
+    carried = train.save_merged(model, tokenizer, tmp_path / "merged", dtype="float32", base=str(base))
+    assert (carried / "tokenizer.model").read_bytes() == (base / "tokenizer.model").read_bytes()
+    info = gguf_files.read_gguf(export.to_gguf(carried, tmp_path / "merged.gguf", hub_id="unsloth/gemma-3-270m-it"))
+    assert info.metadata["tokenizer.ggml.model"] == "llama" and info.metadata["tokenizer.ggml.tokens"] == \
+        "<array of 262144>"  # the SentencePiece path, <image_soft_token> dropped as llama.cpp does
+    assert info.name == "Gemma 3 270M IT"
+    assert info.metadata["general.base_model.0.repo_url"] == "https://huggingface.co/unsloth/gemma-3-270m-it"

@@ -7,8 +7,9 @@ this folder instead (``serve.py``), and the real loading code runs unchanged aga
     ROOT/datasets/<owner>/<name>/...    README.md (YAML configs where the real repo has them) and the data files
 
 Models are randomly initialised (seeded) at a tiny width, but keep the real architecture classes, the real
-vocabulary, special-token ids, attention pattern, rope settings and image geometry, and carry the real Gemma 3
-tokenizer (copied from the embedded 270M's folder). Datasets keep the real file paths, configs, split names,
+vocabulary, special-token ids, attention pattern, rope settings and image geometry, and carry the released Gemma 3
+tokenizer files byte for byte (``released_tokenizer.py``: tokenizer.model, tokenizer.json with 262,145 entries,
+tokenizer_config.json, special_tokens_map.json, added_tokens.json; never the embedded model's own conversion). Datasets keep the real file paths, configs, split names,
 column names, feature types and answer formats; their rows are made up here (legal chess games from python-chess,
 charts, documents and diagrams drawn with PIL). Every fact and its source is in ``SOURCES.md`` next to this file.
 
@@ -27,7 +28,6 @@ import os
 import random
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # run as a script: make gemma_helpers importable without installing it
     sys.path.insert(0, str(REPO))
 
-BUILDER_VERSION = 1  # bump on any change to what is built, so stale stand-ins are rebuilt
+BUILDER_VERSION = 2  # bump on any change to what is built, so stale stand-ins are rebuilt
 STAMP = "standin.json"
 SEED = 3407
 
@@ -125,8 +125,6 @@ TINY = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "nu
 BOI, EOI, IMAGE_TOKEN = "<start_of_image>", "<end_of_image>", "<image_soft_token>"
 BOI_ID, EOI_ID, IMAGE_TOKEN_ID = 255_999, 256_000, 262_144
 REAL_IMAGE_SIZE, REAL_PATCH, REAL_MM_TOKENS = 896, 14, 256
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
-                   "chat_template.jinja", "chat_template.json")
 # Like the real generation_config.json of the instruction-tuned checkpoints: stop on <eos> (1) and <end_of_turn> (106).
 IT_GENERATION = {"bos_token_id": 2, "pad_token_id": 0, "eos_token_id": [1, 106], "do_sample": True, "top_k": 64,
                  "top_p": 0.95, "cache_implementation": "hybrid"}
@@ -139,11 +137,19 @@ REAL_PREPROCESSOR = {  # google/gemma-3-4b-it preprocessor_config.json, key for 
     "rescale_factor": 1 / 255, "size": {"height": REAL_IMAGE_SIZE, "width": REAL_IMAGE_SIZE}}
 
 
-def embedded_tokenizer_dir() -> Path:
-    """The embedded 270M's HF folder, whose tokenizer and chat template are the real Gemma 3 ones."""
-    from gemma_helpers import models
+def released_tokenizer_dir() -> Path:
+    """The released Gemma 3 tokenizer files (released_tokenizer.py: fetched once, each checked by its hash)."""
+    from scripts.hub_standin.released_tokenizer import released_tokenizer_dir as fetch
 
-    return models.embedded_model_dir()
+    return fetch()
+
+
+def _link_released_tokenizer(tokenizer_src: Path, out: Path, shared: dict[str, Path]) -> None:
+    """The five released tokenizer files into a model repo, replacing whatever save_pretrained wrote there."""
+    from scripts.hub_standin.released_tokenizer import RELEASED
+
+    for name in RELEASED:
+        _link_or_copy(shared.setdefault(name, tokenizer_src / name), out / name)
 
 
 def _text_config(vocab_size: int, max_positions: int, sliding_window: int, rope_scaling: dict | None):
@@ -171,16 +177,6 @@ def _transformers_version() -> str:
     return transformers.__version__
 
 
-def _clean_tokenizer_config(out: Path) -> None:
-    """Drop the keys a local load leaves in tokenizer_config.json (a hub file never has them); unlink it first."""
-    path = out / "tokenizer_config.json"
-    data = json.loads(path.read_text())
-    for key in ("is_local", "local_files_only"):
-        data.pop(key, None)
-    path.unlink()
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
 def _link_or_copy(src: Path, dst: Path) -> None:
     """Hard-link when possible: the 33 MB tokenizer.json is then stored once for all stand-ins sharing it."""
     dst.unlink(missing_ok=True)
@@ -201,23 +197,15 @@ def build_text_model(repo: str, out: Path, tokenizer_src: Path, shared: dict[str
     model = Gemma3ForCausalLM(config).to(torch.bfloat16)
     model.save_pretrained(out)
     _write_generation_config(out, IT_GENERATION)
-    for name in TOKENIZER_FILES:
-        if (tokenizer_src / name).exists():
-            _link_or_copy(shared.setdefault(name, tokenizer_src / name), out / name)
-    _clean_tokenizer_config(out)
+    _link_released_tokenizer(tokenizer_src, out, shared)
 
 
 def vision_processor(tokenizer_src: Path):
-    """A Gemma3Processor with the real tokenizer plus <image_soft_token> (id 262144) and the real 896 px geometry."""
+    """A Gemma3Processor with the released tokenizer (<image_soft_token> at id 262144) and the real 896 px geometry."""
     from transformers import AutoTokenizer, Gemma3Processor
     from transformers.models.gemma3 import Gemma3ImageProcessorPil  # the default one needs torchvision
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_src)
-    tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN]})
-    with tempfile.TemporaryDirectory(prefix="standin-tokenizer-") as tmp:
-        tokenizer.save_pretrained(tmp)  # reloaded, so the image tokens become named attributes (image_token_id, ...)
-        tokenizer = AutoTokenizer.from_pretrained(tmp, extra_special_tokens={
-            "image_token": IMAGE_TOKEN, "boi_token": BOI, "eoi_token": EOI})
     ids = tokenizer.convert_tokens_to_ids([BOI, EOI, IMAGE_TOKEN])
     if ids != [BOI_ID, EOI_ID, IMAGE_TOKEN_ID]:
         raise RuntimeError(f"image token ids are {ids}, the real ones are {[BOI_ID, EOI_ID, IMAGE_TOKEN_ID]}")
@@ -227,7 +215,8 @@ def vision_processor(tokenizer_src: Path):
                            chat_template=tokenizer.chat_template)
 
 
-def build_vision_model(repo: str, out: Path, processor, seed: int) -> None:
+def build_vision_model(repo: str, out: Path, processor, seed: int, tokenizer_src: Path,
+                       shared: dict[str, Path]) -> None:
     """A tiny Gemma3ForConditionalGeneration under a 4B id: one-layer SigLIP at the real 896 px / 14 px / 256 tokens."""
     import torch
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration, SiglipVisionConfig
@@ -250,12 +239,12 @@ def build_vision_model(repo: str, out: Path, processor, seed: int) -> None:
     (out / "preprocessor_config.json").write_text(json.dumps(REAL_PREPROCESSOR, indent=2) + "\n")
     (out / "processor_config.json").write_text(json.dumps(
         {"image_seq_length": REAL_MM_TOKENS, "processor_class": "Gemma3Processor"}, indent=2) + "\n")
-    _clean_tokenizer_config(out)
+    _link_released_tokenizer(tokenizer_src, out, shared)  # the released bytes, not save_pretrained's rewrite
 
 
 def build_models(root: Path) -> dict[str, int]:
     """All four model stand-ins; returns bytes per repo."""
-    tokenizer_src = embedded_tokenizer_dir()
+    tokenizer_src = released_tokenizer_dir()
     sizes, shared = {}, {}
     for i, repo in enumerate(TEXT_MODELS):
         out = root / "models" / repo
@@ -263,17 +252,10 @@ def build_models(root: Path) -> dict[str, int]:
         build_text_model(repo, out, tokenizer_src, shared, SEED + i)
         sizes[repo] = _folder_bytes(out)
     processor = vision_processor(tokenizer_src)
-    first = None
     for i, repo in enumerate(VISION_MODELS):
         out = root / "models" / repo
         out.mkdir(parents=True, exist_ok=True)
-        build_vision_model(repo, out, processor, SEED + 10 + i)
-        if first is None:
-            first = out
-        else:  # the two 4B processors are identical files: store the big one once
-            for name in ("tokenizer.json",):
-                if (first / name).exists():
-                    _link_or_copy(first / name, out / name)
+        build_vision_model(repo, out, processor, SEED + 10 + i, tokenizer_src, shared)
         sizes[repo] = _folder_bytes(out)
     return sizes
 
