@@ -331,6 +331,33 @@ def gguf_player(llm, max_new_tokens: int = 6) -> AnswerFn:
     return ask
 
 
+def constrained_player(model, tokenizer, adapter: bool = True, batch_size: int = 16) -> AnswerFn:
+    """An answer_fn whose reply is always legal: the model's best-ranked legal move
+    (:func:`gemma_helpers.chess_constrained.constrained_answers`); adapter=False ranks with a LoRA model's base, as
+    in :func:`model_player`."""
+    from .chess_constrained import constrained_answers
+
+    if not adapter and not hasattr(model, "disable_adapter"):
+        raise ValueError("adapter=False needs a model with a LoRA adapter (PEFT); this one has none: pass the base "
+                         "model itself instead")
+
+    def ask(examples: Sequence[ChessExample]) -> list[str]:
+        if adapter:
+            return constrained_answers(model, tokenizer, examples, batch_size)
+        with model.disable_adapter():
+            return constrained_answers(model, tokenizer, examples, batch_size)
+
+    return ask
+
+
+def gguf_constrained_player(llm, max_new_tokens: int | None = None) -> AnswerFn:
+    """An answer_fn that asks a GGUF in llama.cpp greedily, held by a grammar to the legal moves' answers
+    (:func:`gemma_helpers.chess_constrained.gguf_constrained_answers`; the token budget always fits the longest)."""
+    from .chess_constrained import gguf_constrained_answers
+
+    return lambda examples: gguf_constrained_answers(llm, examples, max_new_tokens)
+
+
 def has_widget_front_end() -> bool:
     """True in a Jupyter kernel with ipywidgets installed, outside CI (where no browser draws the widgets)."""
     try:

@@ -141,7 +141,8 @@ def train_model(student: Student, data: ChessData, settings, out_dir: str | Path
                             output_dir=Path(out_dir) / "run", max_steps=settings.max_steps,
                             batch_size=settings.batch_size, learning_rate=settings.learning_rate,
                             max_length=settings.max_length, save_steps=settings.save_every or None, resume=resume,
-                            optimizer=settings.optimizer, callbacks=[*measure, *callbacks], backend=student.backend)
+                            optimizer=settings.optimizer, callbacks=[*measure, *callbacks], backend=student.backend,
+                            time_budget_s=getattr(settings, "train_budget_s", None))
     return Training(result, curve, measure[0].seconds if measure else 0.0)
 
 
@@ -196,3 +197,69 @@ def run(settings, out_dir: str | Path, offline: bool | None = None, backend: str
     after = evaluate_after(student, data, settings)
     saved = save(student, data, settings, training, out_dir)
     return ChessLessonResult(data, before, after, training, saved, time.time() - started)
+
+
+# ------------------------------------------------------------------------------------------------ strength
+
+FREE, CONSTRAINED = "free", "legal by construction"  # how an answer was produced
+
+
+def evaluate_constrained(student: Student, data: ChessData, settings, adapter: bool = True) -> ChessResult:
+    """The first settings.constrained_positions held-out positions answered with the best-ranked legal move
+    (chess_constrained); every answer is legal by construction, and this asserts it. adapter=False: the base."""
+    from .chess_game import constrained_player
+
+    examples = data.held_out[:settings.constrained_positions]
+    started = time.time()
+    answers = constrained_player(student.model, student.tokenizer, adapter=adapter)(examples)
+    result = chess.score(examples, answers, time.time() - started)
+    if result.legal_rate != 1.0:
+        raise AssertionError(f"a constrained answer was not a legal move ({result.legal_rate:.0%} legal): "
+                             "chess_constrained must only choose among the legal moves")
+    return result
+
+
+def puzzle_rating(data: ChessData, result: ChessResult):
+    """The model's Lichess puzzle rating from a result on rated held-out puzzles (rating.puzzle_rating: maximum
+    likelihood under the Elo model, with its 95% interval); None when the positions carry no rating
+    (ChessInstruct's do not)."""
+    from .chess import SOLVED
+    from .rating import puzzle_rating as fit
+
+    solved = result.extra[SOLVED]
+    pairs = [(ex.rating, bool(s)) for ex, s in zip(data.held_out, solved, strict=False) if ex.rating]
+    return fit(pairs) if pairs else None
+
+
+def strength_table(results: dict[str, ChessResult], data: ChessData) -> list[dict[str, Any]]:
+    """One row per (model, way of answering): positions, legal move, exact match, puzzles solved, puzzle rating."""
+    from .rating import format_estimate
+
+    rows = []
+    for label, res in results.items():
+        rated = puzzle_rating(data, res)
+        rows.append({"model, answers": label, "positions": res.n, "legal move %": round(100 * res.legal_rate, 1),
+                     "exact match %": round(100 * res.exact_match, 1),
+                     "puzzles solved %": None if res.solve_rate is None else round(100 * res.solve_rate, 1),
+                     "puzzle rating (95% interval)": format_estimate(rated) if rated else "no rated puzzles"})
+    return rows
+
+
+def play_matches(student: Student, settings, constrained: bool = True, stockfish: bool = True) -> list:
+    """Rated matches of the model (legal by construction, or free: an illegal reply loses the game) against the
+    random mover and, when `stockfish` and the engine is installed, Stockfish at settings.stockfish_elo; colours
+    alternate, every game is checked move by move (chess_match), and no game starts after settings.match_budget_s."""
+    from . import chess_game, chess_match
+
+    player = (chess_game.constrained_player if constrained else chess_game.model_player)(student.model,
+                                                                                          student.tokenizer)
+    kinds = [chess_match.random_mover]
+    if stockfish and chess_match.find_stockfish():
+        kinds.append(lambda seed: chess_match.stockfish_opponent(settings.stockfish_elo))
+    results, started = [], time.time()
+    for make in kinds:
+        left = max(settings.match_budget_s - (time.time() - started), 0.0)
+        with make(0) as opponent:
+            results.append(chess_match.play_match(player, opponent, settings.match_games, settings.match_max_plies,
+                                                  time_budget_s=left))
+    return results

@@ -191,6 +191,17 @@ class ChessSettings:
     # {"next best move": "e2e4"} is about 12.
     answer_tokens: int = 6
     curve_every: int = 0  # measure the legal-move rate every N training steps (0: only before and after)
+    # Seconds training may take before it stops early (None: max_steps only). Smoke mode's budget keeps notebook 03's
+    # training cell under a third of nbmake's 900 s limit on a 2-core AVX2 laptop (7.7 s/step there: ~30 steps).
+    train_budget_s: float | None = None
+    # Legal by construction (chess_constrained) and strength: the held-out positions also answered by ranking the
+    # legal moves, their puzzle rating, and rated matches (chess_match) against the random mover and, where it is
+    # installed, Stockfish at UCI_Elo stockfish_elo; no new match game starts after match_budget_s seconds.
+    constrained_positions: int = 40
+    match_games: int = 2
+    match_max_plies: int = 40
+    stockfish_elo: int = 1350
+    match_budget_s: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -427,7 +438,9 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None, scal
                                 max_steps=_n(100, k, 4), batch_size=4, learning_rate=5e-5, lora_r=128, lora_alpha=128,
                                 max_length=2048, save_every=_n(25, k),
                                 optimizer="adamw_8bit" if has_cuda else "adamw_torch",
-                                sampled_positions=_n(100, k, 10), answer_tokens=16, curve_every=_n(25, k)),
+                                sampled_positions=_n(100, k, 10), answer_tokens=16, curve_every=_n(25, k),
+                                constrained_positions=_n(300, k, 10), match_games=_n(30, k, 2),
+                                match_max_plies=_n(200, k, 30), match_budget_s=1800.0),
             # Unsloth's Gemma 3 vision recipe: 30 steps of 1 image x 4 accumulation (760 s on a T4 in its notebook)
             vision=VisionSettings(model="unsloth/gemma-3-4b-it", train_charts=_n(120, k, 8), eval_charts=_n(100, k, 10),
                                   max_steps=_n(30, k, 2), batch_size=1, learning_rate=2e-4, lora_r=16, lora_alpha=16,
@@ -449,7 +462,9 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None, scal
         mode=SMOKE, reason=reason, chat_model=EMBEDDED, max_new_tokens=48,
         chess=ChessSettings(model=EMBEDDED, train_rows=400, eval_positions=100, max_steps=100, batch_size=4,
                             learning_rate=5e-4, lora_r=16, lora_alpha=32, max_length=192, save_every=50,
-                            optimizer="adamw_torch", sampled_positions=50, answer_tokens=6, curve_every=50),
+                            optimizer="adamw_torch", sampled_positions=50, answer_tokens=6, curve_every=50,
+                            train_budget_s=240.0, constrained_positions=40, match_games=2, match_max_plies=40,
+                            match_budget_s=120.0),
         vision=VisionSettings(model=TINY_VISION, train_charts=4000, eval_charts=200, max_steps=1200, batch_size=16,
                               learning_rate=1e-3, lora_r=32, lora_alpha=32, gradient_accumulation=1, image_size=64,
                               max_length=128, load_in_4bit=False, chartqa_items=0, max_new_tokens=4,

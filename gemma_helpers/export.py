@@ -37,9 +37,12 @@ from .gguf_files import (  # noqa: F401  (re-exported: the export lesson's names
     ExportedFile,
     GGUFError,
     GGUFInfo,
+    TokenizerFilesError,
+    export_log,
     quantize,
     read_gguf,
     sha256,
+    tool_output_to,
 )
 from .prompts import CHAT_TEMPLATE
 from .tokenizer_files import SENTENCEPIECE, carry, saved_with_tokenizer_files

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .export import import_llama_cpp, read_gguf
+from .export import import_llama_cpp, read_gguf, tool_output_to
 
 NEAR_TIE = 0.5  # nats between the reference's first and second choice
 # Varied text (prose, a chat turn, code, science, a story): the default streams of the parity check.
@@ -186,7 +186,8 @@ def tokenizer_agreement(hf_dir: str | Path, gguf: str | Path,
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(hf_dir))
-    llm = import_llama_cpp().Llama(str(gguf), vocab_only=True, verbose=False)
+    with tool_output_to(str(gguf) + ".log"):  # the loader's lines, not the notebook's
+        llm = import_llama_cpp().Llama(str(gguf), vocab_only=True, verbose=False)
     rows = []
     try:
         for kind, text in texts:

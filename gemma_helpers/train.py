@@ -130,6 +130,8 @@ class TrainResult:
     output_dir: str = ""
     resumed_from: str | None = None  # the checkpoint this run went on from, if any
     steps_run: int = 0  # optimizer steps taken by this call (steps minus the resumed checkpoint's step)
+    stopped_by: str = "steps"  # "steps" (max_steps reached) or "time budget" (time_budget_s spent first)
+    time_budget_s: float | None = None
 
     @property
     def seconds_per_step(self) -> float:
@@ -201,12 +203,17 @@ def lora_sft(model, tokenizer, conversations: Sequence[Sequence[dict[str, Any]]]
              max_steps: int = 30, batch_size: int = 4, learning_rate: float = 2e-4, max_length: int = 256,
              save_steps: int | None = None, resume: bool = True, optimizer: str = "adamw_torch",
              logging_steps: int = 1, seed: int = 3407, callbacks: Sequence[Any] = (),
-             backend: str = "transformers") -> TrainResult:
-    """Train LoRA adapters (already added with :func:`add_lora`) on answers only; resume from the last checkpoint."""
+             backend: str = "transformers", time_budget_s: float | None = None) -> TrainResult:
+    """Train LoRA adapters (already added with :func:`add_lora`) on answers only; resume from the last checkpoint.
+
+    With `time_budget_s`, training also stops after the step during which that many seconds had passed, whichever
+    comes first; the result says which (``stopped_by``). The learning-rate schedule is still laid out for
+    `max_steps`, so a run stopped by its budget ends with a higher rate than one that ran every step."""
+    budget = TimeBudget(time_budget_s) if time_budget_s else None
     trainer = sft_trainer(model, tokenizer, conversations, output_dir=output_dir, max_steps=max_steps,
                           batch_size=batch_size, learning_rate=learning_rate, max_length=max_length,
                           save_steps=save_steps, optimizer=optimizer, logging_steps=logging_steps, seed=seed,
-                          callbacks=callbacks, backend=backend)
+                          callbacks=(*callbacks, *([budget.callback()] if budget else [])), backend=backend)
     last = last_checkpoint(output_dir) if resume and save_steps else None
     start_step = _checkpoint_step(last)
     started = time.time()
@@ -216,8 +223,9 @@ def lora_sft(model, tokenizer, conversations: Sequence[Sequence[dict[str, Any]]]
         model.eval()
     seconds = time.time() - started
     losses = [(int(h["step"]), float(h["loss"])) for h in trainer.state.log_history if "loss" in h]
+    stopped = "time budget" if budget and budget.spent and state.global_step < max_steps else "steps"
     result = TrainResult(int(state.global_step), seconds, losses, str(output_dir), last,
-                         int(state.global_step) - start_step)
+                         int(state.global_step) - start_step, stopped, time_budget_s)
     (Path(output_dir) / "losses.json").write_text(json.dumps(result.losses))
     return result
 
@@ -233,6 +241,31 @@ def masked_example(trainer, index: int = 0) -> tuple[list[int], list[int]]:
     """(input_ids, labels) of one training row as the trainer's collator builds them (-100 = no loss)."""
     batch = trainer.data_collator([trainer.train_dataset[index]])
     return batch["input_ids"][0].tolist(), batch["labels"][0].tolist()
+
+
+class TimeBudget:
+    """Seconds a training may take: its trainer callback stops at the end of the step in which they run out
+    (slow CPUs then train fewer steps, and the result says so, instead of passing a notebook's cell limit)."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.started, self.spent = seconds, None, False
+
+    def callback(self):
+        from transformers import TrainerCallback
+
+        budget = self
+
+        class StopOnTimeBudget(TrainerCallback):
+            def on_train_begin(self, args, state, control, **kwargs):
+                budget.started = time.time()
+
+            def on_step_end(self, args, state, control, **kwargs):
+                if budget.started is not None and time.time() - budget.started >= budget.seconds:
+                    budget.spent = True
+                    control.should_training_stop = True
+                return control
+
+        return StopOnTimeBudget()
 
 
 def stop_at_step(step: int):

@@ -101,6 +101,18 @@ ls "$CACHE/sdist/llama_cpp_python-$LLAMA_CPP_PYTHON.tar.gz" >/dev/null 2>&1 ||
     "transformers==$TOKENIZER_TRANSFORMERS"
 "${PIP[@]}" install -q --no-deps -e .
 
+step "Stockfish (notebook 03's rated opponent; optional)"
+# Debian's and Ubuntu's package (15.1 on Debian 12); it lands in /usr/games. Never fatal: without it notebook 03
+# plays the random mover only and says how to add the engine.
+if command -v stockfish >/dev/null 2>&1 || [ -x /usr/games/stockfish ]; then
+  echo "[env] Stockfish: installed"
+elif [ "$(id -u)" = 0 ] && [ -z "$KIT" ] && command -v apt-get >/dev/null 2>&1; then
+  { apt-get install -y -q stockfish >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q stockfish >/dev/null 2>&1; }; } ||
+    echo "[env] Stockfish could not be installed here: run 'apt-get install -y stockfish' to rate the chess model against it"
+else
+  echo "[env] Stockfish is not installed: run 'sudo apt-get install -y stockfish' to rate the chess model against it"
+fi
 step "environment check (no CUDA packages, the pinned versions installed)"
 "$VENV/bin/python" -m gemma_helpers.envcheck
 step "embedded Gemma 3 270M (converted once, then cached: about 2-4 min the first time)"

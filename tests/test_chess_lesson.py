@@ -45,3 +45,18 @@ def test_the_saved_model_carries_its_manifest_and_notebook_01_exports_it(lesson)
     source = export.choose_source("embedded-chat", out)  # what notebook 01 does after notebook 03
     assert source.finetune and source.folder == out / chess_lesson.MERGED and source.record == merged
     assert export.base_of(source.record) == models.embedded_model_dir()
+
+
+def test_strength_steps_answer_legally_by_construction_and_rate_the_puzzles(lesson):
+    settings, _, result = lesson
+    student = chess_lesson.load_model(settings, backend="transformers")
+    constrained = chess_lesson.evaluate_constrained(student, result.data, replace(settings, constrained_positions=2))
+    assert constrained.n == 2 and constrained.legal_rate == 1.0  # every answer a legal move, asserted inside too
+    rated = chess_lesson.puzzle_rating(result.data, constrained)
+    assert rated is not None and rated.n == 2  # the held-out puzzles carry their Lichess ratings
+    rows = chess_lesson.strength_table({"base, free": result.before, "base, constrained": constrained}, result.data)
+    assert [r["positions"] for r in rows] == [2, 2] and rows[1]["legal move %"] == 100.0
+    matches = chess_lesson.play_matches(student, replace(settings, match_games=2, match_max_plies=6),
+                                        stockfish=False)
+    assert [m.opponent for m in matches] == ["random mover"] and len(matches[0].games) == 2
+    assert matches[0].illegal_replies == 0  # legal by construction: no game is lost to an illegal reply

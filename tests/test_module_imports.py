@@ -19,14 +19,18 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "gemma_helpers"
 # What each module needs from the package at import time (copy these files with it, inside a gemma_helpers folder).
 NEEDS = {
-    "catalog": [], "charts": [], "chess": ["scores"], "chess_game": ["chess", "scores"],
+    "catalog": [], "charts": [], "chess": ["scores"], "chess_constrained": ["chess", "prompts", "scores"],
+    "chess_game": ["chess", "scores"],
+    "chess_match": ["chess", "chess_game", "rating", "scores"],
     "chess_lesson": ["chess", "provenance", "scores"], "env": [], "envcheck": [], "exercises": [],
-    "export": ["env", "gguf_files", "prompts", "provenance"], "gguf_files": [], "memory": ["catalog"],
-    "models": ["catalog", "env", "envcheck", "memory", "provenance"], "notebook_runner": [],
-    "parity": ["env", "export", "gguf_files", "prompts", "provenance"],
-    "phone": ["env", "export", "gguf_files", "prompts", "provenance"], "precision": [], "prompts": [],
-    "provenance": [], "published": [], "runtimes": ["env", "prompts"], "sandbox": [], "scores": [], "speed": [],
-    "text_benchmarks": ["scores"], "train": ["prompts"], "vision": ["charts", "env", "prompts"],
+    "export": ["env", "gguf_files", "prompts", "provenance", "tokenizer_files"], "gguf_files": [],
+    "memory": ["catalog"], "models": ["catalog", "env", "envcheck", "memory", "provenance", "tokenizer_files"],
+    "notebook_runner": [], "parity": ["env", "export", "gguf_files", "prompts", "provenance", "tokenizer_files"],
+    "phone": ["env", "export", "gguf_files", "prompts", "provenance", "tokenizer_files"], "precision": [],
+    "prompts": [],
+    "provenance": [], "published": [], "rating": [], "runtimes": ["env", "prompts"], "sandbox": [], "scores": [],
+    "speed": [],
+    "text_benchmarks": ["scores"], "tokenizer_files": [], "train": ["prompts"], "vision": ["charts", "env", "prompts"],
     "vision_lesson": ["charts", "env", "prompts", "scores", "vision"], "vision_standin": ["charts", "env", "prompts"],
     "visual_qa": [],
 }

@@ -188,3 +188,13 @@ def test_8bit_adam_on_a_cpu_is_an_error_not_a_silent_swap(tokenizer, tmp_path):
     with pytest.raises(ValueError, match="needs a CUDA GPU"):
         train.sft_trainer(tiny_lora_model(tokenizer), tokenizer, CONVERSATIONS, output_dir=tmp_path,
                           optimizer="adamw_8bit")
+
+
+def test_a_time_budget_stops_training_early_and_says_so(tokenizer, tmp_path):
+    kwargs = dict(max_steps=50, batch_size=2, learning_rate=1e-2, max_length=64)
+    slow = train.lora_sft(tiny_lora_model(tokenizer), tokenizer, CONVERSATIONS, output_dir=tmp_path / "budget",
+                          time_budget_s=1e-6, **kwargs)  # spent during the first step
+    assert (slow.steps, slow.stopped_by, slow.time_budget_s) == (1, "time budget", 1e-6)
+    quick = train.lora_sft(tiny_lora_model(tokenizer), tokenizer, CONVERSATIONS, output_dir=tmp_path / "steps",
+                           time_budget_s=600, **{**kwargs, "max_steps": 2})
+    assert (quick.steps, quick.stopped_by) == (2, "steps")  # the steps ran out first

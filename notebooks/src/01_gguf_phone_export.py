@@ -58,15 +58,30 @@ if SOURCE.record:
 # chains them for scripts and tests.
 # %%
 files = export.export_gguf(SOURCE, OUT, S.quant_types)
+print("the converter's and quantizer's own output (a line per tensor) is in", export.export_log(OUT))
 pd.DataFrame([{"quant": q, "file": f.path.split("/")[-1], "MB": round(f.size_mb, 1), "seconds to make": f.seconds,
                "sha256": f.sha256[:16] + "..."} for q, f in files.items()])
+# %% [markdown]
+# Each file carries a **name** and where it came from, written from the model's `provenance.json`: phone apps and
+# Ollama list the model under `general.name`, and `general.base_model.*` says which released model it started from.
+# The tokenizer type is SentencePiece ("llama" in llama.cpp's words) because the saved folder carries the base's
+# `tokenizer.model`, as Google's own GGUF does; without that file llama.cpp's converter would have guessed another
+# tokenizer (or stopped), and `export_gguf` would have said which file to copy before it started.
+# %%
+pd.DataFrame([{"quant": q, "name": i.name, "basename": i.metadata.get("general.basename"),
+               "size label": i.metadata.get("general.size_label"), "license": i.metadata.get("general.license"),
+               "base model": i.metadata.get("general.base_model.0.repo_url"),
+               "tokenizer": i.metadata.get("tokenizer.ggml.model")}
+              for q, i in ((q, export.read_gguf(f.path)) for q, f in files.items())])
 # %% [markdown]
 # ## 3. What is inside a GGUF
 #
 # The header lists every tensor with its type. Norms stay in f32; matrices take the quant type. Look at Q4_K_M:
 # Gemma 3 270M's rows are 640 values long, and K-quants need whole blocks of 256, so llama.cpp falls back to Q5_0 /
-# Q8_0 for most matrices. And the 262,144 x 640 embedding, which is also the output head, is over two thirds of the
-# file: for this model, vocabulary dominates size.
+# Q8_0 for most matrices (the quantizer's log says so 90 times: "not divisible by 256 -> falling back"). That is why
+# the 270M's Q4_K_M file is barely smaller than its Q8_0 one, unlike the larger sizes, whose widths (1,152 for 1B,
+# 2,560 for 4B) are multiples of 256. And the 262,144 x 640 embedding, which is also the output head, is over two
+# thirds of the file: for this model, vocabulary dominates size.
 # %%
 infos = {q: export.read_gguf(f.path) for q, f in files.items()}
 pd.DataFrame([{"quant": q, "tensors": i.n_tensors, "tensor MB": round(i.tensor_bytes / 1e6, 1),
@@ -89,6 +104,16 @@ results = list(check.results.values())
 pd.DataFrame([{"quant": r.quant, "positions": r.positions, "top-1 agreement %": round(100 * r.top1_agreement, 1),
                "mean KL": f"{r.mean_kl:.2e}", "max KL": f"{r.max_kl:.2e}", "flips": r.flips,
                "of which near-ties": r.near_tie_flips} for r in results])
+# %% [markdown]
+# The logits above were compared on the **same token ids** in both runtimes. A phone app does not get ids: it gets
+# text, and llama.cpp's own tokenizer (the GGUF's vocabulary) turns it into ids. So the second check is the
+# tokenizer: the same texts through transformers' tokenizer and llama.cpp's, on the kinds of text where tokenizers
+# part ways (Chinese, code, runs of spaces and newlines, emoji, the chat markers). All quant types share one
+# vocabulary, so one file is enough.
+# %%
+tokens = pd.DataFrame(parity.tokenizer_agreement(source, files["f16"].path))
+print(f"llama.cpp tokenizes {tokens['identical'].sum()} of {len(tokens)} texts exactly as transformers does")
+tokens
 # %% [markdown]
 # **Your turn.** The table's KL is KL(reference || GGUF) in nats, averaged over positions. Compute one by hand: the
 # reference gives three tokens the probabilities P below, the GGUF gives them Q. What is KL(P || Q)?

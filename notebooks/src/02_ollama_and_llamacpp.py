@@ -74,10 +74,13 @@ pd.DataFrame(runtimes.greedy_agreement(files, ("f16", S.serve_quant, "q4_k_m"), 
                                        max_tokens=24))
 # %% [markdown]
 # **The chess fine-tune, as a phone runs it.** When notebook 03 ran first, these files are its chess fine-tune, and
-# the game from the end of notebook 03 is played here against the GGUF, through llama.cpp, with the lesson's prompt
-# (`chess_game.gguf_player`); an illegal reply is shown and counted, and a random legal move stands in for it.
-# Otherwise the files hold the chat model, never taught chess, and the cell says so. To play yourself:
-# `chess_game.play_widget(chess_game.Game(), chess_game.gguf_player(runtimes.load_llama(SERVE.path, n_ctx=512)))`.
+# the game from the end of notebook 03 is played here against the GGUF, through llama.cpp, with the lesson's prompt,
+# twice. **Held by a grammar** (`chess_game.gguf_constrained_player`): a GBNF grammar whose only strings are the
+# position's legal moves (`chess_constrained.legal_move_grammar`), so llama.cpp can only write a legal one, the way
+# a phone app would keep a model to the rules. **Free** (`chess_game.gguf_player`): an illegal reply is shown and
+# counted, and a random legal move stands in for it. Otherwise the files hold the chat model, never taught chess,
+# and the cell says so. To play yourself: `chess_game.play_widget(chess_game.Game(),
+# chess_game.gguf_constrained_player(runtimes.load_llama(SERVE.path, n_ctx=512)))`.
 # %%
 from IPython.display import display
 
@@ -85,13 +88,17 @@ from gemma_helpers import chess_game
 
 if SOURCE.finetune:
     chess_llm = runtimes.load_llama(SERVE.path, n_ctx=512)
-    game_record = chess_game.scripted_game(["e2e4", "g1f3", "f1c4"],
-                                           chess_game.gguf_player(chess_llm, CONFIG.chess.answer_tokens),
+    moves = ["e2e4", "g1f3", "f1c4"]
+    grammar_record = chess_game.scripted_game(moves, chess_game.gguf_constrained_player(chess_llm),
+                                              on_illegal="random").check()
+    assert grammar_record.model_illegal == 0, "a reply held by the legal-move grammar was illegal"
+    game_record = chess_game.scripted_game(moves, chess_game.gguf_player(chess_llm, CONFIG.chess.answer_tokens),
                                            on_illegal="random").check()
     chess_llm.close()
-    print(f"{S.serve_quant} GGUF of the chess fine-tune: {game_record.summary()}")
+    print(f"{S.serve_quant} GGUF of the chess fine-tune, held by the grammar: {grammar_record.summary()}")
+    print(f"{S.serve_quant} GGUF of the chess fine-tune, free:                {game_record.summary()}")
     record_result("02.chess_game_gguf_legal_rate", game_record.model_legal_rate)
-    display(pd.DataFrame(game_record.rows()))
+    display(pd.DataFrame(grammar_record.rows()))
 else:
     print(f"no game: the files hold {what}, not notebook 03's chess fine-tune (run notebook 03, then this one)")
 # %% [markdown]

@@ -77,6 +77,16 @@ print(before.row("before (greedy)"))
 # %% [markdown]
 # The base 270M has never seen this task: it rambles in English rather than writing a move.
 #
+# **Legal by construction.** The legal-move rate measures what the model *learned* about the rules. A player can
+# also be held to the rules from outside: python-chess lists the position's legal moves, the model scores each of
+# them (the log-probability of writing that move as its answer, after the same prompt: `chess_constrained`), and the
+# best-scored one is its answer. Such an answer is always legal (the cell asserts it), so what is left to measure
+# is the *choice*: exact matches and solved puzzles. Both ways are measured before and after training.
+# %%
+before_constrained = chess_lesson.evaluate_constrained(student, data, S)
+print(f"legal by construction on {before_constrained.n} positions in {before_constrained.seconds:.0f} s: "
+      f"{before_constrained.legal_rate:.0%} legal, {before_constrained.exact_match:.0%} exact")
+#
 # ## 3. LoRA, and a loss on the answer only
 #
 # LoRA freezes the 270M weights and trains small low-rank matrices beside every attention and MLP projection
@@ -93,6 +103,10 @@ print(f"... {row['completion_mask'].count(0)} prompt tokens with label -100, {su
 # %% [markdown]
 # ## 4. Train, with checkpoints
 #
+# Training stops at `max_steps`, or earlier when `train_budget_s` seconds have passed (smoke mode: 240 s), whichever
+# comes first; the cell says which. A slow laptop (AVX2 without bfloat16: about 7.7 s a step) then trains fewer
+# steps instead of running for a quarter of an hour, and its numbers below are the numbers of a shorter training.
+#
 # A checkpoint (adapter, optimizer, schedule and data position) is written every `save_every` steps. If the runtime
 # disconnects, run the notebook again: `lora_sft` finds the last checkpoint in the same folder and goes on from there,
 # ending at the same step as an uninterrupted run (the package's tests check exactly that). On Colab, set
@@ -101,7 +115,9 @@ print(f"... {row['completion_mask'].count(0)} prompt tokens with label -100, {su
 training = chess_lesson.train_model(student, data, S, OUT, before)
 result = training.result
 print(f"{result.steps_run} steps in {result.seconds:.0f} s ({result.seconds_per_step:.2f} s/step)"
-      + (f", resumed from {result.resumed_from}" if result.resumed_from else ""))
+      + (f", resumed from {result.resumed_from}" if result.resumed_from else "")
+      + (f"; stopped by its time budget of {result.time_budget_s:.0f} s before step {S.max_steps}"
+         if result.stopped_by == "time budget" else ""))
 train.plot_losses(result.losses, OUT / "loss.png", title=f"LoRA r={S.lora_r} on {len(train_rows)} chess rows");
 # %% [markdown]
 # ## 5. After training: the same positions, greedy and sampled
@@ -132,18 +148,66 @@ exercises.check_legal_rate(ANSWER)
 # %%
 display(HTML(chess.boards_html(held_out, after.answers, n=4)))
 # %% [markdown]
+# ## 6. How strong is it? Legal by construction, puzzle rating, rated games
+#
+# Three measures of strength, each with a 95% interval:
+#
+# * **Free vs legal by construction**, before and after: what the model learned about the rules (free), and how good
+#   its choice is when the rules are enforced for it.
+# * **Puzzle rating.** Every held-out puzzle carries its Lichess rating. Solving one counts as a win against a player
+#   of that rating, failing as a loss; the rating that makes those results most likely under the Elo model is the
+#   model's puzzle rating (`rating.puzzle_rating`; the interval is where the likelihood stays within 1.92 of its
+#   maximum). A model that solves none has no finite lower bound, and the table says so.
+# * **Rated games** (`chess_match`): the fine-tune, legal by construction, against a random mover and, where it is
+#   installed, Stockfish at its lowest strength. Colours alternate, every game is replayed and checked move by move,
+#   and a game that reaches the move limit is a draw (marked). The ratings are on the anchors' own scales (the random
+#   mover's rating comes from maxim-saplin/llm_chess, on chess.com's scale; Stockfish's `UCI_Elo` on the CCRL
+#   scale): read them as ranges, not one number.
+# %%
+after_constrained = chess_lesson.evaluate_constrained(student, data, S)
+strength = {"base, free": before, "base, " + chess_lesson.CONSTRAINED: before_constrained,
+            "fine-tune, free": after, "fine-tune, " + chess_lesson.CONSTRAINED: after_constrained}
+pd.DataFrame(chess_lesson.strength_table(strength, data)).set_index("model, answers")
+# %%
+from gemma_helpers import chess_match
+
+chess_match.ensure_stockfish()  # on Colab it installs Debian's package; elsewhere it says how
+matches = chess_lesson.play_matches(student, S)
+pd.DataFrame(chess_match.match_table(matches))
+# %% [markdown]
+# **The guide's claim, beside what was measured.** The guide this curriculum grew from says the 270M "reaches amateur
+# 3-dan level in phone 象棋 games". 象棋 usually names xiangqi (Chinese chess); international chess is 国际象棋. No
+# public source backs the claim for either game, and no published table maps a Chinese amateur dan to an Elo rating:
+# what the rank implies is a graded club player, who beats a random mover every time. The row below holds that
+# against the numbers above: a model that cannot beat a random mover, or whose puzzle rating sits far below club
+# level, is not at any amateur rank.
+# %%
+from gemma_helpers.rating import format_estimate
+
+random_match = matches[0]
+rated = chess_lesson.puzzle_rating(data, after_constrained)
+pd.DataFrame([{"claim": "270M: amateur 3-dan (业余三段) in phone chess", "what it implies": "a club player: "
+               "wins against a random mover every time", "measured here (mode)": f"{CONFIG.mode}",
+               "vs random mover (W/D/L)": f"{random_match.wins}/{random_match.draws}/{random_match.losses}",
+               "match rating": format_estimate(random_match.rating()) if random_match.games else "no games",
+               "puzzle rating": format_estimate(rated) if rated else "no rated puzzles"}]).T
+# %% [markdown]
 # ## Play against your fine-tune
 #
-# The model is asked exactly as in the evaluation (the piece list, the same task, `parse_move` on its reply). When
-# its reply is not a legal move, the reply is shown and counted as illegal, and a random legal move is played in its
-# place (marked in the record), so the game goes on. First the base model and the fine-tune side by side on the
-# first held-out position (the base is the same weights with the LoRA adapter switched off):
+# The model is asked exactly as in the evaluation (the piece list, the same task). By default it answers **legal by
+# construction** (its best-scored legal move), so the game is a real game against the model. The measured mode is
+# **free**: the model writes its reply, `parse_move` reads it, and when it is not a legal move the reply is shown
+# and counted as illegal, and a random legal move is played in its place (marked in the record). First the base
+# model and the fine-tune side by side on the first held-out position, both ways (the base is the same weights with
+# the LoRA adapter switched off):
 # %%
 from gemma_helpers import chess_game
 
-ask_finetune = chess_game.model_player(model, tokenizer, max_new_tokens=S.answer_tokens)
-ask_base = chess_game.model_player(model, tokenizer, max_new_tokens=S.answer_tokens, adapter=False)
-pd.DataFrame(chess_game.compare(held_out[0].fen, {"base": ask_base, "fine-tune": ask_finetune}))
+ask_finetune = chess_game.constrained_player(model, tokenizer)
+ask_finetune_free = chess_game.model_player(model, tokenizer, max_new_tokens=S.answer_tokens)
+ask_base_free = chess_game.model_player(model, tokenizer, max_new_tokens=S.answer_tokens, adapter=False)
+pd.DataFrame(chess_game.compare(held_out[0].fen, {"base, free": ask_base_free, "fine-tune, free": ask_finetune_free,
+                                                  "fine-tune, legal by construction": ask_finetune}))
 # %% [markdown]
 # A short game with scripted moves for White (what CI runs). The model's replies change the position, so a scripted
 # move that is no longer legal is replaced by a random legal one (`on_illegal="random"`, and a line says so).
@@ -151,8 +215,11 @@ pd.DataFrame(chess_game.compare(held_out[0].fen, {"base": ask_base, "fine-tune":
 # once, as legal (the move it names was played) or illegal (a random legal move was played for it).
 # %%
 record = chess_game.scripted_game(["e2e4", "g1f3", "f1c4"], ask_finetune, on_illegal="random").check()
-print(record.summary())
-record_result("chess_game_model_legal_rate", record.model_legal_rate)
+assert record.model_illegal == 0, "a reply legal by construction was illegal"
+free_record = chess_game.scripted_game(["e2e4", "g1f3", "f1c4"], ask_finetune_free, on_illegal="random").check()
+print("legal by construction:", record.summary())
+print("free (measured):      ", free_record.summary())
+record_result("chess_game_model_legal_rate", free_record.model_legal_rate)
 pd.DataFrame(record.rows())
 # %% [markdown]
 # **Your game.** Type your move in UCI (`e2e4`; castling is the king's move, `e1g1`; a promotion adds the piece,
@@ -167,7 +234,7 @@ chess_game.play_widget(game, ask_finetune)
 # %%
 print(game.record().summary())
 # %% [markdown]
-# ## 6. Save the adapter and a merged 16-bit model
+# ## 7. Save the adapter and a merged 16-bit model
 #
 # The adapter alone is a few megabytes (load it on top of the base model with PEFT). The merged model folds the
 # adapter into the weights and is saved in bfloat16 (Gemma 3's activations overflow float16, its weights do not mind
@@ -182,7 +249,7 @@ size_mb = sum(f.stat().st_size for f in merged_dir.iterdir()) / 1e6
 print(f"adapter: {saved.adapter_dir}\nmerged:  {merged_dir} ({size_mb:.0f} MB)")
 print((merged_dir / "provenance.json").read_text())
 # %% [markdown]
-# ## 7. What we measured
+# ## 8. What we measured
 # %%
 record_result("chess_legal_before", round(before.legal_rate, 3))
 record_result("chess_legal_after", round(after.legal_rate, 3))
@@ -190,7 +257,13 @@ record_result("chess_legal_after_sampled", round(sampled.legal_rate, 3))
 record_result("chess_exact_after", round(after.exact_match, 3))
 record_result("chess_solved_after", None if after.solve_rate is None else round(after.solve_rate, 3))
 record_result("chess_eval_positions", after.n)
+record_result("chess_exact_after_constrained", round(after_constrained.exact_match, 3))
+record_result("chess_solved_after_constrained",
+              None if after_constrained.solve_rate is None else round(after_constrained.solve_rate, 3))
+record_result("chess_puzzle_rating_after_constrained", None if rated is None else format_estimate(rated))
+record_result("chess_match_random_wdl", f"{random_match.wins}/{random_match.draws}/{random_match.losses}")
 record_result("chess_train_seconds", round(result.seconds, 1))
+record_result("chess_train_stopped_by", result.stopped_by)
 record_result("chess_seconds_per_step", round(result.seconds_per_step, 2))
 record_result("chess_peak_memory_gb", round(train.peak_memory_gb(), 2))
 record_result("chess_merged_dir", str(merged_dir))

@@ -1,0 +1,207 @@
+"""Legal by construction: the model chooses only among the position's legal moves (beside learned legality).
+
+The lesson measures whether a model *learned* to answer with a legal move. Here legality is built in instead, so
+what remains to measure is the choice: is the model's favourite legal move a good one?
+
+* **Answer text.** A candidate move is written exactly as the example's own answer writes its move: the reference
+  move inside ``example.answer`` is replaced by the candidate (``{"next best move": "e2e4"}`` stays JSON in full
+  mode, a bare ``e2e4`` in the smoke lesson; a game position without an answer gets the bare UCI move). So
+  :func:`gemma_helpers.chess.parse_move` and :func:`gemma_helpers.chess.score` read a constrained answer unchanged.
+* **transformers** (:func:`rank_legal_moves`, :func:`constrained_answers`): each legal move's answer text plus
+  ``<end_of_turn>`` (id 106), tokenized as training tokenizes an answer (:func:`gemma_helpers.train.tokenize_rows`),
+  is scored by the model's summed log-probability after the lesson's prompt; the best is the answer. The end of
+  turn counts, so ``e7e8`` cannot win over ``e7e8q`` for being shorter (and here ``e7e8`` is no legal move at all).
+  Why ranking rather than generation restricted to a trie of the legal answers' tokens: ranking is exact (the
+  probability of the whole answer, not a greedy walk that can commit to a prefix whose completions are poor), it
+  has no tokenizer-boundary issues (the trie would have to allow every tokenization of each text, or silently
+  forbid the ones the model prefers), and it costs one batched forward pass over all candidates (a position has
+  ~20-40 legal moves), no decoding loop. Candidates go in chunks of ``batch_size``, right-padded with an attention
+  mask, and the vocabulary's log-softmax is taken only at the continuation's positions (``logits_to_keep``).
+* **llama.cpp** (:func:`legal_move_grammar`, :func:`gguf_constrained_answers`): a GBNF grammar whose only strings
+  are the legal answers; llama.cpp then samples (greedily) only tokens that keep the reply inside it.
+* :func:`time_answers`: milliseconds per move of any ``answer_fn``, to put the cost of each mode side by side.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+
+from .chess import ChessExample
+from .prompts import END_OF_TURN, chat_prompt
+
+# ------------------------------------------------------------------------------------------------- answers
+
+
+def legal_moves(example: ChessExample) -> list[str]:
+    """The legal moves of the side to move in the example's position, UCI, sorted (promotions with their letter)."""
+    import chess
+
+    return sorted(m.uci() for m in chess.Board(example.fen).legal_moves)
+
+
+def answer_text(example: ChessExample, move: str) -> str:
+    """The answer the example would give with `move`: its reference move replaced (bare UCI when it has none)."""
+    where = example.answer.find(example.move) if example.move else -1
+    if where < 0:
+        return move
+    return (example.answer[:where] + move + example.answer[where + len(example.move):]).strip()
+
+
+def answer_texts(example: ChessExample) -> dict[str, str]:
+    """{legal move: its answer text} for the example's position."""
+    return {move: answer_text(example, move) for move in legal_moves(example)}
+
+
+# -------------------------------------------------------------------------------------------- transformers
+
+
+def continuation_ids(tokenizer, text: str) -> list[int]:
+    """The tokens the model writes for an answer: the text and <end_of_turn>, tokenized as training does."""
+    return tokenizer(text.strip() + END_OF_TURN, add_special_tokens=False)["input_ids"]
+
+
+def prompt_ids(tokenizer, example: ChessExample) -> list[int]:
+    """The lesson's prompt for the example (chat_prompt with <bos>), tokenized as generation does."""
+    return tokenizer(chat_prompt(example.conversation(with_answer=False)), add_special_tokens=False)["input_ids"]
+
+
+@contextmanager
+def _scoring(model):
+    """Eval mode (no LoRA dropout) and a contiguous input for the LM head (see chess.generate_answers), undone."""
+    was_training = model.training
+    head = model.get_output_embeddings()
+    hook = head.register_forward_pre_hook(lambda _, args: (args[0].contiguous(), *args[1:])) if head else None
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+        if hook is not None:
+            hook.remove()
+
+
+def continuation_logprobs(model, prompt: Sequence[int], continuations: Sequence[Sequence[int]],
+                          pad_id: int = 0) -> list[float]:
+    """Summed log-probability of each continuation after the prompt, in one right-padded batch.
+
+    Position P-1+j (P: prompt length) predicts the continuation's token j; only those C positions (C: the longest
+    continuation) reach the LM head, so memory is batch x C x vocab, not batch x sequence x vocab.
+    """
+    import torch
+
+    n, longest = len(prompt), max(len(c) for c in continuations)
+    ids = torch.full((len(continuations), n + longest), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    targets = torch.zeros((len(continuations), longest), dtype=torch.long)
+    keep = torch.zeros((len(continuations), longest))
+    for i, cont in enumerate(continuations):
+        ids[i, :n + len(cont)] = torch.tensor([*prompt, *cont])
+        mask[i, :n + len(cont)] = 1
+        targets[i, :len(cont)], keep[i, :len(cont)] = torch.tensor(cont), 1.0
+    device = model.device
+    with torch.no_grad():  # the last token's prediction is never needed: feed all but it
+        out = model(input_ids=ids[:, :-1].to(device), attention_mask=mask[:, :-1].to(device),
+                    logits_to_keep=longest, use_cache=False)
+    logits = out.logits[:, -longest:].float()  # also right if a model ignored logits_to_keep
+    picked = torch.log_softmax(logits, dim=-1).gather(-1, targets.to(logits.device)[..., None]).squeeze(-1)
+    return (picked * keep.to(logits.device)).sum(-1).tolist()
+
+
+def rank_legal_moves(model, tokenizer, example: ChessExample, batch_size: int = 16) -> list[tuple[str, float]]:
+    """Every legal move with the model's log-probability of its answer text (and <end_of_turn>), best first."""
+    texts = answer_texts(example)
+    if not texts:
+        return []
+    prompt = prompt_ids(tokenizer, example)
+    moves = list(texts)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    scores: list[float] = []
+    with _scoring(model):
+        for start in range(0, len(moves), batch_size):
+            chunk = [continuation_ids(tokenizer, texts[m]) for m in moves[start:start + batch_size]]
+            scores += continuation_logprobs(model, prompt, chunk, pad_id)
+    return sorted(zip(moves, scores, strict=True), key=lambda ms: (-ms[1], ms[0]))
+
+
+def constrained_answers(model, tokenizer, examples: Sequence[ChessExample], batch_size: int = 16) -> list[str]:
+    """Per example, the answer text of its best-ranked legal move ("" where the game is over)."""
+    answers = []
+    for ex in examples:
+        ranked = rank_legal_moves(model, tokenizer, ex, batch_size)
+        answers.append(answer_text(ex, ranked[0][0]) if ranked else "")
+    return answers
+
+
+# ----------------------------------------------------------------------------------------------- llama.cpp
+
+
+def gbnf_literal(text: str) -> str:
+    """A GBNF string literal for text: backslash, quote and control characters escaped."""
+    escapes = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    return '"' + "".join(escapes.get(c, c if c.isprintable() else f"\\x{ord(c):02X}") for c in text) + '"'
+
+
+def legal_move_grammar(example: ChessExample) -> str:
+    """A GBNF grammar accepting exactly the answer texts of the position's legal moves, one alternative a line."""
+    texts = sorted(set(answer_texts(example).values()))
+    if not texts:
+        raise ValueError(f"no legal move in {example.fen}: the game is over, there is nothing to constrain")
+    return "root ::= " + " |\n    ".join(gbnf_literal(t) for t in texts) + "\n"  # a newline may follow "|" only
+
+
+def grammar_parses(llm, grammar: str) -> bool:
+    """Whether llama.cpp parses the grammar for this model (LlamaGrammar.from_string only stores the text, and a
+    grammar that fails to parse crashes the process at generation)."""
+    import llama_cpp
+
+    sampler = llama_cpp.llama_sampler_init_grammar(llama_cpp.llama_model_get_vocab(llm.model), grammar.encode(),
+                                                   b"root")
+    if not sampler:
+        return False
+    llama_cpp.llama_sampler_free(sampler)
+    return True
+
+
+def answer_token_bound(example: ChessExample) -> int:
+    """Enough new tokens for any legal answer however it is tokenized: its bytes, and one for <end_of_turn>."""
+    return max(len(t.encode()) for t in answer_texts(example).values()) + 1
+
+
+def gguf_constrained_answers(llm, examples: Sequence[ChessExample], max_new_tokens: int | None = None) -> list[str]:
+    """Greedy llama.cpp replies held to :func:`legal_move_grammar`; max_new_tokens is raised to
+    :func:`answer_token_bound` where it is smaller (a cut answer would be no move)."""
+    from .export import import_llama_cpp
+
+    grammar_type = import_llama_cpp().LlamaGrammar
+    answers = []
+    for ex in examples:
+        if not legal_moves(ex):
+            answers.append("")
+            continue
+        text = legal_move_grammar(ex)
+        if not grammar_parses(llm, text):
+            raise ValueError(f"llama.cpp does not parse the grammar for {ex.fen}:\n{text}")
+        grammar = grammar_type.from_string(text, verbose=False)
+        budget = max(max_new_tokens or 0, answer_token_bound(ex))
+        out = llm.create_chat_completion(messages=ex.conversation(with_answer=False), grammar=grammar,
+                                         max_tokens=budget, temperature=0.0, top_k=1, seed=0)
+        answers.append((out["choices"][0]["message"]["content"] or "").strip())
+    return answers
+
+
+# ---------------------------------------------------------------------------------------------------- cost
+
+
+def time_answers(answer_fn: Callable[[Sequence[ChessExample]], list[str]], examples: Sequence[ChessExample],
+                 warmup: bool = True) -> float:
+    """Milliseconds per move: answer_fn asked one position at a time, as in a game (one untimed call first)."""
+    if not examples:
+        raise ValueError("no examples to time")
+    if warmup:
+        answer_fn([examples[0]])
+    started = time.perf_counter()
+    for ex in examples:
+        answer_fn([ex])
+    return 1000 * (time.perf_counter() - started) / len(examples)

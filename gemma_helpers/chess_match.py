@@ -1,0 +1,353 @@
+"""A match between a model and a rated opponent, every game checked move by move, and the model's Elo from it.
+
+The model is asked exactly as in :mod:`gemma_helpers.chess_game` (an ``answer_fn`` over the lesson's prompt, its reply
+read by :func:`gemma_helpers.chess.parse_move`). Its opponents are anchors whose rating is taken as known:
+:func:`random_mover` (a uniform choice among the legal moves) and :func:`stockfish_opponent` (Stockfish at limited
+strength, ``UCI_Elo``). :func:`play_match` plays the games; :meth:`MatchResult.rating` turns them into an Elo
+estimate with its 95% interval (:mod:`gemma_helpers.rating`), on the anchor's scale (see ``rating.ANCHORS``).
+
+The rules, so that a rating means what it says:
+
+* Colours alternate: the model is White in games 0, 2, 4, ... . With ``openings`` (FENs), each opening is played
+  twice in a row, once with each colour, so that no opening favours the model.
+* **A reply that names no legal move loses the game** (as in maxim-saplin/llm_chess, where a player that cannot make
+  a legal move loses); it is counted in ``illegal replies``. Unlike :class:`chess_game.Game`, no random move is
+  played for it: a rating has to pay for illegal moves.
+* A game still going after ``max_plies`` half-moves is **adjudicated a draw** and recorded as such (the table counts
+  them): a weak player's rating from such draws is generous.
+* Every game is replayed and checked before it is counted (:meth:`MatchGame.check`): each move legal in turn, the
+  sides alternating with the model on its colour, each model move the one its reply names, and the result the
+  board's or the stated adjudication.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .chess import parse_move
+from .chess_game import MODEL, YOU, AnswerFn, Game, GameRecord, position_example
+from .rating import ANCHORS, RatingEstimate, format_estimate, match_rating
+
+ILLEGAL_REPLY = "illegal reply (the model loses)"
+MOVE_LIMIT = "move limit (adjudicated a draw)"
+STOCKFISH_HINT = "apt-get install -y stockfish"  # Debian, Ubuntu, Colab (prefix sudo where you are not root)
+DEBIAN_STOCKFISH = Path("/usr/games/stockfish")  # Debian installs games outside PATH
+
+
+@dataclass
+class Opponent:
+    """A rated opponent: its anchor rating and where that comes from, and ``move(board) -> uci``.
+
+    ``start(game_seed)`` is called before each game (a fresh random stream, a new game for an engine); ``close()``
+    ends an engine process. Use it as a context manager to close it for sure.
+    """
+
+    name: str
+    rating: float
+    scale: str
+    source: str
+    move: Callable[[Any], str]
+    start: Callable[[int], None] = lambda game_seed: None
+    close: Callable[[], None] = lambda: None
+    note: str = ""  # e.g. that the requested strength was clamped to what the engine accepts
+
+    def __enter__(self) -> Opponent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def random_mover(seed: int = 0) -> Opponent:
+    """An opponent that plays a uniformly random legal move; each game's moves depend only on ``seed`` and the game."""
+    anchor = ANCHORS["random mover"]
+    rng = random.Random(seed)
+
+    def start(game_seed: int) -> None:
+        rng.seed(seed * 1_000_003 + game_seed)
+
+    def move(board) -> str:
+        return rng.choice(sorted(m.uci() for m in board.legal_moves))
+
+    return Opponent(anchor.name, anchor.rating, anchor.scale, anchor.source, move, start)
+
+
+def find_stockfish() -> str | None:
+    """The Stockfish program's path (on PATH, or Debian's /usr/games/stockfish), or None when it is not installed."""
+    found = shutil.which("stockfish")
+    if found:
+        return found
+    return str(DEBIAN_STOCKFISH) if DEBIAN_STOCKFISH.is_file() else None
+
+
+def ensure_stockfish(install: bool | None = None, run=None) -> str | None:
+    """Stockfish's path; where it is missing and `install` (default: on Colab, where the notebook runs as root),
+    install Debian's package with apt-get first. None, with the one command to run printed, when it is not there."""
+    import os
+    import subprocess
+
+    found = find_stockfish()
+    if found:
+        return found
+    install = ("COLAB_RELEASE_TAG" in os.environ) if install is None else install
+    if install and shutil.which("apt-get"):
+        print("installing Stockfish with apt-get (about 20 s)...", flush=True)
+        run = run or subprocess.run
+        for cmd in (["apt-get", "install", "-y", "-q", "stockfish"], ["apt-get", "update", "-q"],
+                    ["apt-get", "install", "-y", "-q", "stockfish"]):
+            run(cmd, capture_output=True)
+            if cmd[1] == "install" and find_stockfish():
+                return find_stockfish()
+    print(f"Stockfish is not installed: the matches play the random mover only. To add the engine: {STOCKFISH_HINT}")
+    return None
+
+
+def stockfish_opponent(elo: int = 1350, movetime: float = 0.05, depth: int | None = None,
+                       path: str | None = None) -> Opponent:
+    """Stockfish at limited strength (``UCI_LimitStrength``, ``UCI_Elo``), thinking ``movetime`` seconds a move, or
+    to ``depth`` plies when given.
+
+    ``elo`` is clamped to the range the engine advertises (Debian's Stockfish 15.1: 1350-2850; from 16: 1320-3190);
+    the opponent's ``note`` says so when it was. The anchor rating is the level actually set. Stockfish calibrated
+    ``UCI_Elo`` at 60 s + 0.6 s per game (120 s + 1 s from 16): at a short ``movetime`` it plays weaker than its
+    number, so a rating against it reads high.
+    """
+    import chess.engine
+
+    path = path or find_stockfish()
+    if path is None:
+        raise FileNotFoundError(f"Stockfish is not on PATH nor at {DEBIAN_STOCKFISH}: install it with "
+                                f"`{STOCKFISH_HINT}` (Debian/Ubuntu/Colab), or pass path=")
+    engine = chess.engine.SimpleEngine.popen_uci(path)
+    if "UCI_Elo" not in engine.options:
+        engine.quit()
+        raise ValueError(f"{path} offers no UCI_Elo option, so its strength cannot be set: use Stockfish 11 or later")
+    option, name = engine.options["UCI_Elo"], engine.id.get("name", "Stockfish")
+    level = min(max(int(elo), option.min), option.max)
+    note = "" if level == elo else (f"asked for UCI_Elo {elo}; {name} accepts {option.min}-{option.max}, so it "
+                                    f"plays at {level}")
+    engine.configure({"UCI_LimitStrength": True, "UCI_Elo": level})
+    limit = chess.engine.Limit(depth=depth) if depth else chess.engine.Limit(time=movetime)
+    game = [object()]
+
+    def start(game_seed: int) -> None:
+        game[0] = object()  # a new key: python-chess sends ucinewgame before the next move
+
+    def move(board) -> str:
+        return engine.play(board, limit, game=game[0]).move.uci()
+
+    anchor = ANCHORS["stockfish UCI_Elo"]
+    return Opponent(f"{name} UCI_Elo {level}", float(level), anchor.scale, anchor.source, move, start, engine.quit,
+                    note)
+
+
+@dataclass(frozen=True)
+class MatchGame:
+    """One game of a match: the moves as played (a :class:`chess_game.GameRecord`, the opponent's moves recorded as
+    "you"), the model's colour, and the game's result and how it ended, which may be an illegal reply or the move
+    limit rather than the board."""
+
+    record: GameRecord
+    model_white: bool
+    result: str  # "1-0", "0-1" or "1/2-1/2"
+    termination: str  # the board's ("checkmate", ...), ILLEGAL_REPLY or MOVE_LIMIT
+    max_plies: int
+    forfeit_reply: str | None = None  # the reply that named no legal move (the game ended there)
+    game_seed: int = 0
+
+    @property
+    def illegal(self) -> int:
+        """Illegal replies in this game (0 or 1: the first one ends it)."""
+        return int(self.forfeit_reply is not None)
+
+    @property
+    def model_score(self) -> float:
+        """1 for a model win, 0.5 for a draw, 0 for a loss."""
+        if self.result == "1/2-1/2":
+            return 0.5
+        return float((self.result == "1-0") == self.model_white)
+
+    def check(self) -> MatchGame:
+        """Replay the game and check it; return it, or raise ValueError naming what does not hold.
+
+        The record's own check (every move legal in turn, each side one colour, each model move the one its reply
+        names), then: the model plays its colour and never needed a substitute, and the result and termination are
+        the board's, or the stated forfeit (a reply naming no legal move, on the model's turn) or adjudication.
+        """
+        import chess
+
+        self.record.check()
+        board = chess.Board(self.record.start_fen) if self.record.start_fen else chess.Board()
+        model_colour = chess.WHITE if self.model_white else chess.BLACK
+        for ply in self.record.plies:
+            if (ply.player == MODEL) != (board.turn == model_colour) or ply.player not in (MODEL, YOU):
+                raise ValueError(f"half-move {ply.number} ({ply.uci}) is played by {ply.player!r} on "
+                                 f"{'White' if board.turn else 'Black'}'s turn; the model plays "
+                                 f"{'White' if self.model_white else 'Black'}, and no substitute is allowed")
+            board.push(chess.Move.from_uci(ply.uci))
+        expected = _outcome(board, len(self.record.plies), self.model_white, self.max_plies, self.forfeit_reply)
+        if (self.result, self.termination) != expected:
+            raise ValueError(f"the game is recorded as {self.result} ({self.termination}), but its moves give "
+                             f"{expected[0]} ({expected[1]})")
+        return self
+
+    def row(self, number: int) -> dict[str, Any]:
+        """A table row for this game."""
+        return {"game": number, "model plays": "White" if self.model_white else "Black",
+                "half-moves": len(self.record.plies), "result": self.result, "termination": self.termination,
+                "model's score": self.model_score, "illegal replies": self.illegal,
+                "moves (UCI)": " ".join(p.uci for p in self.record.plies)}
+
+
+def _outcome(board, plies: int, model_white: bool, max_plies: int, forfeit_reply: str | None) -> tuple[str, str]:
+    """The result and termination that the rules give a game whose moves end on ``board``."""
+    import chess
+
+    if plies > max_plies:
+        raise ValueError(f"{plies} half-moves were played, more than the limit of {max_plies}")
+    if forfeit_reply is not None:
+        model_to_move = board.turn == (chess.WHITE if model_white else chess.BLACK)
+        asked = model_to_move and not board.is_game_over() and plies < max_plies
+        if not asked or parse_move(board.fen(), forfeit_reply) is not None:
+            raise ValueError(f"the forfeit reply {forfeit_reply!r} is not an illegal reply on the model's turn of "
+                             f"a game in progress")
+        return ("0-1" if model_white else "1-0"), ILLEGAL_REPLY
+    outcome = board.outcome()
+    if outcome is not None:
+        return board.result(), outcome.termination.name.lower().replace("_", " ")
+    if plies == max_plies:
+        return "1/2-1/2", MOVE_LIMIT
+    raise ValueError(f"the game stops after {plies} half-moves, neither over, nor forfeited, nor at the limit")
+
+
+def _ask(player: AnswerFn, fen: str) -> str:
+    """The model's reply on one position."""
+    answers = player([position_example(fen)])
+    if len(answers) != 1:
+        raise ValueError(f"answer_fn must return one reply per position; it returned {len(answers)}")
+    return str(answers[0])
+
+
+def play_game(player: AnswerFn, opponent: Opponent, model_white: bool, max_plies: int, start_fen: str | None = None,
+              game_seed: int = 0) -> MatchGame:
+    """One game to its end (the board's, an illegal reply, or ``max_plies``), checked before it is returned."""
+    game = Game(fen=start_fen, you_play="black" if model_white else "white", seed=game_seed)
+    opponent.start(game_seed)
+    forfeit = None
+    while not game.over and len(game.plies) < max_plies:
+        if game.your_turn:  # "you" is the opponent here
+            game.play(opponent.move(game.board.copy()))
+            continue
+        answer = _ask(player, game.board.fen())
+        if parse_move(game.board.fen(), answer) is None:
+            forfeit = answer
+            break
+        game.reply(lambda _examples, answer=answer: [answer])  # the same parse, recorded as the model's move
+    result, termination = _outcome(game.board, len(game.plies), model_white, max_plies, forfeit)
+    return MatchGame(game.record(), model_white, result, termination, max_plies, forfeit, game_seed).check()
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """A match's games against one opponent, from the model's side, and why it stopped."""
+
+    opponent: str
+    anchor_rating: float
+    anchor_scale: str
+    games: tuple[MatchGame, ...]
+    stopped_by: str  # "games" (all played) or "time budget"
+    seconds: float = 0.0
+    opponent_note: str = ""
+
+    @property
+    def scores(self) -> tuple[float, ...]:
+        """The model's score in each game (1, 0.5 or 0)."""
+        return tuple(g.model_score for g in self.games)
+
+    @property
+    def wins(self) -> int:
+        return self.scores.count(1.0)
+
+    @property
+    def draws(self) -> int:
+        return self.scores.count(0.5)
+
+    @property
+    def losses(self) -> int:
+        return self.scores.count(0.0)
+
+    @property
+    def illegal_replies(self) -> int:
+        return sum(g.illegal for g in self.games)
+
+    @property
+    def adjudicated(self) -> int:
+        """Draws by the move limit rather than on the board."""
+        return sum(g.termination == MOVE_LIMIT for g in self.games)
+
+    def rating(self) -> RatingEstimate:
+        """The model's Elo from these games, on the opponent's anchor scale (ValueError when no game was played)."""
+        if not self.games:
+            raise ValueError(f"the match against {self.opponent} has no games (stopped by {self.stopped_by}): give "
+                             f"it more time or games")
+        return match_rating([(self.anchor_rating, s) for s in self.scores])
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per game, for a DataFrame."""
+        return [g.row(i) for i, g in enumerate(self.games)]
+
+
+def play_match(player: AnswerFn, opponent: Opponent, games: int, max_plies: int = 200, seed: int = 0,
+               openings: Sequence[str] | None = None, time_budget_s: float | None = None) -> MatchResult:
+    """Play ``games`` games (colours alternating, the model White in even games) and return them, each checked.
+
+    ``openings``: starting FENs, each played twice in a row (once per colour); None starts from the usual position.
+    ``seed`` seeds each game (game i: seed + i), so a random mover replays the same moves. ``time_budget_s``: no new
+    game starts once this many seconds have passed (a game under way is finished); ``stopped_by`` records which
+    limit ended the match.
+    """
+    if games < 1 or max_plies < 1:
+        raise ValueError(f"games and max_plies must be at least 1 (got {games} and {max_plies})")
+    starts = _openings(openings)
+    began, played, stopped_by = time.monotonic(), [], "games"
+    for i in range(games):
+        if time_budget_s is not None and time.monotonic() - began >= time_budget_s:
+            stopped_by = "time budget"
+            break
+        start_fen = starts[(i // 2) % len(starts)]
+        played.append(play_game(player, opponent, i % 2 == 0, max_plies, start_fen, seed + i))
+    return MatchResult(opponent.name, opponent.rating, opponent.scale, tuple(played), stopped_by,
+                       time.monotonic() - began, opponent.note)
+
+
+def _openings(openings: Sequence[str] | None) -> list[str | None]:
+    """The starting positions, each checked to be a legal position with a game still to play."""
+    import chess
+
+    if not openings:
+        return [None]
+    for fen in openings:
+        board = chess.Board(fen)  # ValueError names a FEN that does not parse
+        if not board.is_valid() or board.is_game_over():
+            raise ValueError(f"opening {fen!r} is not a legal position with a game to play; pass FENs of positions "
+                             f"in progress")
+    return list(openings)
+
+
+def match_table(results: Sequence[MatchResult]) -> list[dict[str, Any]]:
+    """One row per match, for a DataFrame: the opponent, its anchor rating and scale, the games, W/D/L, the draws
+    adjudicated at the move limit, illegal replies, and the rating with its interval."""
+    rows = []
+    for res in results:
+        est = format_estimate(res.rating()) if res.games else "no games"
+        rows.append({"opponent": res.opponent, "anchor rating": res.anchor_rating, "anchor scale": res.anchor_scale,
+                     "games": len(res.games), "W/D/L": f"{res.wins}/{res.draws}/{res.losses}",
+                     "draws at the move limit": res.adjudicated, "illegal replies": res.illegal_replies,
+                     "rating (95% interval)": est, "stopped by": res.stopped_by})
+    return rows

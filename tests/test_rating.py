@@ -1,0 +1,102 @@
+"""Elo ratings on cases whose answer is known: even scores, symmetric puzzle sets, a brute-force maximum, the edges."""
+
+import math
+
+import pytest
+
+from gemma_helpers import rating
+from gemma_helpers.rating import LR_DROP, expected_score, fit_rating, format_estimate, log_likelihood
+
+
+def even(anchor, games):
+    """Half the games won, half lost against one anchor."""
+    return [(anchor, 1.0), (anchor, 0.0)] * (games // 2)
+
+
+def test_expected_score_is_symmetric_half_at_equal_ratings_and_about_076_at_plus_200():
+    assert expected_score(1500, 1500) == 0.5
+    for a, b in [(1500, 1700), (800, -122.3), (2850, 1350)]:
+        assert expected_score(a, b) + expected_score(b, a) == pytest.approx(1.0)
+    assert expected_score(1700, 1500) == pytest.approx(0.7597, abs=1e-4)
+    assert expected_score(0, 1e6) == pytest.approx(0.0) and expected_score(1e6, 0) == 1.0  # no overflow
+
+
+def test_scoring_half_against_one_anchor_gives_the_anchors_rating():
+    est = rating.match_rating(even(1500, 20))
+    assert est.rating == pytest.approx(1500, abs=1)
+    assert (est.n, est.wins, est.draws, est.losses, est.note) == (20, 10, 0, 10, "")
+
+
+def test_draws_count_as_half_a_win():
+    est = fit_rating([(1500, 0.5)] * 10)
+    assert est.rating == pytest.approx(1500, abs=1) and est.draws == 10
+    assert math.isfinite(est.low) and math.isfinite(est.high)
+
+
+def test_the_interval_contains_the_estimate_and_narrows_with_more_games():
+    few, many = fit_rating(even(1500, 10)), fit_rating(even(1500, 100))
+    for est in (few, many):
+        assert est.low < est.rating < est.high
+    assert many.high - many.low < (few.high - few.low) / 2  # ~1/sqrt(n): 10x the games, about a third the width
+
+
+def test_the_interval_bounds_are_where_the_likelihood_has_fallen_by_192():
+    results = [(1400, 1.0), (1500, 0.5), (1600, 0.0), (1700, 1.0), (1300, 0.0), (1550, 1.0)]
+    est = fit_rating(results)
+    top = log_likelihood(est.rating, results)
+    for bound in (est.low, est.high):
+        assert log_likelihood(bound, results) == pytest.approx(top - LR_DROP, abs=1e-6)
+
+
+def test_the_estimate_for_mixed_opponents_is_the_brute_force_maximum():
+    results = [(1200, 1.0), (1350, 1.0), (1500, 0.5), (1650, 0.0), (1800, 1.0), (2000, 0.0), (1450, 0.0)]
+    grid = [x / 10 for x in range(5000, 30000)]  # 500.0 to 2999.9 in steps of 0.1
+    brute = max(grid, key=lambda r: log_likelihood(r, results))
+    assert fit_rating(results).rating == pytest.approx(brute, abs=0.1)
+
+
+def test_every_game_won_has_no_upper_bound_and_says_so():
+    est = fit_rating([(1500, 1.0)] * 10)
+    assert est.rating == math.inf and est.high == math.inf
+    assert 1500 < est.low < math.inf
+    assert log_likelihood(est.low, [(1500, 1.0)] * 10) == pytest.approx(-LR_DROP, abs=1e-6)
+    assert est.note.startswith("every game won: no finite upper bound; the lower bound is ")
+    assert format_estimate(est).startswith(f"above {est.low:.0f} (95% lower bound; every game won")
+
+
+def test_every_game_lost_has_no_lower_bound_and_says_so():
+    est = fit_rating([(1500, 0.0)] * 3)
+    assert est.rating == -math.inf and est.low == -math.inf and est.high < 1500
+    assert est.note.startswith("every game lost: no finite lower bound; the upper bound is ")
+    assert format_estimate(est).startswith(f"below {est.high:.0f} (95% upper bound")
+
+
+def test_no_results_or_a_bad_score_say_what_to_pass():
+    with pytest.raises(ValueError, match="pass at least one"):
+        fit_rating([])
+    with pytest.raises(ValueError, match=r"score each game 1 \(won\), 0.5 \(drawn\) or 0 \(lost\)"):
+        fit_rating([(1500, 0.7)])
+
+
+def test_puzzle_rating_on_a_symmetric_set_is_its_centre():
+    puzzles = [(1400, True), (1600, False)] * 15  # E(r, 1400) + E(r, 1600) = 1 exactly at r = 1500
+    est = rating.puzzle_rating(puzzles)
+    assert est.rating == pytest.approx(1500, abs=1)
+    assert (est.wins, est.losses) == (15, 15)
+    with pytest.raises(ValueError, match="solved must be True or False"):
+        rating.puzzle_rating([(1500, "yes")])
+
+
+def test_format_estimate_reads_as_one_line():
+    est = fit_rating(even(1500, 40))
+    assert format_estimate(est) == f"1500 (95% interval {est.low:.0f}-{est.high:.0f}, n=40)"
+    weak = fit_rating(even(-122.3, 4))
+    assert " to " in format_estimate(weak)  # a negative bound is not written as "-400--" something
+    assert str(est) == format_estimate(est)
+
+
+def test_anchors_name_their_rating_scale_and_source():
+    random_mover = rating.ANCHORS["random mover"]
+    assert random_mover.rating == pytest.approx(-122.3)
+    assert "llm_chess" in random_mover.source and "chess.com" in random_mover.scale
+    assert rating.ANCHORS["stockfish UCI_Elo"].rating is None  # the level the engine is set to
