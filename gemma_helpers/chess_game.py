@@ -21,6 +21,7 @@ measurement as the lesson's, on positions the model was not trained on and that 
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -123,9 +124,53 @@ class GameRecord:
                 f"illegal{share}; result {self.result} ({self.termination})")
 
 
-def position_example(fen: str) -> ChessExample:
-    """A position as the lesson's prompt (task + piece list); it has no reference move."""
-    return ChessExample(fen=fen, task=PUZZLE_TASK, prompt=format_position(fen), answer="", move="", kind="game")
+PIECE_LIST, CHESS_INSTRUCT = "piece list", "ChessInstruct next best move"
+NO_MOVE = "0000"  # UCI's null move: marks where the move goes in a game position's answer (it has no reference move)
+
+
+@dataclass(frozen=True)
+class PromptStyle:
+    """How a chess model was asked in training, so that a game, a match or a rating asks it the same way.
+
+    * ``PIECE_LIST`` (the smoke lesson, offline puzzles): the task ``PUZZLE_TASK`` and the position as a piece list;
+      the answer is a bare UCI move.
+    * ``CHESS_INSTRUCT`` (full mode, Thytu/ChessInstruct): the dataset's FIND_NEXT_BEST_MOVE task text, the game so far
+      as ``{"moves": [...]}`` in UCI from the usual starting position, and the answer ``{"next best move": "e2e4"}``.
+
+    A saved chess model records its style in its provenance (``extra["prompt_style"]``); :meth:`of` reads it back.
+    """
+
+    name: str = PIECE_LIST
+    task: str = PUZZLE_TASK
+
+    def example(self, position: Any) -> ChessExample:
+        """The position (a FEN, Board or Game; ChessInstruct needs the moves from the start) as this style's prompt."""
+        board = _board(position)
+        fen = board.fen()
+        if self.name == PIECE_LIST:
+            return ChessExample(fen=fen, task=self.task, prompt=format_position(fen), answer="", move="", kind="game")
+        if self.name != CHESS_INSTRUCT:
+            raise ValueError(f"unknown prompt style {self.name!r}: {PIECE_LIST!r} or {CHESS_INSTRUCT!r}")
+        import chess
+
+        if board.root().fen() != chess.STARTING_FEN:
+            raise ValueError("a ChessInstruct-trained model is asked with the game's moves from the usual starting "
+                             "position: start the game there (Game() without fen), or pass a Board with its moves")
+        moves = [m.uci() for m in board.move_stack]
+        return ChessExample(fen=fen, task=self.task, prompt=json.dumps({"moves": moves}),
+                            answer=json.dumps({"next best move": NO_MOVE}), move=NO_MOVE, kind="game")
+
+    @classmethod
+    def of(cls, record: Any) -> PromptStyle:
+        """The style a saved model's provenance records (a Provenance, or None); the piece list when it says none."""
+        style = (getattr(record, "extra", None) or {}).get("prompt_style") if record is not None else None
+        return cls(**style) if style else cls()
+
+
+def position_example(position: Any, style: PromptStyle | None = None) -> ChessExample:
+    """A position (FEN, Board or Game) as a model is asked about it in a game (default: the lesson's piece list);
+    it has no reference move."""
+    return (style or PromptStyle()).example(position)
 
 
 def _board(position: Any):
@@ -146,6 +191,7 @@ class Game:
     fen: str | None = None  # the starting position (None: the usual one)
     you_play: str = "white"
     seed: int = 0
+    style: PromptStyle = field(default_factory=PromptStyle)  # how the model is asked (as it was trained)
     plies: list[Ply] = field(default_factory=list)
     model_legal: int = 0
     model_illegal: int = 0
@@ -200,7 +246,7 @@ class Game:
     def reply(self, answer_fn: AnswerFn) -> Ply:
         """Ask the model for its move; an illegal reply is counted and a random legal move is played for it."""
         self._check_playable(yours=False)
-        answers = answer_fn([position_example(self.board.fen())])
+        answers = answer_fn([self.style.example(self.board)])
         if len(answers) != 1:
             raise ValueError(f"answer_fn must return one reply per position; it returned {len(answers)}")
         answer = str(answers[0])
@@ -256,7 +302,7 @@ def take_turn(game: Game, uci: str, answer_fn: AnswerFn) -> list[str]:
 
 
 def scripted_game(moves: Sequence[str], answer_fn: AnswerFn, you_play: str = "white", seed: int = 0,
-                  on_illegal: str = "raise") -> GameRecord:
+                  on_illegal: str = "raise", style: PromptStyle | None = None) -> GameRecord:
     """Play your scripted moves against answer_fn until the script ends or the game does; return the record.
 
     ``on_illegal``: what happens when a scripted move of yours is not legal when its turn comes (the model's
@@ -265,7 +311,7 @@ def scripted_game(moves: Sequence[str], answer_fn: AnswerFn, you_play: str = "wh
     """
     if on_illegal not in ("raise", "random"):
         raise ValueError(f"on_illegal must be 'raise' or 'random', not {on_illegal!r}")
-    game = Game(you_play=you_play, seed=seed)
+    game = Game(you_play=you_play, seed=seed, style=style or PromptStyle())
     script = list(moves)
     while not game.over:
         if not game.your_turn:
@@ -285,10 +331,10 @@ def scripted_game(moves: Sequence[str], answer_fn: AnswerFn, you_play: str = "wh
     return game.record()
 
 
-def compare(position: Any, players: dict[str, AnswerFn]) -> list[dict[str, Any]]:
+def compare(position: Any, players: dict[str, AnswerFn], style: PromptStyle | None = None) -> list[dict[str, Any]]:
     """Each player's answer on one position (a FEN, Board or Game), its move, and whether that move is legal."""
     board = _board(position)
-    example = position_example(board.fen())
+    example = position_example(board, style)
     rows = []
     for name, answer_fn in players.items():
         answer = str(answer_fn([example])[0])

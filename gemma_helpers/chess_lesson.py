@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +169,8 @@ def save(student: Student, data: ChessData, settings, training: Training, out_di
     adapter_dir = train.save_adapter(student.model, student.tokenizer, out_dir / ADAPTER, base=student.base)
     merged_dir = train.save_merged(student.model, student.tokenizer, out_dir / MERGED, dtype="bfloat16",
                                    base=student.base)
-    extra = {"backend": student.backend, "lora_r": settings.lora_r, "lora_alpha": settings.lora_alpha,
+    extra = {"prompt_style": asdict(prompt_style(data)), "backend": student.backend, "lora_r": settings.lora_r,
+             "lora_alpha": settings.lora_alpha,
              "learning_rate": settings.learning_rate, "batch_size": settings.batch_size,
              "held_out_positions": len(data.held_out), "train_seconds": round(training.train_seconds, 1)}
     common = {"base": student.base, "data": data.description, "steps": training.result.steps, "extra": extra,
@@ -245,10 +246,24 @@ def strength_table(results: dict[str, ChessResult], data: ChessData) -> list[dic
     return rows
 
 
-def play_matches(student: Student, settings, constrained: bool = True, stockfish: bool = True) -> list:
+def prompt_style(data: ChessData):
+    """How this lesson asks its model (chess_game.PromptStyle), from its training rows: ChessInstruct's next-best-move
+    task and move lists when it trained on ChessInstruct, else the piece list. save() records it in provenance.json,
+    so a game or a match against the saved model asks it the way it was trained."""
+    from .chess_game import CHESS_INSTRUCT, PromptStyle
+
+    for row in data.train:
+        if row.kind == "FIND_NEXT_BEST_MOVE":
+            return PromptStyle(CHESS_INSTRUCT, row.task)
+    return PromptStyle()
+
+
+def play_matches(student: Student, settings, constrained: bool = True, stockfish: bool = True,
+                 style=None) -> list:
     """Rated matches of the model (legal by construction, or free: an illegal reply loses the game) against the
     random mover and, when `stockfish` and the engine is installed, Stockfish at settings.stockfish_elo; colours
-    alternate, every game is checked move by move (chess_match), and no game starts after settings.match_budget_s."""
+    alternate, every game is checked move by move (chess_match), and no game starts after settings.match_budget_s;
+    `style`: how the model is asked (:func:`prompt_style`; default the piece list)."""
     from . import chess_game, chess_match
 
     player = (chess_game.constrained_player if constrained else chess_game.model_player)(student.model,
@@ -261,5 +276,5 @@ def play_matches(student: Student, settings, constrained: bool = True, stockfish
         left = max(settings.match_budget_s - (time.time() - started), 0.0)
         with make(0) as opponent:
             results.append(chess_match.play_match(player, opponent, settings.match_games, settings.match_max_plies,
-                                                  time_budget_s=left))
+                                                  time_budget_s=left, style=style))
     return results

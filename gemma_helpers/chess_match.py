@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .chess import parse_move
-from .chess_game import MODEL, YOU, AnswerFn, Game, GameRecord, position_example
+from .chess_game import MODEL, YOU, AnswerFn, Game, GameRecord, PromptStyle
 from .rating import ANCHORS, RatingEstimate, format_estimate, match_rating
 
 ILLEGAL_REPLY = "illegal reply (the model loses)"
@@ -226,25 +226,27 @@ def _outcome(board, plies: int, model_white: bool, max_plies: int, forfeit_reply
     raise ValueError(f"the game stops after {plies} half-moves, neither over, nor forfeited, nor at the limit")
 
 
-def _ask(player: AnswerFn, fen: str) -> str:
-    """The model's reply on one position."""
-    answers = player([position_example(fen)])
+def _ask(player: AnswerFn, game: Game) -> str:
+    """The model's reply on the game's position, asked in the game's prompt style."""
+    answers = player([game.style.example(game.board)])
     if len(answers) != 1:
         raise ValueError(f"answer_fn must return one reply per position; it returned {len(answers)}")
     return str(answers[0])
 
 
 def play_game(player: AnswerFn, opponent: Opponent, model_white: bool, max_plies: int, start_fen: str | None = None,
-              game_seed: int = 0) -> MatchGame:
-    """One game to its end (the board's, an illegal reply, or ``max_plies``), checked before it is returned."""
-    game = Game(fen=start_fen, you_play="black" if model_white else "white", seed=game_seed)
+              game_seed: int = 0, style: PromptStyle | None = None) -> MatchGame:
+    """One game to its end (the board's, an illegal reply, or ``max_plies``), checked before it is returned; the
+    model is asked in `style` (default: the lesson's piece list)."""
+    game = Game(fen=start_fen, you_play="black" if model_white else "white", seed=game_seed,
+                style=style or PromptStyle())
     opponent.start(game_seed)
     forfeit = None
     while not game.over and len(game.plies) < max_plies:
         if game.your_turn:  # "you" is the opponent here
             game.play(opponent.move(game.board.copy()))
             continue
-        answer = _ask(player, game.board.fen())
+        answer = _ask(player, game)
         if parse_move(game.board.fen(), answer) is None:
             forfeit = answer
             break
@@ -304,8 +306,10 @@ class MatchResult:
 
 
 def play_match(player: AnswerFn, opponent: Opponent, games: int, max_plies: int = 200, seed: int = 0,
-               openings: Sequence[str] | None = None, time_budget_s: float | None = None) -> MatchResult:
+               openings: Sequence[str] | None = None, time_budget_s: float | None = None,
+               style: PromptStyle | None = None) -> MatchResult:
     """Play ``games`` games (colours alternating, the model White in even games) and return them, each checked.
+    ``style``: how the model is asked (chess_game.PromptStyle: as it was trained; default the lesson's piece list).
 
     ``openings``: starting FENs, each played twice in a row (once per colour); None starts from the usual position.
     ``seed`` seeds each game (game i: seed + i), so a random mover replays the same moves. ``time_budget_s``: no new
@@ -321,7 +325,7 @@ def play_match(player: AnswerFn, opponent: Opponent, games: int, max_plies: int 
             stopped_by = "time budget"
             break
         start_fen = starts[(i // 2) % len(starts)]
-        played.append(play_game(player, opponent, i % 2 == 0, max_plies, start_fen, seed + i))
+        played.append(play_game(player, opponent, i % 2 == 0, max_plies, start_fen, seed + i, style))
     return MatchResult(opponent.name, opponent.rating, opponent.scale, tuple(played), stopped_by,
                        time.monotonic() - began, opponent.note)
 

@@ -222,3 +222,34 @@ def test_a_record_that_holds_together_passes_its_check_and_a_tampered_one_does_n
         replace(record, plies=(plies[0], replace(plies[1], player=YOU), *plies[2:])).check()
     with pytest.raises(ValueError, match="on the board"):
         replace(record, result="1-0").check()
+
+
+def test_a_game_asks_each_model_the_way_it_was_trained():
+    import json
+
+    from gemma_helpers import chess_lesson, provenance
+    from gemma_helpers.chess import PUZZLE_TASK, ChessExample, format_position, parse_move
+    from gemma_helpers.chess_constrained import answer_text
+    from gemma_helpers.chess_game import CHESS_INSTRUCT, Game, PromptStyle
+
+    piece_list = Game().style.example(Game().board)
+    assert piece_list.prompt == format_position(piece_list.fen) and piece_list.task == PUZZLE_TASK
+    style = PromptStyle(CHESS_INSTRUCT, "Find the next best move.")
+    asked = []
+    game = Game(style=style)
+    game.play("e2e4")
+    game.reply(lambda examples: asked.extend(examples) or ['{"next best move": "e7e5"}'])
+    assert json.loads(asked[0].prompt) == {"moves": ["e2e4"]} and asked[0].task == "Find the next best move."
+    assert game.plies[-1].uci == "e7e5"  # the JSON answer is read by the same parser
+    text = answer_text(asked[0], "g8f6")  # legal by construction, in the trained answer format
+    assert json.loads(text) == {"next best move": "g8f6"} and parse_move(asked[0].fen, text) == "g8f6"
+    with pytest.raises(ValueError, match="from the usual starting position"):
+        style.example("8/8/8/8/8/8/8/K6k w - - 0 1")  # no move list to give a ChessInstruct model
+    record = provenance.Provenance("merged", "unsloth/gemma-3-270m-it", "test",
+                                   extra={"prompt_style": {"name": CHESS_INSTRUCT, "task": "Find the next best move."}})
+    assert PromptStyle.of(record) == style and PromptStyle.of(None) == PromptStyle()
+    rows = [ChessExample(fen="", task="Find the next best move.", prompt="{}", answer="", move="",
+                         kind="FIND_NEXT_BEST_MOVE")]
+    data = chess_lesson.ChessData(rows, [], "ChessInstruct rows")
+    assert chess_lesson.prompt_style(data) == style
+    assert chess_lesson.prompt_style(chess_lesson.ChessData([], [], "puzzles")) == PromptStyle()

@@ -88,12 +88,12 @@ from gemma_helpers import chess_game
 
 if SOURCE.finetune:
     chess_llm = runtimes.load_llama(SERVE.path, n_ctx=512)
-    moves = ["e2e4", "g1f3", "f1c4"]
+    moves, style = ["e2e4", "g1f3", "f1c4"], chess_game.PromptStyle.of(SOURCE.record)  # asked as it was trained
     grammar_record = chess_game.scripted_game(moves, chess_game.gguf_constrained_player(chess_llm),
-                                              on_illegal="random").check()
+                                              on_illegal="random", style=style).check()
     assert grammar_record.model_illegal == 0, "a reply held by the legal-move grammar was illegal"
     game_record = chess_game.scripted_game(moves, chess_game.gguf_player(chess_llm, CONFIG.chess.answer_tokens),
-                                           on_illegal="random").check()
+                                           on_illegal="random", style=style).check()
     chess_llm.close()
     print(f"{S.serve_quant} GGUF of the chess fine-tune, held by the grammar: {grammar_record.summary()}")
     print(f"{S.serve_quant} GGUF of the chess fine-tune, free:                {game_record.summary()}")

