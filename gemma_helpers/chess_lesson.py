@@ -113,11 +113,30 @@ def load_model(settings, backend: str | None = None) -> Student:
     return Student(model, tokenizer, backend, models.resolve(settings.model))
 
 
-def evaluate(student: Student, data: ChessData, settings, greedy: bool = True,
-             positions: int | None = None) -> ChessResult:
-    """Step 2b (and 4): the model's answers on the held-out positions (the first `positions` of them), scored."""
-    return chess.evaluate(student.model, student.tokenizer, data.held_out[:positions], greedy=greedy,
-                          max_new_tokens=settings.answer_tokens)
+def in_budget(answer, examples: Sequence[ChessExample], time_budget_s: float | None,
+              batch: int = 16) -> tuple[list[str], float]:
+    """(answers, seconds): `answer(chunk) -> replies` over the examples `batch` at a time, stopping before a new
+    batch once time_budget_s has passed (at least one batch is answered); None: all of them."""
+    answers, started = [], time.time()
+    for start in range(0, len(examples), batch):
+        if answers and time_budget_s is not None and time.time() - started >= time_budget_s:
+            break
+        answers += answer(examples[start:start + batch])
+    return answers, time.time() - started
+
+
+def evaluate(student: Student, data: ChessData, settings, greedy: bool = True, positions: int | None = None,
+             time_budget_s: float | None = None) -> ChessResult:
+    """Step 2b (and 4): the model's answers on the held-out positions (the first `positions` of them), scored.
+
+    With `time_budget_s` (the notebook passes settings.eval_budget_s before training), no new batch of 16 starts
+    once it is spent: result.n says how many positions were answered, and the evaluations after training take the
+    same ones (``evaluate_after(..., positions=before.n)``)."""
+    examples = data.held_out[:positions]
+    answers, seconds = in_budget(lambda chunk: chess.generate_answers(
+        student.model, student.tokenizer, chunk, greedy=greedy, max_new_tokens=settings.answer_tokens),
+        examples, time_budget_s)
+    return chess.score(examples[:len(answers)], answers, seconds)
 
 
 def add_adapter(student: Student, settings) -> Student:
@@ -146,10 +165,12 @@ def train_model(student: Student, data: ChessData, settings, out_dir: str | Path
     return Training(result, curve, measure[0].seconds if measure else 0.0)
 
 
-def evaluate_after(student: Student, data: ChessData, settings) -> dict[str, ChessResult]:
-    """Step 4: the trained model on the same positions, greedy (all of them) and sampled (settings.sampled_positions)."""
-    return {AFTER: evaluate(student, data, settings),
-            SAMPLED: evaluate(student, data, settings, greedy=False, positions=settings.sampled_positions)}
+def evaluate_after(student: Student, data: ChessData, settings, positions: int | None = None) -> dict[str, ChessResult]:
+    """Step 4: the trained model on the same positions, greedy (the first `positions`: before.n when a time budget
+    cut the evaluation before training) and sampled (settings.sampled_positions of those)."""
+    sampled = min(settings.sampled_positions, positions or settings.sampled_positions)
+    return {AFTER: evaluate(student, data, settings, positions=positions),
+            SAMPLED: evaluate(student, data, settings, greedy=False, positions=sampled)}
 
 
 def learning_curve(training: Training, after: ChessResult) -> list[tuple[int, float]]:
@@ -192,10 +213,10 @@ def run(settings, out_dir: str | Path, offline: bool | None = None, backend: str
         offline = not get_config().flag("hub_downloads")
     data = load_data(settings, offline)
     student = load_model(settings, backend)
-    before = evaluate(student, data, settings)
+    before = evaluate(student, data, settings, time_budget_s=getattr(settings, "eval_budget_s", None))
     student = add_adapter(student, settings)
     training = train_model(student, data, settings, out_dir, before, resume=resume)
-    after = evaluate_after(student, data, settings)
+    after = evaluate_after(student, data, settings, positions=before.n)
     saved = save(student, data, settings, training, out_dir)
     return ChessLessonResult(data, before, after, training, saved, time.time() - started)
 
@@ -205,15 +226,17 @@ def run(settings, out_dir: str | Path, offline: bool | None = None, backend: str
 FREE, CONSTRAINED = "free", "legal by construction"  # how an answer was produced
 
 
-def evaluate_constrained(student: Student, data: ChessData, settings, adapter: bool = True) -> ChessResult:
-    """The first settings.constrained_positions held-out positions answered with the best-ranked legal move
-    (chess_constrained); every answer is legal by construction, and this asserts it. adapter=False: the base."""
+def evaluate_constrained(student: Student, data: ChessData, settings, adapter: bool = True,
+                         positions: int | None = None, time_budget_s: float | None = None) -> ChessResult:
+    """The first `positions` (default settings.constrained_positions) held-out positions answered with the
+    best-ranked legal move (chess_constrained), within `time_budget_s` as :func:`evaluate` is; every answer is legal
+    by construction, and this asserts it. adapter=False: the base."""
     from .chess_game import constrained_player
 
-    examples = data.held_out[:settings.constrained_positions]
-    started = time.time()
-    answers = constrained_player(student.model, student.tokenizer, adapter=adapter)(examples)
-    result = chess.score(examples, answers, time.time() - started)
+    examples = data.held_out[:positions or settings.constrained_positions]
+    answers, seconds = in_budget(constrained_player(student.model, student.tokenizer, adapter=adapter), examples,
+                                 time_budget_s)
+    result = chess.score(examples[:len(answers)], answers, seconds)
     if result.legal_rate != 1.0:
         raise AssertionError(f"a constrained answer was not a legal move ({result.legal_rate:.0%} legal): "
                              "chess_constrained must only choose among the legal moves")

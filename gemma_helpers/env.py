@@ -194,6 +194,9 @@ class ChessSettings:
     # Seconds training may take before it stops early (None: max_steps only). Smoke mode's budget keeps notebook 03's
     # training cell under a third of nbmake's 900 s limit on a 2-core AVX2 laptop (7.7 s/step there: ~30 steps).
     train_budget_s: float | None = None
+    # Seconds the evaluations before training may take (greedy, and legal by construction): no new batch of 16
+    # positions starts after them; the evaluations after training take the same positions. None: every position.
+    eval_budget_s: float | None = None
     # Legal by construction (chess_constrained) and strength: the held-out positions also answered by ranking the
     # legal moves, their puzzle rating, and rated matches (chess_match) against the random mover and, where it is
     # installed, Stockfish at UCI_Elo stockfish_elo; no new match game starts after match_budget_s seconds.
@@ -463,7 +466,7 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None, scal
         chess=ChessSettings(model=EMBEDDED, train_rows=400, eval_positions=100, max_steps=100, batch_size=4,
                             learning_rate=5e-4, lora_r=16, lora_alpha=32, max_length=192, save_every=50,
                             optimizer="adamw_torch", sampled_positions=50, answer_tokens=6, curve_every=50,
-                            train_budget_s=240.0, constrained_positions=40, match_games=2, match_max_plies=40,
+                            train_budget_s=240.0, eval_budget_s=60.0, constrained_positions=40, match_games=2, match_max_plies=40,
                             match_budget_s=120.0),
         vision=VisionSettings(model=TINY_VISION, train_charts=4000, eval_charts=200, max_steps=1200, batch_size=16,
                               learning_rate=1e-3, lora_r=32, lora_alpha=32, gradient_accumulation=1, image_size=64,

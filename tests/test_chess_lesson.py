@@ -60,3 +60,19 @@ def test_strength_steps_answer_legally_by_construction_and_rate_the_puzzles(less
                                         stockfish=False)
     assert [m.opponent for m in matches] == ["random mover"] and len(matches[0].games) == 2
     assert matches[0].illegal_replies == 0  # legal by construction: no game is lost to an illegal reply
+
+
+def test_an_evaluation_budget_stops_between_batches_and_answers_at_least_one():
+    import time as clock
+
+    calls = []
+
+    def slow(chunk):
+        calls.append(len(chunk))
+        clock.sleep(0.02)
+        return ["e2e4"] * len(chunk)
+
+    answers, seconds = chess_lesson.in_budget(slow, list(range(40)), time_budget_s=0.01)
+    assert (len(answers), calls) == (16, [16]) and seconds >= 0.02  # one batch, then the budget was spent
+    answers, _ = chess_lesson.in_budget(slow, list(range(40)), time_budget_s=None)
+    assert len(answers) == 40 and calls[1:] == [16, 16, 8]

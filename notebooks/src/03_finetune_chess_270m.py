@@ -72,8 +72,11 @@ exercises.check_promotion_uci(ANSWER)
 # %%
 student = chess_lesson.load_model(S)
 print(f"loaded {S.model} with {student.backend} (from {student.base})")
-before = chess_lesson.evaluate(student, data, S)
+before = chess_lesson.evaluate(student, data, S, time_budget_s=S.eval_budget_s)
 print(f"greedy answers on {before.n} positions in {before.seconds:.0f} s; the first five: {before.answers[:5]}")
+if before.n < len(held_out):
+    print(f"(the evaluation's time budget of {S.eval_budget_s:.0f} s was spent after {before.n} of {len(held_out)} "
+          "positions: every evaluation below uses these same positions)")
 print(before.row("before (greedy)"))
 # %% [markdown]
 # The base 270M has never seen this task: it rambles in English rather than writing a move.
@@ -84,7 +87,7 @@ print(before.row("before (greedy)"))
 # best-scored one is its answer. Such an answer is always legal (the cell asserts it), so what is left to measure
 # is the *choice*: exact matches and solved puzzles. Both ways are measured before and after training.
 # %%
-before_constrained = chess_lesson.evaluate_constrained(student, data, S)
+before_constrained = chess_lesson.evaluate_constrained(student, data, S, time_budget_s=S.eval_budget_s)
 print(f"legal by construction on {before_constrained.n} positions in {before_constrained.seconds:.0f} s: "
       f"{before_constrained.legal_rate:.0%} legal, {before_constrained.exact_match:.0%} exact")
 #
@@ -126,7 +129,7 @@ train.plot_losses(result.losses, OUT / "loss.png", title=f"LoRA r={S.lora_r} on 
 # Gemma's recommended sampling (temperature 1.0, top-k 64, top-p 0.95) gives the model's answers their natural
 # variety; greedy shows its single best guess. Both are measured.
 # %%
-results = {chess_lesson.BEFORE: before, **chess_lesson.evaluate_after(student, data, S)}
+results = {chess_lesson.BEFORE: before, **chess_lesson.evaluate_after(student, data, S, positions=before.n)}
 after, sampled = results[chess_lesson.AFTER], results[chess_lesson.SAMPLED]
 curve = chess_lesson.learning_curve(training, after)
 import pandas as pd
@@ -165,7 +168,7 @@ display(HTML(chess.boards_html(held_out, after.answers, n=4)))
 #   mover's rating comes from maxim-saplin/llm_chess, on chess.com's scale; Stockfish's `UCI_Elo` on the CCRL
 #   scale): read them as ranges, not one number.
 # %%
-after_constrained = chess_lesson.evaluate_constrained(student, data, S)
+after_constrained = chess_lesson.evaluate_constrained(student, data, S, positions=before_constrained.n)
 strength = {"base, free": before, "base, " + chess_lesson.CONSTRAINED: before_constrained,
             "fine-tune, free": after, "fine-tune, " + chess_lesson.CONSTRAINED: after_constrained}
 pd.DataFrame(chess_lesson.strength_table(strength, data)).set_index("model, answers")
