@@ -205,6 +205,13 @@ class ChessSettings:
     match_max_plies: int = 40
     stockfish_elo: int = 1350
     match_budget_s: float = 120.0
+    # A verifier as teacher (chess_grpo): after the fine-tune, grpo_steps of GRPO, each sampling grpo_generations
+    # answers per position and rewarding them with python-chess (legal move, puzzle solved, format); no new step
+    # starts after grpo_budget_s seconds (None: grpo_steps only).
+    grpo_steps: int = 20
+    grpo_generations: int = 4
+    grpo_learning_rate: float = 5e-5
+    grpo_budget_s: float | None = 150.0
 
 
 @dataclass(frozen=True)
@@ -466,7 +473,7 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None, scal
         chess=ChessSettings(model=EMBEDDED, train_rows=400, eval_positions=100, max_steps=100, batch_size=4,
                             learning_rate=5e-4, lora_r=16, lora_alpha=32, max_length=192, save_every=50,
                             optimizer="adamw_torch", sampled_positions=50, answer_tokens=6, curve_every=50,
-                            train_budget_s=240.0, eval_budget_s=60.0, constrained_positions=40, match_games=2, match_max_plies=40,
+                            train_budget_s=240.0, eval_budget_s=60.0, constrained_positions=20, match_games=2, match_max_plies=30,
                             match_budget_s=120.0),
         vision=VisionSettings(model=TINY_VISION, train_charts=4000, eval_charts=200, max_steps=1200, batch_size=16,
                               learning_rate=1e-3, lora_r=32, lora_alpha=32, gradient_accumulation=1, image_size=64,

@@ -60,6 +60,9 @@ SCHEDULES = {
                            why="Unsloth's Gemma 3 vision recipe: a random projector needs a gentle start"),
     "vision_cpu": Schedule("linear", warmup_every=30, warmup_min=1, optimizer="adamw_torch",
                            why="the same warm-up on the CPU stand-in, a linear decay, AdamW without decay"),
+    "grpo": Schedule("cosine", warmup_every=10, weight_decay=0.1, max_grad_norm=0.1,
+                     why="Unsloth's Gemma 3 (1B) GRPO notebook: cosine, 10% warm-up, weight decay 0.1, clip at 0.1 "
+                         "(chess_grpo's reinforcement round after the fine-tune)"),
 }
 
 

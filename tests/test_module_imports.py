@@ -22,6 +22,7 @@ NEEDS = {
     "catalog": [], "charts": [], "chess": ["scores"], "chess_constrained": ["chess", "prompts", "scores"],
     "chess_game": ["chess", "scores"],
     "chess_match": ["chess", "chess_game", "rating", "scores"],
+    "chess_grpo": ["chess", "prompts", "scores"],
     "chess_lesson": ["chess", "provenance", "scores"], "env": [], "envcheck": [], "exercises": [],
     "export": ["env", "gguf_files", "prompts", "provenance", "tokenizer_files"], "gguf_files": [],
     "memory": ["catalog"], "models": ["catalog", "env", "envcheck", "memory", "provenance", "tokenizer_files"],
