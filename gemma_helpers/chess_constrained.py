@@ -109,8 +109,61 @@ def continuation_logprobs(model, prompt: Sequence[int], continuations: Sequence[
     return (picked * keep.to(logits.device)).sum(-1).tolist()
 
 
-def rank_legal_moves(model, tokenizer, example: ChessExample, batch_size: int = 16) -> list[tuple[str, float]]:
-    """Every legal move with the model's log-probability of its answer text (and <end_of_turn>), best first."""
+def prompt_cache(model, prompt: Sequence[int]):
+    """(log-probabilities of the token after the prompt, the prompt's key/value cache): one forward pass over the
+    prompt, whose cache every candidate continuation then reuses (:func:`continuation_logprobs_cached`)."""
+    import torch
+
+    with torch.no_grad():
+        out = model(input_ids=torch.tensor([list(prompt)], device=model.device), use_cache=True, logits_to_keep=1)
+    return torch.log_softmax(out.logits[0, -1].float(), dim=-1), out.past_key_values
+
+
+def continuation_logprobs_cached(model, prompt: Sequence[int], continuations: Sequence[Sequence[int]],
+                                 pad_id: int = 0, cached=None) -> list[float]:
+    """The same sums as :func:`continuation_logprobs`, with the prompt computed once (``cached``: what
+    :func:`prompt_cache` returned for this prompt, reused across chunks) instead of once per candidate.
+
+    The prompt's last position predicts every candidate's first token; the candidates' other tokens run as one
+    right-padded batch on a copy of the prompt's cache repeated per candidate. A position has ~20-40 legal moves of
+    ~3-6 tokens after a ~200-token prompt, so this feeds the model about 15x fewer tokens (``tests`` check that the
+    sums agree with the uncached path)."""
+    import copy
+
+    import torch
+
+    first, cache = cached if cached is not None else prompt_cache(model, prompt)
+    totals = [float(first[c[0]]) for c in continuations]
+    longest = max(len(c) for c in continuations)
+    if longest == 1:
+        return totals
+    n, b = len(prompt), len(continuations)
+    ids = torch.full((b, longest - 1), pad_id, dtype=torch.long)
+    mask = torch.zeros((b, n + longest - 1), dtype=torch.long)
+    mask[:, :n] = 1
+    targets = torch.zeros((b, longest - 1), dtype=torch.long)
+    keep = torch.zeros((b, longest - 1))
+    for i, cont in enumerate(continuations):
+        ids[i, :len(cont) - 1] = torch.tensor(cont[:-1])
+        mask[i, n:n + len(cont) - 1] = 1
+        targets[i, :len(cont) - 1], keep[i, :len(cont) - 1] = torch.tensor(cont[1:]), 1.0
+    batch_cache = copy.deepcopy(cache)
+    batch_cache.batch_repeat_interleave(b)
+    device = model.device
+    with torch.no_grad():
+        out = model(input_ids=ids.to(device), attention_mask=mask.to(device), past_key_values=batch_cache,
+                    use_cache=True)
+    logits = out.logits.float()
+    picked = torch.log_softmax(logits, dim=-1).gather(-1, targets.to(logits.device)[..., None]).squeeze(-1)
+    rest = (picked * keep.to(logits.device)).sum(-1).tolist()
+    return [t + r for t, r in zip(totals, rest, strict=True)]
+
+
+def rank_legal_moves(model, tokenizer, example: ChessExample, batch_size: int = 16,
+                     reuse_prompt: bool = True) -> list[tuple[str, float]]:
+    """Every legal move with the model's log-probability of its answer text (and <end_of_turn>), best first
+    (``reuse_prompt``: the prompt's cache computed once and shared by the candidates; False recomputes the prompt with
+    each candidate, the plain path the cached one is checked against)."""
     texts = answer_texts(example)
     if not texts:
         return []
@@ -119,9 +172,11 @@ def rank_legal_moves(model, tokenizer, example: ChessExample, batch_size: int = 
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     scores: list[float] = []
     with _scoring(model):
+        cached = prompt_cache(model, prompt) if reuse_prompt else None
         for start in range(0, len(moves), batch_size):
             chunk = [continuation_ids(tokenizer, texts[m]) for m in moves[start:start + batch_size]]
-            scores += continuation_logprobs(model, prompt, chunk, pad_id)
+            scores += (continuation_logprobs_cached(model, prompt, chunk, pad_id, cached) if reuse_prompt
+                       else continuation_logprobs(model, prompt, chunk, pad_id))
     return sorted(zip(moves, scores, strict=True), key=lambda ms: (-ms[1], ms[0]))
 
 

@@ -98,6 +98,16 @@ def test_ranking_is_exact_and_every_constrained_answer_is_legal(embedded):
 
 
 @pytest.mark.slow
+def test_the_prompt_cache_gives_the_same_scores_as_recomputing_the_prompt(embedded):
+    model, tokenizer = embedded
+    for example in positions():  # bare UCI, a promotion, a multi-token JSON answer
+        cached = dict(K.rank_legal_moves(model, tokenizer, example, batch_size=7))
+        plain = dict(K.rank_legal_moves(model, tokenizer, example, batch_size=7, reuse_prompt=False))
+        assert cached.keys() == plain.keys()
+        assert max(abs(cached[m] - plain[m]) for m in plain) < 1e-3
+
+
+@pytest.mark.slow
 def test_promotions_are_scored_with_their_piece_letter_and_end_of_turn(embedded):
     model, tokenizer = embedded
     example = chess_game.position_example(PROMOTION)
