@@ -1,4 +1,4 @@
-"""Notebook 03's lesson as steps: data -> evaluate before -> train -> evaluate after -> save, and run() chaining them.
+"""Notebook 03's lesson as steps: data -> evaluate before -> train -> evaluate after -> (GRPO) -> save, and run().
 
 Each step takes what the one before returned, so a notebook cell can show one step, and ``bench/chess_finetune.py``
 and the tests call :func:`run` with tiny settings::
@@ -9,7 +9,8 @@ and the tests call :func:`run` with tiny settings::
     student = add_adapter(student, settings)        # LoRA on every projection
     training = train_model(student, data, settings, out_dir, before)   # Training: TrainResult, legal-rate curve
     after = evaluate_after(student, data, settings) # {"after (greedy)": ..., "after (sampled)": ...}
-    saved = save(student, data, settings, training, out_dir)           # Saved: adapter + merged folders, manifests
+    reinforced = reinforce(student, data, settings, out_dir, after[AFTER])  # optional: a GRPO round, measured
+    saved = save(student, data, settings, training, out_dir, reinforced)    # Saved: adapter + merged, manifests
 
 The merged model (``out_dir/merged-16bit``) and the adapter (``out_dir/adapter``) each carry a provenance.json
 (:mod:`gemma_helpers.provenance`) naming the base model exactly as it was loaded (a hub id stays an id): notebook 01
@@ -83,6 +84,7 @@ class ChessLessonResult:
     training: Training
     saved: Saved
     seconds: float
+    reinforced: Reinforced | None = None  # the GRPO round, when run(grpo=True)
 
     @property
     def curve(self) -> list[tuple[int, float]]:
@@ -181,7 +183,35 @@ def learning_curve(training: Training, after: ChessResult) -> list[tuple[int, fl
     return curve
 
 
-def save(student: Student, data: ChessData, settings, training: Training, out_dir: str | Path) -> Saved:
+@dataclass
+class Reinforced:
+    """A GRPO round (chess_grpo) and the same held-out positions answered before and after it, greedy."""
+
+    grpo: Any  # chess_grpo.GrpoResult
+    before: ChessResult
+    after: ChessResult
+
+    def table(self, data: ChessData) -> list[dict[str, Any]]:
+        """Before / after the round: legal move, exact match, puzzles solved, puzzle rating (strength_table)."""
+        return strength_table({ROUND_BEFORE: self.before, ROUND_AFTER: self.after}, data)
+
+
+ROUND_BEFORE, ROUND_AFTER = "fine-tune, free (before GRPO)", "fine-tune + GRPO, free"
+
+
+def reinforce(student: Student, data: ChessData, settings, out_dir: str | Path, before: ChessResult,
+              time_budget_s: float | None = None) -> Reinforced:
+    """Step 4b: a round of GRPO on the training positions, rewarded by python-chess (chess_grpo.grpo_round: at most
+    settings.grpo_steps steps and settings.grpo_budget_s seconds), then the greedy evaluation again on `before`'s
+    positions (the evaluation after supervised training), so the two rows compare the same puzzles."""
+    from .chess_grpo import grpo_round
+
+    result = grpo_round(student, data, settings, out_dir, time_budget_s)
+    return Reinforced(result, before, evaluate(student, data, settings, positions=before.n))
+
+
+def save(student: Student, data: ChessData, settings, training: Training, out_dir: str | Path,
+         reinforced: Reinforced | None = None) -> Saved:
     """Step 5: the adapter (out_dir/adapter) and the merged bfloat16 model (out_dir/merged-16bit), each with its
     provenance.json. The merge happens in place: afterwards the model has no adapter left to switch off."""
     from . import train
@@ -194,6 +224,9 @@ def save(student: Student, data: ChessData, settings, training: Training, out_di
              "lora_alpha": settings.lora_alpha,
              "learning_rate": settings.learning_rate, "batch_size": settings.batch_size,
              "held_out_positions": len(data.held_out), "train_seconds": round(training.train_seconds, 1)}
+    if reinforced is not None:  # the adapter was trained further by a GRPO round: say so, and how long
+        extra.update(grpo_steps=reinforced.grpo.steps, grpo_seconds=round(reinforced.grpo.seconds, 1),
+                     grpo_stopped_by=reinforced.grpo.stopped_by)
     common = {"base": student.base, "data": data.description, "steps": training.result.steps, "extra": extra,
               "adapter": str(adapter_dir.resolve())}
     provenance.write(adapter_dir, provenance.Provenance(kind="adapter", made_by=f"{MADE_BY}: chess_lesson.save",
@@ -204,8 +237,9 @@ def save(student: Student, data: ChessData, settings, training: Training, out_di
 
 
 def run(settings, out_dir: str | Path, offline: bool | None = None, backend: str | None = None,
-        resume: bool = False) -> ChessLessonResult:
-    """The whole lesson: data, evaluate before, train, evaluate after, save; offline=None asks the configuration."""
+        resume: bool = False, grpo: bool = False) -> ChessLessonResult:
+    """The whole lesson: data, evaluate before, train, evaluate after, (grpo: a GRPO round, measured), save;
+    offline=None asks the configuration."""
     started = time.time()
     if offline is None:
         from .env import get_config
@@ -217,8 +251,9 @@ def run(settings, out_dir: str | Path, offline: bool | None = None, backend: str
     student = add_adapter(student, settings)
     training = train_model(student, data, settings, out_dir, before, resume=resume)
     after = evaluate_after(student, data, settings, positions=before.n)
-    saved = save(student, data, settings, training, out_dir)
-    return ChessLessonResult(data, before, after, training, saved, time.time() - started)
+    reinforced = reinforce(student, data, settings, out_dir, after[AFTER]) if grpo else None
+    saved = save(student, data, settings, training, out_dir, reinforced)
+    return ChessLessonResult(data, before, after, training, saved, time.time() - started, reinforced)
 
 
 # ------------------------------------------------------------------------------------------------ strength

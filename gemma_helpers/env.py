@@ -450,7 +450,10 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None, scal
                                 optimizer="adamw_8bit" if has_cuda else "adamw_torch",
                                 sampled_positions=_n(100, k, 10), answer_tokens=16, curve_every=_n(25, k),
                                 constrained_positions=_n(300, k, 10), match_games=_n(30, k, 2),
-                                match_max_plies=_n(200, k, 30), match_budget_s=1800.0),
+                                match_max_plies=_n(200, k, 30), match_budget_s=1800.0,
+                                # GRPO on a T4: estimated (not measured) at a few seconds a step for 2 positions x 4
+                                # answers of <= 16 tokens; 200 steps within 20 minutes
+                                grpo_steps=_n(200, k, 2), grpo_budget_s=1200.0),
             # Unsloth's Gemma 3 vision recipe: 30 steps of 1 image x 4 accumulation (760 s on a T4 in its notebook)
             vision=VisionSettings(model="unsloth/gemma-3-4b-it", train_charts=_n(120, k, 8), eval_charts=_n(100, k, 10),
                                   max_steps=_n(30, k, 2), batch_size=1, learning_rate=2e-4, lora_r=16, lora_alpha=16,
@@ -474,7 +477,7 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None, scal
                             learning_rate=5e-4, lora_r=16, lora_alpha=32, max_length=192, save_every=50,
                             optimizer="adamw_torch", sampled_positions=50, answer_tokens=6, curve_every=50,
                             train_budget_s=240.0, eval_budget_s=60.0, constrained_positions=20, match_games=2, match_max_plies=30,
-                            match_budget_s=120.0),
+                            match_budget_s=120.0, grpo_steps=20, grpo_budget_s=90.0),
         vision=VisionSettings(model=TINY_VISION, train_charts=4000, eval_charts=200, max_steps=1200, batch_size=16,
                               learning_rate=1e-3, lora_r=32, lora_alpha=32, gradient_accumulation=1, image_size=64,
                               max_length=128, load_in_4bit=False, chartqa_items=0, max_new_tokens=4,

@@ -207,3 +207,17 @@ def test_the_trainer_samples_as_gemma_recommends_and_follows_the_grpo_schedule(t
     with pytest.raises(ValueError, match="needs a CUDA GPU"):
         chess_grpo.grpo_trainer(tiny_student(tokenizer), chess_grpo.grpo_rows(tiny_data().train),
                                 grpo_settings(optimizer="adamw_8bit"), tmp_path)
+
+
+def test_the_lesson_step_measures_the_same_positions_before_and_after_the_round(tokenizer, tmp_path):
+    from gemma_helpers import chess_lesson
+
+    student, data = tiny_student(tokenizer), tiny_data()
+    settings = SimpleNamespace(**vars(grpo_settings(grpo_steps=1)), eval_budget_s=None)
+    before = chess_lesson.evaluate(student, data, settings, positions=1)
+    reinforced = chess_lesson.reinforce(student, data, settings, tmp_path, before)
+    assert reinforced.grpo.steps == 1 and reinforced.before is before
+    assert reinforced.after.n == before.n == 1
+    rows = reinforced.table(data)
+    assert [r["model, answers"] for r in rows] == [chess_lesson.ROUND_BEFORE, chess_lesson.ROUND_AFTER]
+    assert all(r["positions"] == 1 for r in rows)
