@@ -202,6 +202,7 @@ from gemma_helpers import chess_match
 
 chess_match.ensure_stockfish()  # on Colab it installs Debian's package; elsewhere it says how
 matches = chess_lesson.play_matches(student, S, style=STYLE)
+assert all(m.illegal_replies == 0 for m in matches), "a reply legal by construction was illegal"
 pd.DataFrame(chess_match.match_table(matches))
 # %% [markdown]
 # **The guide's claim, beside what was measured.** The guide this curriculum grew from says the 270M "reaches amateur
@@ -296,6 +297,7 @@ record_result("chess_exact_after_constrained", round(after_constrained.exact_mat
 record_result("chess_solved_after_constrained",
               None if after_constrained.solve_rate is None else round(after_constrained.solve_rate, 3))
 record_result("chess_grpo_steps", rl.steps)
+record_result("chess_grpo_seconds", round(rl.seconds, 1))
 record_result("chess_grpo_stopped_by", rl.stopped_by)
 record_result("chess_legal_after_grpo", round(reinforced.after.legal_rate, 3))
 record_result("chess_solved_after_grpo",
