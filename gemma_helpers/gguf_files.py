@@ -209,8 +209,10 @@ def to_gguf(hf_dir: str | Path, out_file: str | Path, outtype: str = "f16", mmpr
 
 
 class tool_output_to:  # noqa: N801  (a context manager, named for how it reads: `with tool_output_to(log):`)
-    """Send this process's standard output and error, at the file-descriptor level (where llama.cpp's C code
-    writes), to the end of a log file for the duration of the block."""
+    """Send this process's standard output and error to the end of a log file for the duration of the block: at the
+    file-descriptor level (where llama.cpp's C code writes) and at Python's level too (``sys.stdout``/``sys.stderr``:
+    llama-cpp-python's log callback prints llama.cpp's lines there, and in a notebook those are the kernel's streams,
+    which do not go through file descriptor 2)."""
 
     def __init__(self, log: str | Path):
         self.log = Path(log)
@@ -223,11 +225,13 @@ class tool_output_to:  # noqa: N801  (a context manager, named for how it reads:
         self._saved = [os.dup(1), os.dup(2)]
         os.dup2(self._file.fileno(), 1)
         os.dup2(self._file.fileno(), 2)
+        self._streams = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = self._file
         return self.log
 
     def __exit__(self, *exc) -> None:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        self._file.flush()
+        sys.stdout, sys.stderr = self._streams
         for fd, saved in zip((1, 2), self._saved, strict=True):
             os.dup2(saved, fd)
             os.close(saved)

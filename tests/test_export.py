@@ -341,3 +341,26 @@ def test_export_run_chains_notebook_01s_steps_from_the_manifest(tiny_hf, tmp_pat
     (row,) = result.survival
     assert row["agreement with the base %"] == row["agreement with the fine-tune %"] >= 97
     assert [r["quant"] for r in result.phones] == ["f16"]
+
+
+def test_tool_output_goes_to_the_log_at_both_levels_even_when_python_streams_are_a_notebooks(tmp_path, monkeypatch):
+    """In a notebook, sys.stderr is the kernel's stream, not file descriptor 2; llama-cpp-python's log callback prints
+    llama.cpp's lines there. Both levels go to the log inside the block, and nothing reaches the streams."""
+    import io
+    import os
+    import sys
+
+    from gemma_helpers.gguf_files import tool_output_to
+
+    kernel_out, kernel_err = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stdout", kernel_out)
+    monkeypatch.setattr(sys, "stderr", kernel_err)
+    log = tmp_path / "tool.log"
+    with tool_output_to(log):
+        print("llama_model_loader: a python-level line", file=sys.stderr)
+        print("a stdout line")
+        os.write(2, b"a C-level line\n")
+    print("after the block")
+    text = log.read_text()
+    assert "python-level line" in text and "a stdout line" in text and "C-level line" in text
+    assert kernel_err.getvalue() == "" and kernel_out.getvalue() == "after the block\n"
