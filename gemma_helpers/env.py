@@ -500,6 +500,86 @@ def get_config(environ: Mapping[str, str] | None = None) -> Config:
     return build_config(mode, reason)
 
 
+# Where a notebook runs, told by each platform's own markers (issue 17: learners who cannot reach Colab).
+# * Colab: COLAB_RELEASE_TAG / COLAB_GPU, as in_colab() above; Kaggle's kagglehub reads COLAB_RELEASE_TAG the same way.
+# * Kaggle: KAGGLE_KERNEL_RUN_TYPE ("Interactive" or "Batch") is set in notebooks and scripts alike; Kaggle's own
+#   client reads it with KAGGLE_DATA_PROXY_URL (github.com/Kaggle/kagglehub, src/kagglehub/env.py); the image is
+#   github.com/Kaggle/docker-python, whose Dockerfile.tmpl also writes /etc/build_date and /etc/git_commit, and
+#   whose notebooks write to /kaggle/working (the only folder kept as the notebook's output).
+# * ModelScope's notebook (PAI-DSW): its cloud containers set MODELSCOPE_ENVIRONMENT, which the modelscope library
+#   reads as "the dedicated cloud environment" (github.com/modelscope/modelscope, modelscope/hub/api.py, the
+#   user-agent builder; "studio" there means a ModelScope Studio app). ModelScope's notebook docs give
+#   /mnt/workspace as the persistent disk: other paths are lost when the instance stops.
+# The GPUs come from the NVIDIA driver's /proc/driver/nvidia/gpus/*/information files ("Model: Tesla T4"), which
+# needs no torch and works the same on every platform.
+KAGGLE_WORKING = "/kaggle/working"
+MODELSCOPE_WORKSPACE = "/mnt/workspace"
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Where the notebook runs: the platform's name, its GPUs, where outputs persist, and how it was told."""
+
+    name: str  # "colab", "kaggle", "modelscope" or "local"
+    gpus: tuple[str, ...]  # model names from the NVIDIA driver, one per GPU; empty without one
+    output_root: str  # the default for GEMMA_OUTPUT: a folder the platform keeps after the session
+    marker: str  # the variable or file that told us
+
+    @property
+    def gpu_label(self) -> str:
+        """'2x Tesla T4', '1x Tesla P100-PCIE-16GB' or 'none'."""
+        if not self.gpus:
+            return "none"
+        names = sorted(set(self.gpus))
+        return ", ".join(f"{self.gpus.count(n)}x {n}" for n in names)
+
+
+def driver_gpus(root: Path | str = "/") -> tuple[str, ...]:
+    """GPU model names from the NVIDIA driver's /proc files under root, one per GPU (empty without the driver)."""
+    base = Path(root) / "proc" / "driver" / "nvidia" / "gpus"
+    names = []
+    for info in sorted(base.glob("*/information")) if base.is_dir() else []:
+        for line in info.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "Model":
+                names.append(value.strip())
+                break
+    return tuple(names)
+
+
+def detect_platform(environ: Mapping[str, str] | None = None, files: Path | str = "/") -> Platform:
+    """Colab, Kaggle, ModelScope's notebook (DSW) or local, from the platform's own variables and files under files."""
+    environ = os.environ if environ is None else environ
+    root = Path(files)
+    gpus = driver_gpus(root)
+    if in_colab(environ):
+        marker = next((k for k in ("COLAB_RELEASE_TAG", "COLAB_GPU") if k in environ), "google.colab module")
+        return Platform("colab", gpus, "outputs", marker)
+    if "KAGGLE_KERNEL_RUN_TYPE" in environ:
+        return Platform("kaggle", gpus, KAGGLE_WORKING,
+                        f"KAGGLE_KERNEL_RUN_TYPE={environ['KAGGLE_KERNEL_RUN_TYPE']}")
+    if "KAGGLE_URL_BASE" in environ or "KAGGLE_DATA_PROXY_URL" in environ:
+        key = "KAGGLE_URL_BASE" if "KAGGLE_URL_BASE" in environ else "KAGGLE_DATA_PROXY_URL"
+        return Platform("kaggle", gpus, KAGGLE_WORKING, key)
+    if (root / KAGGLE_WORKING.lstrip("/")).is_dir():
+        return Platform("kaggle", gpus, KAGGLE_WORKING, f"folder {KAGGLE_WORKING}")
+    if "MODELSCOPE_ENVIRONMENT" in environ:
+        return Platform("modelscope", gpus, f"{MODELSCOPE_WORKSPACE}/outputs",
+                        f"MODELSCOPE_ENVIRONMENT={environ['MODELSCOPE_ENVIRONMENT']}")
+    dsw = sorted(k for k in environ if k.startswith("DSW_"))
+    if dsw and (root / MODELSCOPE_WORKSPACE.lstrip("/")).is_dir():
+        return Platform("modelscope", gpus, f"{MODELSCOPE_WORKSPACE}/outputs", f"{dsw[0]} and {MODELSCOPE_WORKSPACE}")
+    return Platform("local", gpus, "outputs", "no platform variable set")
+
+
+def default_output_root(environ: Mapping[str, str] | None = None, files: Path | str = "/") -> Path:
+    """GEMMA_OUTPUT if set, else the platform's persistent folder (Kaggle /kaggle/working, DSW /mnt/workspace)."""
+    environ = os.environ if environ is None else environ
+    if environ.get("GEMMA_OUTPUT"):
+        return Path(environ["GEMMA_OUTPUT"]).expanduser()
+    return Path(detect_platform(environ, files).output_root)
+
+
 def cache_dir() -> Path:
     """Where converted models, built wheels and downloads are kept (GEMMA_CACHE, else ~/.cache/gemma_curriculum)."""
     path = Path(os.environ.get("GEMMA_CACHE", Path.home() / ".cache" / "gemma_curriculum")).expanduser()
@@ -508,11 +588,12 @@ def cache_dir() -> Path:
 
 
 def output_dir(name: str) -> Path:
-    """A folder for what a lesson makes (adapters, GGUF files, plots): GEMMA_OUTPUT or ./outputs, then name.
+    """A folder for what a lesson makes (adapters, GGUF files, plots): GEMMA_OUTPUT or the platform's, then name.
 
-    On Colab, point GEMMA_OUTPUT at a mounted Google Drive folder so checkpoints survive a disconnect.
+    On Colab, point GEMMA_OUTPUT at a mounted Google Drive folder so checkpoints survive a disconnect. On Kaggle
+    the default is /kaggle/working, on ModelScope's notebook /mnt/workspace/outputs (:func:`default_output_root`).
     """
-    root = Path(os.environ.get("GEMMA_OUTPUT", "outputs")).expanduser()
+    root = default_output_root()
     path = root / name
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -542,6 +623,9 @@ def environment_summary(config: Config | None = None) -> str:
     pol = precision.policy(hw)
     lines.append(f"{'precision':>20}: {pol.dtype} on {pol.device} - {pol.reason}")
     lines.append(f"{'mode':>20}: {config.mode} ({config.reason})")
+    where = detect_platform()
+    lines.append(f"{'platform':>20}: {where.name} (from {where.marker}); GPUs {where.gpu_label}; "
+                 f"outputs in {default_output_root()}")
     return "\n".join(lines)
 
 
