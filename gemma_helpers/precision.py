@@ -37,6 +37,29 @@ class Policy:
         return {"bf16": self.dtype == "bfloat16", "fp16": self.dtype == "float16"}
 
 
+# bfloat16 tensor cores arrive with compute capability 8.0 (Ampere: A100, A10 is 8.6); Kaggle's P100 (6.0) and the
+# T4 of Colab and Kaggle (7.5) have none, whatever torch's emulation flag says. Unsloth states 7.0 as its minimum
+# (unsloth.ai/docs, "Unsloth Requirements": V100, T4 and newer; GTX 10xx cards run, slowly).
+BF16_MIN_CAPABILITY = (8, 0)
+UNSLOTH_MIN_CAPABILITY = (7, 0)
+
+
+def capability(value: str | None) -> tuple[int, int] | None:
+    """'7.5' -> (7, 5); None or '' -> None; anything else is an error that says the expected form."""
+    if not value:
+        return None
+    major, _, minor = str(value).partition(".")
+    if not (major.isdigit() and (minor or "0").isdigit()):
+        raise ValueError(f"compute capability must look like '7.5' (major.minor), not {value!r}")
+    return int(major), int(minor or 0)
+
+
+def gpu_bf16(hardware) -> bool:
+    """bfloat16 on this GPU: the probe said so and, where the capability is known, it is 8.0 or newer."""
+    cap = capability(hardware.compute_capability)
+    return bool(hardware.bf16_supported) and (cap is None or cap >= BF16_MIN_CAPABILITY)
+
+
 def policy(hardware=None, backend: str = "unsloth") -> Policy:
     """The dtype policy: bf16 where supported; on fp16-only GPUs Unsloth's fp32 islands or plain fp32; else fp32."""
     if backend not in ("unsloth", "transformers"):
@@ -55,13 +78,16 @@ def policy(hardware=None, backend: str = "unsloth") -> Policy:
                           "CPU without native bfloat16 (no AVX512-BF16/AMX flag): bfloat16 would be emulated, about "
                           "2x slower than float32 (bench/cpu_precision.py), so float32")
         return Policy("cpu", "float32", backend, "CPU: float32, exact and safe")
-    if hardware.bf16_supported:
+    if gpu_bf16(hardware):
         return Policy("cuda", "bfloat16", backend,
                       f"{hardware.gpu_name} supports bfloat16: float32's range, half the memory, no overflow")
     if backend == "unsloth":
+        cap = capability(hardware.compute_capability)
+        old_gpu = ("; compute capability below Unsloth's stated minimum 7.0: if Unsloth refuses it, use "
+                   "backend='transformers' (float32)") if cap is not None and cap < UNSLOTH_MIN_CAPABILITY else ""
         return Policy("cuda", "float16", backend,
                       f"{hardware.gpu_name} has no bfloat16: float16 matmuls with Unsloth's float32 islands where "
-                      "Gemma 3's activations pass 65,504")
+                      f"Gemma 3's activations pass 65,504{old_gpu}")
     return Policy("cuda", "float32", backend,
                   f"{hardware.gpu_name} has no bfloat16 and plain transformers in float16 overflows on Gemma 3: "
                   "float32")

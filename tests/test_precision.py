@@ -9,7 +9,7 @@ from gemma_helpers.env import Hardware
 
 
 def _hw(gpu=None, bf16=False, cpu_bf16=False):
-    return Hardware(gpu, "7.5" if gpu else None, 15.8 if gpu else None, bf16, cpu_bf16, 2, 24.0, "2.13.0", "3.11",
+    return Hardware(gpu, ("8.0" if bf16 else "7.5") if gpu else None, 15.8 if gpu else None, bf16, cpu_bf16, 2, 24.0, "2.13.0", "3.11",
                     False, False)
 
 
@@ -24,6 +24,32 @@ def test_policy_per_device():
     assert precision.policy(_hw("NVIDIA A100", bf16=True)).trainer_flags == {"bf16": True, "fp16": False}
     with pytest.raises(ValueError):
         precision.policy(_hw(), backend="jax")
+
+
+def _gpu(name, cap, bf16):
+    return Hardware(name, cap, 16.0, bf16, False, 4, 30.0, "2.11.0", "3.11", False, False)
+
+
+@pytest.mark.parametrize("name,cap,torch_says_bf16,unsloth,plain", [
+    ("Tesla P100-PCIE-16GB", "6.0", False, "float16", "float32"),  # Kaggle P100
+    ("Tesla T4", "7.5", False, "float16", "float32"),  # Colab and Kaggle T4
+    ("Tesla T4", "7.5", True, "float16", "float32"),  # torch's emulation flag does not make a T4 a bf16 GPU
+    ("NVIDIA A10", "8.6", True, "bfloat16", "bfloat16"),  # ModelScope DSW's A10
+])
+def test_policy_on_the_free_platforms_gpus(name, cap, torch_says_bf16, unsloth, plain):
+    assert precision.policy(_gpu(name, cap, torch_says_bf16), backend="unsloth").dtype == unsloth
+    assert precision.policy(_gpu(name, cap, torch_says_bf16), backend="transformers").dtype == plain
+
+
+def test_p100_is_below_unsloths_minimum_and_says_what_to_do():
+    assert "backend='transformers'" in precision.policy(_gpu("Tesla P100-PCIE-16GB", "6.0", False)).reason
+    assert "minimum" not in precision.policy(_gpu("Tesla T4", "7.5", False)).reason
+
+
+def test_capability_parsing():
+    assert precision.capability("8.6") == (8, 6) and precision.capability(None) is None
+    with pytest.raises(ValueError, match="major.minor"):
+        precision.capability("Ampere")
 
 
 def test_probe_bookkeeping():
