@@ -166,3 +166,71 @@ def test_colab_pins_satisfy_transformers_import_time_check():
         assert Requirement(deps[package]).specifier.contains(version), f"{package} {version} fails {deps[package]}"
     # Colab's own tokenizers fails the check: that is why it is pinned.
     assert not Requirement(deps["tokenizers"]).specifier.contains(shipped["tokenizers"])
+
+
+# Kaggle: the same install cell and the same pins, on top of what Kaggle's image ships (requirements-kaggle-shipped.txt,
+# dated, with its source). Kaggle's image is an older Colab runtime (torch 2.10), so the question is the Colab one:
+# do our pins resolve against it without replacing torch?
+SHIPPED_LISTS = ["requirements-colab-shipped.txt", "requirements-kaggle-shipped.txt"]
+# What pip changes beyond our pins, per platform, with the reason it is allowed.
+ALLOWED_CHANGES = {
+    "requirements-colab-shipped.txt": {},
+    "requirements-kaggle-shipped.txt": {
+        # huggingface-hub 1.33 asks click>=8.4.2; Kaggle's base ships 8.3.3 (Colab: 8.4.2): pip upgrades click,
+        # a command-line library none of our code imports.
+        "click": "huggingface-hub",
+    },
+}
+
+
+def unmet_dependencies(shipped_name: str) -> tuple[list[tuple[str, str, str]], int]:
+    """Declared dependencies of our pinned packages that we do not pin and the platform ships at a version that fails
+    them: (package, requirement, shipped version); and how many of our pins this environment could read."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    ours = {**pins("requirements-colab.txt"), **pins("requirements-colab-nodeps.txt")}
+    nodeps = set(pins("requirements-colab-nodeps.txt"))  # installed --no-deps: what they declare is not resolved
+    shipped = pins(shipped_name)
+    unmet, read = [], 0
+    for package, version in ours.items():
+        try:
+            dist = metadata.distribution(package)
+        except metadata.PackageNotFoundError:
+            continue  # GPU-only packages (xformers, bitsandbytes ...) are not in the CPU environment
+        if dist.version != version or package in nodeps:
+            continue
+        read += 1
+        for line in dist.requires or []:
+            req = Requirement(line)
+            name = re.sub(r"[-_.]+", "-", req.name).lower()
+            if (req.marker and not req.marker.evaluate({"extra": ""})) or name in ours or name not in shipped:
+                continue
+            if not req.specifier.contains(shipped[name].split("+")[0], prereleases=True):
+                unmet.append((package, str(req), shipped[name]))
+    return unmet, read
+
+
+def test_kaggle_list_is_dated_pinned_and_an_older_torch():
+    header = (ROOT / "requirements-kaggle-shipped.txt").read_text().split("\n\n")[0]
+    assert "Kaggle/docker-python at commit 78aaa43 (2026-08-12" in header and "6f38803 (2026-05-08)" in header
+    for line in requirement_lines("requirements-kaggle-shipped.txt"):
+        assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!_-]+", line), f"not pinned: {line}"
+    kaggle, colab = pins("requirements-kaggle-shipped.txt"), pins("requirements-colab-shipped.txt")
+    assert kaggle["torch"] == "2.10.0+cu128" and colab["torch"] == "2.11.0+cu128"
+    assert "trl" not in kaggle and "bitsandbytes" not in kaggle  # the install cell brings both, pinned
+
+
+@pytest.mark.parametrize("shipped_name", SHIPPED_LISTS)
+def test_our_pins_resolve_against_each_platforms_shipped_list(shipped_name):
+    pytest.importorskip("packaging")
+    unmet, read = unmet_dependencies(shipped_name)
+    if read < 5:
+        pytest.skip(f"only {read} of our pinned packages are installed here at their pinned version")
+    from packaging.requirements import Requirement
+
+    changed = {re.sub(r"[-_.]+", "-", Requirement(spec).name).lower(): package for package, spec, _ in unmet}
+    # torch and its family are never among them: the cell's constraint holds them, so pip would fail, not replace.
+    assert not {"torch", "torchvision", "torchaudio", "triton"} & set(changed), unmet
+    assert changed == ALLOWED_CHANGES[shipped_name], unmet
