@@ -38,7 +38,7 @@ INSTALL_MARKER = ".install-complete"
 # enforces what transformers, TRL and PEFT declare); requirements-colab-nodeps.txt (Unsloth, whose declared
 # dependencies are pinned in the first file, and two data-only packages) goes in --no-deps.
 # scripts/colab_check.sh runs this very text in a Colab-shaped environment.
-INSTALL = """# Install. On Colab: fetch the curriculum and its pinned stack next to Colab's own torch (never replaced).
+INSTALL = """# Install. On Colab or Kaggle: fetch the curriculum and its pinned stack beside the shipped torch (never replaced).
 # Elsewhere this cell does nothing (`make env` built .venv). From a fork? Before this cell, run
 # os.environ["GEMMA_REPO"] = "you/your-fork" (or a git URL), and GEMMA_BRANCH if it is not {branch}.
 import os, subprocess, sys
@@ -69,7 +69,8 @@ def pip_install(*args):
         raise RuntimeError("pip install failed (its output is above); run this cell again to retry")
 
 
-if "google.colab" in sys.modules and not os.path.exists(DONE):
+HOSTED = "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ  # Kaggle's image is Colab's
+if HOSTED and not os.path.exists(DONE):
     if not os.path.isdir(HOME):  # cloned beside HOME, then renamed: HOME never holds half a checkout
         url = REPO if ":" in REPO or REPO.startswith("/") else f"https://github.com/{{REPO}}"
         subprocess.run(["rm", "-rf", HOME + ".partial"], check=True)

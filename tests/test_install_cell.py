@@ -234,3 +234,26 @@ def test_our_pins_resolve_against_each_platforms_shipped_list(shipped_name):
     # torch and its family are never among them: the cell's constraint holds them, so pip would fail, not replace.
     assert not {"torch", "torchvision", "torchaudio", "triton"} & set(changed), unmet
     assert changed == ALLOWED_CHANGES[shipped_name], unmet
+
+
+def test_cell_installs_on_kaggle_too_and_nowhere_else(monkeypatch, tmp_path):
+    calls: list[list[str]] = []
+
+    def fake_run(cmd, *args, **kwargs):
+        cmd = [str(c) for c in cmd]
+        calls.append(cmd)
+        if cmd[:2] == ["git", "clone"]:
+            Path(cmd[-1]).mkdir(parents=True)
+        return subprocess.CompletedProcess(cmd, 0, stdout="")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE", raising=False)
+    monkeypatch.setenv("GEMMA_HOME", str(tmp_path / "curriculum"))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    exec(compile(CELL, "install cell", "exec"), {})
+    assert calls == []  # a laptop or CI: .venv is already built
+    monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Interactive")
+    exec(compile(CELL, "install cell", "exec"), {})
+    assert ["git", "clone"] in [c[:2] for c in calls] and (tmp_path / "curriculum" / ".install-complete").exists()
+    assert any("requirements-colab.txt" in " ".join(c) for c in calls)
