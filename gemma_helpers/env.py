@@ -506,10 +506,12 @@ def get_config(environ: Mapping[str, str] | None = None) -> Config:
 #   client reads it with KAGGLE_DATA_PROXY_URL (github.com/Kaggle/kagglehub, src/kagglehub/env.py); the image is
 #   github.com/Kaggle/docker-python, whose Dockerfile.tmpl also writes /etc/build_date and /etc/git_commit, and
 #   whose notebooks write to /kaggle/working (the only folder kept as the notebook's output).
-# * ModelScope's notebook (PAI-DSW): its cloud containers set MODELSCOPE_ENVIRONMENT, which the modelscope library
-#   reads as "the dedicated cloud environment" (github.com/modelscope/modelscope, modelscope/hub/api.py, the
-#   user-agent builder; "studio" there means a ModelScope Studio app). ModelScope's notebook docs give
-#   /mnt/workspace as the persistent disk: other paths are lost when the instance stops.
+# * ModelScope's notebook (PAI-DSW): ModelScope's cloud containers set MODELSCOPE_ENVIRONMENT, which the modelscope
+#   library names MODELSCOPE_CLOUD_ENVIRONMENT and reports in its user agent ("dedicated cloud containers";
+#   github.com/modelscope/modelscope, modelscope/hub/constants.py and hub/api.py; Studio apps test it for "studio").
+#   Its value in a notebook is not documented, so any value counts; a DSW_* variable counts only beside the
+#   /mnt/workspace disk. /mnt/workspace is where ModelScope's notebook mounts its persistent storage (100 GB; other
+#   paths are lost when the instance stops), as public tutorials of that notebook state; not yet seen here first-hand.
 # The GPUs come from the NVIDIA driver's /proc/driver/nvidia/gpus/*/information files ("Model: Tesla T4"), which
 # needs no torch and works the same on every platform.
 KAGGLE_WORKING = "/kaggle/working"
