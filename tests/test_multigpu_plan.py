@@ -1,0 +1,83 @@
+"""The multi-GPU planner against two public records, within stated tolerances, and its basic promises."""
+
+import pytest
+
+from gemma_helpers.catalog import GemmaSize
+from gemma_helpers.multigpu_plan import MACHINES, METHODS, STRATEGIES, Machine, fit_matrix, plan_strategies, plan_table
+
+
+def by_name(plans):
+    return {p.strategy: p for p in plans}
+
+
+def test_every_size_method_and_machine_plans_every_strategy():
+    for method in METHODS:
+        for machine in MACHINES:
+            plans = plan_strategies("4b", method, machine)
+            assert [p.strategy for p in plans] == list(STRATEGIES)
+            for p in plans:
+                assert p.per_gpu_gb > 0 and p.step_s > 0
+                assert p.fits or p.reason or p.per_gpu_gb > p.usable_gb
+    assert len(fit_matrix()) == 5
+
+
+def test_27b_needs_two_t4s_and_layer_split_or_fsdp():
+    plans = by_name(plan_strategies("27b", "qlora", "2x T4 (Kaggle)"))
+    assert not plans["one GPU"].fits and not plans["DDP"].fits  # a full copy does not fit 15 GB
+    assert plans["layer split"].fits and plans["FSDP"].fits
+    assert plans["layer split"].step_s == plans["one GPU"].step_s  # one GPU busy at a time
+    assert not by_name(plan_strategies("27b", "full", "8x H100 80GB"))["DDP"].fits  # 16 B/param x 27B > 80 GB
+    assert by_name(plan_strategies("27b", "full", "8x H100 80GB"))["FSDP"].fits
+
+
+def test_t4_counts_float32_islands():
+    t4 = by_name(plan_strategies("4b", "lora", "1x T4"))["one GPU"]
+    a100 = by_name(plan_strategies("4b", "lora", "1x A100 80GB"))["one GPU"]
+    assert t4.parts["activations"] == pytest.approx(2 * a100.parts["activations"])
+    assert "36822" in t4.notes[0]
+
+
+def test_table_rows_and_clear_errors():
+    rows = plan_table("12b", "qlora", "2x T4 (Kaggle)")
+    assert [r["strategy"] for r in rows] == list(STRATEGIES)
+    assert all(r["fits"] == (r["why not"] == "") for r in rows)
+    with pytest.raises(KeyError, match="2x T4"):
+        plan_strategies("4b", "qlora", "4x V100")
+    with pytest.raises(ValueError, match="qlora"):
+        plan_strategies("4b", "dora")
+
+
+def test_unsloth_kaggle_two_t4_layer_split_record():
+    """Issue 18's record of Unsloth's Kaggle 2x T4 notebook: Gemma 4 31B QLoRA, layer split, 60 steps in 2,668 s,
+    10.95 GB peak per T4. The source was not found with `search` in this session (recorded as given in the issue).
+    Gemma 4 31B is not in the catalog, so the plan for Gemma 3 27B is scaled by parameter count (31 / 27.4), which
+    ignores the architectures' differences; only the weight and LoRA parts are scaled. Memory: the plan must not be
+    below the record and at most 30 % above it: the notebook reports torch's peak reserved memory (no CUDA context),
+    its batch and sequence length are assumed here (2 x 512), and the plan errs high (it came out about 23 % above).
+    Time tolerance 50 %: the tokens per step (2 x 4 accumulation x 512, assumed) are not in the record, and the T4
+    utilisation of 0.2 was chosen with this record in view, so this check is a consistency check, not independent."""
+    scale = 31e9 / 27.4e9
+    plan = by_name(plan_strategies("27b", "qlora", "2x T4 (Kaggle)", batch_size=2, seq_len=512))["layer split"]
+    states = sum(v for k, v in plan.parts.items() if "weights" in k)
+    estimate = plan.per_gpu_gb + states * (scale - 1)
+    assert 10.95 <= estimate <= 10.95 * 1.3
+    step_s = plan.step_s * 4 * scale  # gradient accumulation 4
+    assert step_s == pytest.approx(2668 / 60, rel=0.5)
+
+
+LLAMA2_70B = GemmaSize("llama-2-70b", 69e9, 0, False, 4096, "2T", 80, 8192, 28672, 64, 8, 128, 4096, 32000)
+TWO_GPUS = Machine("2 GPUs (PEFT's run)", 2, 79.0, True, "unstated", 312.0, "huggingface/peft docs")
+
+
+def test_peft_fsdp_qlora_llama_70b_record():
+    """huggingface/peft docs/source/accelerate/fsdp.md ("Memory usage"), with examples/sft/configs/
+    fsdp_config_qlora.yaml (num_processes: 2, FULL_SHARD, fsdp_offload_params: true) and run_peft_qlora_fsdp.sh
+    (Llama-2-70b, max_seq_len 2048, per_device_train_batch_size 2, lora_r 8, gradient checkpointing, flash
+    attention): 19.6 GB per GPU with CPU offload, 35.6 GB per GPU without. Llama 2 70B's architecture (80 layers,
+    hidden 8192, MLP 28672, 8 KV heads, vocab 32000) is passed in as a catalog entry. Tolerance 30 % without offload:
+    the docs do not say whether nvidia-smi or torch's counter was read, and the allocator's cache is not modelled.
+    With offload the plan is only a lower bound (it holds two gathered layers); the docs add that "GPU memory saving
+    when using CPU offloading is untested", so no tighter claim is made."""
+    plans = by_name(plan_strategies(LLAMA2_70B, "qlora", TWO_GPUS, batch_size=2, seq_len=2048, lora_r=8))
+    assert plans["FSDP"].per_gpu_gb == pytest.approx(35.6, rel=0.3)
+    assert plans["FSDP + CPU offload"].per_gpu_gb < 19.6 < plans["FSDP"].per_gpu_gb
