@@ -185,6 +185,113 @@ def build(source: Path) -> dict:
         "nbformat": 4, "nbformat_minor": 5}
 
 
+# Chinese notebooks (notebooks/zh): the same sources, code cells byte for byte, every markdown cell and the header
+# from notebooks/src/zh/NN_*.md. Each entry there is keyed to the English text it translates by a short hash, so an
+# English cell that changes after its translation, a cell without one, or an orphaned translation fails --check.
+# Entry format: a line `=== <key> <hash> ===` (key: title, goal, learn, intro, or cell<N>, N the source's cell index),
+# then the Chinese text up to the next such line.
+ZH_SRC = ROOT / "notebooks" / "src" / "zh"
+ZH_INTRO = ("Smoke mode is chosen automatically without a GPU (or with `GEMMA_SMOKE=1`): it shrinks steps and samples "
+            "and swaps in small local models (the embedded Gemma 3 270M; for vision, a tiny stand-in), so every cell "
+            "still runs and measures something real.")
+# The Chinese environment cell sets the notebook's language first (exercises read GEMMA_LANG).
+ZH_LANGUAGE = 'import os\nos.environ["GEMMA_LANG"] = "zh"  # 本笔记本的语言：练习的检查用中文回答\n'
+
+
+def run_time_zh(number: str, results: Path | None = None) -> str:
+    """run_time's line in Chinese, from the same files."""
+    results = results or ROOT / "bench" / "results"
+    t4 = json.loads((results / "t4_estimates.json").read_text())["minutes"][number]
+    ci = json.loads((results / "ci_run.json").read_text())
+    seconds = round(ci["smoke"][number])
+    cpu = f"{seconds} 秒" if seconds < 120 else f"{seconds // 60} 分 {seconds % 60} 秒"
+    return (f"**运行时间**：完整模式下在免费 Colab T4 上约 {t4['minutes']} 分钟（估计值，未实测，依据（英文）："
+            f"{t4['basis']}）；冒烟模式下在 2 核 CPU 上 {cpu}（CI 于 {ci['date']} 实测，"
+            "`bench/results/ci_run.json`）。")
+
+
+def short_hash(text: str) -> str:
+    """The key of an English text: 8 hex digits of its SHA-256."""
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def zh_wanted(source: Path) -> dict[str, str]:
+    """{key: English text} of everything a Chinese notebook translates."""
+    header, body = parse(source)
+    wanted = {"title": header["title"], "goal": header["goal"], "learn": header["learn"], "intro": ZH_INTRO}
+    wanted.update({f"cell{i}": text for i, (kind, text) in enumerate(body) if kind == "markdown"})
+    return wanted
+
+
+def read_zh(path: Path) -> dict[str, tuple[str, str]]:
+    """{key: (hash, Chinese text)} of a translation file."""
+    import re
+
+    out: dict[str, tuple[str, str]] = {}
+    key = None
+    for line in path.read_text().splitlines():
+        match = re.match(r"^=== (\S+) ([0-9a-f]{8}) ===$", line)
+        if match:
+            key = match.group(1)
+            out[key] = (match.group(2), "")
+        elif key is not None:
+            out[key] = (out[key][0], out[key][1] + line + "\n")
+    return {k: (h, t.strip()) for k, (h, t) in out.items()}
+
+
+def zh_problems(source: Path) -> list[str]:
+    """What keeps a source's translation from building, each with what to do; [] when it is complete."""
+    path = ZH_SRC / f"{source.stem}.md"
+    rel = path.relative_to(ROOT)
+    if not path.exists():
+        return [f"{rel}: missing (run `python scripts/build_notebooks.py --zh-stubs` and translate it)"]
+    wanted, have = zh_wanted(source), read_zh(path)
+    problems = []
+    for key, text in wanted.items():
+        if key not in have or not have[key][1]:
+            problems.append(f"{rel} {key}: no translation (translate the English {key} of {source.name}; "
+                            f"its key line is `=== {key} {short_hash(text)} ===`)")
+        elif have[key][0] != short_hash(text):
+            problems.append(f"{rel} {key}: the English text changed after it was translated (update the "
+                            f"translation, then set its hash to {short_hash(text)})")
+    for key in have.keys() - wanted.keys():
+        problems.append(f"{rel} {key}: orphaned translation (no English {key} in {source.name}: delete it)")
+    return problems
+
+
+def build_zh(source: Path) -> dict:
+    """The Chinese notebook: the English one's code cells, Chinese markdown from the translation file."""
+    header, body = parse(source)
+    zh = {k: t for k, (_, t) in read_zh(ZH_SRC / f"{source.stem}.md").items()}
+    name = source.stem
+    number = name.split("_")[0]
+    learn = "\n".join(f"- {item.strip()}" for item in zh["learn"].split("|"))
+    intro = (f"# {number} · {zh['title']}\n\n{badge(f'notebooks/zh/{name}.ipynb')}\n\n{zh['goal']}\n\n"
+             f"**你将学到**\n{learn}\n\n{run_time_zh(number)}\n\n{zh['intro']}\n\n"
+             f"*本笔记本由 `scripts/build_notebooks.py` 从 `notebooks/src/{name}.py`（代码）与 "
+             f"`notebooks/src/zh/{name}.md`（中文译文）生成：要修改，请编辑源文件后重新生成。*")
+    nb = build(source)
+    cells = [cell("markdown", intro)] + nb["cells"][1:3]
+    cells[2] = cell("code", ZH_LANGUAGE + "".join(cells[2]["source"]))
+    cells += [cell("markdown", zh[f"cell{i}"]) if kind == "markdown" else cell(kind, text)
+              for i, (kind, text) in enumerate(body)]
+    nb["cells"] = cells
+    return nb
+
+
+def zh_stubs(source: Path) -> str:
+    """Entries still needing work for a source, in the translation file's format (English text as placeholder)."""
+    path = ZH_SRC / f"{source.stem}.md"
+    have = read_zh(path) if path.exists() else {}
+    out = []
+    for key, text in zh_wanted(source).items():
+        if key not in have or have[key][0] != short_hash(text) or not have[key][1]:
+            out.append(f"=== {key} {short_hash(text)} ===\n{text}\n")
+    return "\n".join(out)
+
+
 def render(nb: dict) -> str:
     """The notebook's text as committed."""
     for i, c in enumerate(nb["cells"]):
@@ -197,8 +304,8 @@ BADGES_PAGE = """# Open the notebooks in Colab
 Each badge opens the notebook on a free Colab runtime. Choose *Runtime > Change runtime type > T4 GPU* for full mode;
 on a CPU runtime the notebook runs in smoke mode on the embedded Gemma 3 270M.
 
-| Notebook | Badge |
-|---|---|
+| Notebook | English | 中文 |
+|---|---|---|
 {rows}
 
 The badges and every notebook's install cell point at `github.com/{repo}` (branch `{branch}`): the `REPO` and
@@ -208,12 +315,14 @@ while a README badge still points elsewhere.
 """
 
 
-def badges_page(sources: list[Path]) -> str:
-    """colab_badges.md: one badge per notebook, for the configured repository."""
+def badges_page(sources: list[Path], zh_built: list[Path] | None = None) -> str:
+    """colab_badges.md: one badge per notebook (English and, where built, Chinese), for the configured repository."""
     rows = []
+    zh = {source.stem for source in zh_built or []}
     for source in sources:
         title = parse(source)[0]["title"]
-        rows.append(f"| {source.stem[:2]} {title} | {badge(f'notebooks/{source.stem}.ipynb')} |")
+        zh_badge = badge(f"notebooks/zh/{source.stem}.ipynb") if source.stem in zh else "(not yet translated)"
+        rows.append(f"| {source.stem[:2]} {title} | {badge(f'notebooks/{source.stem}.ipynb')} | {zh_badge} |")
     return BADGES_PAGE.format(rows="\n".join(rows), repo=REPO, branch=BRANCH)
 
 
@@ -267,11 +376,28 @@ def main(argv: list[str] | None = None) -> int:
     """Build all notebooks and the badge page, or check that the committed ones are up to date."""
     parser = argparse.ArgumentParser(description="Build notebooks from notebooks/src/*.py")
     parser.add_argument("--check", action="store_true")
+    parser.add_argument("--zh-stubs", action="store_true", help="print the translation entries that need work")
     args = parser.parse_args(argv)
     stale = []
     sources = sorted((ROOT / "notebooks" / "src").glob("[0-9][0-9]_*.py"))
+    if args.zh_stubs:
+        for source in sources:
+            stubs = zh_stubs(source)
+            if stubs:
+                print(f"# notebooks/src/zh/{source.stem}.md\n{stubs}")
+        return 0
     targets = {ROOT / "notebooks" / f"{source.stem}.ipynb": render(build(source)) for source in sources}
-    targets[ROOT / "colab_badges.md"] = badges_page(sources)
+    zh_built = []
+    for source in sources:
+        problems = zh_problems(source)
+        if not problems:
+            targets[ROOT / "notebooks" / "zh" / f"{source.stem}.ipynb"] = render(build_zh(source))
+            zh_built.append(source)
+        elif (ZH_SRC / f"{source.stem}.md").exists():
+            stale.extend(problems)
+        else:
+            print(f"warning: no Chinese notebook for {source.stem} yet ({problems[0]})")
+    targets[ROOT / "colab_badges.md"] = badges_page(sources, zh_built)
     pins = read_pins()
     for name in PINNED_FILES:
         targets[ROOT / name] = with_pins((ROOT / name).read_text(), pins, name)
