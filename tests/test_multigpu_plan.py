@@ -49,7 +49,9 @@ def test_table_rows_and_clear_errors():
 
 def test_unsloth_kaggle_two_t4_layer_split_record():
     """Issue 18's record of Unsloth's Kaggle 2x T4 notebook: Gemma 4 31B QLoRA, layer split, 60 steps in 2,668 s,
-    10.95 GB peak per T4. The source was not found with `search` in this session (recorded as given in the issue).
+    10.95 GB peak per T4. The notebook is linked as "31B (Kaggle)" from Unsloth's Gemma 4 training guide
+    (unsloth.ai/docs/models/gemma-4/train: kaggle.com/code/danielhanchen/gemma4-31b-unsloth); its printed figures
+    were not readable from here, so the numbers are those recorded in issue 18, not re-read.
     Gemma 4 31B is not in the catalog, so the plan for Gemma 3 27B is scaled by parameter count (31 / 27.4), which
     ignores the architectures' differences; only the weight and LoRA parts are scaled. Memory: the plan must not be
     below the record and at most 30 % above it: the notebook reports torch's peak reserved memory (no CUDA context),
