@@ -10,6 +10,8 @@
 #   KIT_CHECK=0                                   make test without the kit check (the default inside a kit)
 VENV ?= .venv
 NOTEBOOKS ?= notebooks
+# After the English folder (whose order is unchanged), the Chinese notebooks `make test` also runs in smoke mode.
+ZH_NOTEBOOKS ?= notebooks/zh/00_setup_and_tour.ipynb
 UNIT ?= tests
 KIT ?= build/kit
 # Inside a kit (kit.json one folder up) there is no network to build a kit with: the check runs where kits are built.
@@ -39,6 +41,7 @@ run: env
 lint: env
 	$(PY) -m ruff check gemma_helpers tests bench scripts notebooks/src
 	$(PY) -m gemma_helpers.notebook_runner --check-stripped notebooks
+	$(PY) -m gemma_helpers.notebook_runner --check-stripped notebooks/zh
 
 unit: env
 	$(PY) -m pytest -q $(UNIT)
@@ -48,6 +51,7 @@ notebooks: env  # in a fresh output folder, so that no checkpoint or export of a
 	rm -rf build/test-outputs && mkdir -p build/test-outputs
 	@set -- $(NOTEBOOKS); if [ $$# -eq 1 ] && [ -d "$$1" ]; then \
 	  set -- $$($(PY) -m gemma_helpers.notebook_runner --list "$$1"); fi; \
+	if [ "$(NOTEBOOKS)" = notebooks ]; then set -- "$$@" $(ZH_NOTEBOOKS); fi; \
 	echo "notebooks, in this order: $$*"; \
 	GEMMA_ALLOW_CODE_EXECUTION=1 GEMMA_OUTPUT=$(CURDIR)/build/test-outputs \
 		GEMMA_EXERCISE_ANSWERS=$(CURDIR)/tests/exercise_answers.py \
