@@ -1,0 +1,98 @@
+"""The Chinese notebooks: built from the English sources plus hash-keyed translations, with the glossary enforced."""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import build_notebooks as bn  # noqa: E402
+
+SOURCES = sorted((ROOT / "notebooks" / "src").glob("[0-9][0-9]_*.py"))
+TRANSLATED = [s for s in SOURCES if (bn.ZH_SRC / f"{s.stem}.md").exists()]
+# A translation may skip a glossary term where grammar needs it by carrying this mark (with the English term) anywhere.
+EXEMPT = "<!-- glossary-exempt: {term} -->"
+
+
+def glossary() -> list[tuple[str, str]]:
+    rows = (bn.ZH_SRC / "glossary.tsv").read_text().splitlines()[1:]
+    return [(row.split("\t")[0], row.split("\t")[1]) for row in rows if row.strip()]
+
+
+def test_00_and_its_translation_are_complete_and_built():
+    assert bn.ZH_SRC / "00_setup_and_tour.md" in [bn.ZH_SRC / f"{s.stem}.md" for s in TRANSLATED]
+    for source in TRANSLATED:
+        assert bn.zh_problems(source) == [], source.name
+        assert (ROOT / "notebooks" / "zh" / f"{source.stem}.ipynb").exists(), source.name
+
+
+@pytest.mark.parametrize("source", TRANSLATED, ids=lambda s: s.stem)
+def test_code_cells_identical_and_markdown_chinese(source):
+    en = json.loads((ROOT / "notebooks" / f"{source.stem}.ipynb").read_text())["cells"]
+    zh = json.loads((ROOT / "notebooks" / "zh" / f"{source.stem}.ipynb").read_text())["cells"]
+    assert [c["cell_type"] for c in en] == [c["cell_type"] for c in zh]
+    for i, (a, b) in enumerate(zip(en, zh, strict=True)):
+        text = "".join(b["source"])
+        if i == 2:  # the environment cell: the English one, after the language line
+            assert text.startswith(bn.ZH_LANGUAGE) and text.endswith("".join(a["source"]))
+        elif a["cell_type"] == "code":
+            assert a["source"] == b["source"], f"{source.stem} cell {i}"
+        else:
+            assert re.search(r"[\u4e00-\u9fff]", text), f"{source.stem} cell {i} has no Chinese"
+
+
+def _fake(tmp_path, monkeypatch, markdown: str, translation: str | None) -> Path:
+    source = tmp_path / "09_x.py"
+    source.write_text(f"# title: T\n# goal: G\n# learn: a | b\n# %% [markdown]\n# {markdown}\n# %%\nprint(1)\n")
+    monkeypatch.setattr(bn, "ZH_SRC", tmp_path)
+    monkeypatch.setattr(bn, "ROOT", tmp_path)
+    (tmp_path / "09_x.md").unlink(missing_ok=True)
+    if translation is not None:
+        (tmp_path / "09_x.md").write_text(translation)
+    return source
+
+
+def _entries(**cells: str) -> str:
+    texts = {"title": "T", "goal": "G", "learn": "a | b", "intro": bn.ZH_INTRO}
+    out = [f"=== {k} {bn.short_hash(texts[k])} ===\n中文\n" for k in texts]
+    out += [f"=== {k} {h} ===\n中文\n" for k, h in cells.items()]
+    return "\n".join(out)
+
+
+def test_check_names_a_changed_a_missing_and_an_orphaned_translation(tmp_path, monkeypatch):
+    ok = _entries(cell0=bn.short_hash("Hello"))
+    assert bn.zh_problems(_fake(tmp_path, monkeypatch, "Hello", ok)) == []
+    changed = bn.zh_problems(_fake(tmp_path, monkeypatch, "Hello again", ok))
+    assert len(changed) == 1 and "cell0" in changed[0] and "changed" in changed[0]
+    assert bn.short_hash("Hello again") in changed[0]  # says which hash to set
+    missing = bn.zh_problems(_fake(tmp_path, monkeypatch, "Hello", _entries()))
+    assert len(missing) == 1 and "cell0" in missing[0] and "no translation" in missing[0]
+    orphan = bn.zh_problems(_fake(tmp_path, monkeypatch, "Hello", _entries(cell0=bn.short_hash("Hello"),
+                                                                           cell7="abcdef01")))
+    assert len(orphan) == 1 and "cell7" in orphan[0] and "orphaned" in orphan[0]
+    assert "missing" in bn.zh_problems(_fake(tmp_path, monkeypatch, "Hello", None))[0]
+    assert "=== cell0" in bn.zh_stubs(_fake(tmp_path, monkeypatch, "Hello again", ok))
+
+
+@pytest.mark.parametrize("source", TRANSLATED, ids=lambda s: s.stem)
+def test_glossary_is_followed(source):
+    wanted = bn.zh_wanted(source)
+    have = bn.read_zh(bn.ZH_SRC / f"{source.stem}.md")
+    misses = []
+    for key, english in wanted.items():
+        zh = have[key][1]
+        english = re.sub(r"`[^`]*`", "", english)  # code spans are identifiers, not prose
+        for term, chinese in glossary():
+            if re.search(rf"\b{re.escape(term)}", english, re.IGNORECASE) and chinese.lower() not in zh.lower() \
+                    and EXEMPT.format(term=term) not in zh:
+                misses.append(f"{key}: '{term}' should be '{chinese}'")
+    assert not misses, f"{source.stem}: {misses} (follow notebooks/src/zh/glossary.tsv, or mark an exemption)"
+
+
+def test_glossary_keeps_technical_names_untranslated():
+    terms = {t.lower() for t, _ in glossary()}
+    for name in ("lora", "gguf", "llama.cpp", "unsloth", "token", "elo", "q4_k_m"):
+        assert name not in terms
