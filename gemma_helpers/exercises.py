@@ -25,6 +25,21 @@ from pathlib import Path
 from typing import Any
 
 ANSWERS_ENV = "GEMMA_EXERCISE_ANSWERS"
+# The notebook's language: the Chinese notebooks' environment cell sets GEMMA_LANG=zh; English is the default.
+LANG_ENV = "GEMMA_LANG"
+# The verdict's framing in each language (the judges' own explanations are English for now: issue 17).
+FRAMES = {
+    "en": {"no_answer": "No answer yet: set ANSWER and run this cell again. Hint: {hint}", "right": "Right! ",
+           "not_yet": "Not yet: ", "unreadable": "could not read that answer ({kind}: {err}). {hint}"},
+    "zh": {"no_answer": "还没有答案：请设置 ANSWER 后重新运行本单元格。提示（英文）：{hint}", "right": "正确！",
+           "not_yet": "还不对：", "unreadable": "无法读取这个答案（{kind}：{err}）。{hint}"},
+}
+
+
+def language() -> str:
+    """The language the checks answer in: GEMMA_LANG's value if it is one of FRAMES, else English."""
+    lang = os.environ.get(LANG_ENV, "en").strip().lower().split("-")[0].split("_")[0]
+    return lang if lang in FRAMES else "en"
 EXERCISES: dict[str, tuple[str, Callable[[Any], bool]]] = {}  # name -> (notebook, check function)
 
 
@@ -66,7 +81,7 @@ def _run(name: str, answer: Any, judge: Callable[[Any], tuple[bool, str]], hint:
     if answer is None:
         path = answers_file()
         if path is None:
-            print(f"No answer yet: set ANSWER and run this cell again. Hint: {hint}")
+            print(FRAMES[language()]["no_answer"].format(hint=hint))
             return False
         key = name.upper()
         answers = runpy.run_path(str(path))
@@ -76,8 +91,8 @@ def _run(name: str, answer: Any, judge: Callable[[Any], tuple[bool, str]], hint:
     try:
         right, message = judge(answer)
     except Exception as err:  # an answer of an unexpected shape is a learner's mistake, not a crash
-        right, message = False, f"could not read that answer ({type(err).__name__}: {err}). {hint}"
-    print(("Right! " if right else "Not yet: ") + message)
+        right, message = False, FRAMES[language()]["unreadable"].format(kind=type(err).__name__, err=err, hint=hint)
+    print(FRAMES[language()]["right" if right else "not_yet"] + message)
     if from_file and not right:
         raise ExerciseAnswerError(f"the answer file's {name.upper()} is rejected by check_{name}: {message}")
     return right

@@ -96,3 +96,20 @@ def test_glossary_keeps_technical_names_untranslated():
     terms = {t.lower() for t, _ in glossary()}
     for name in ("lora", "gguf", "llama.cpp", "unsloth", "token", "elo", "q4_k_m"):
         assert name not in terms
+
+
+def test_exercise_checks_answer_in_the_notebooks_language(monkeypatch, capsys):
+    from gemma_helpers import exercises
+
+    assert set(exercises.FRAMES["zh"]) == set(exercises.FRAMES["en"])  # no message missing in either language
+    monkeypatch.delenv(exercises.ANSWERS_ENV, raising=False)
+    for name, (_, check) in exercises.EXERCISES.items():
+        monkeypatch.setenv(exercises.LANG_ENV, "zh")
+        assert check(None) is False
+        assert capsys.readouterr().out.startswith("还没有答案"), name
+        monkeypatch.delenv(exercises.LANG_ENV)
+        check(None)
+        assert capsys.readouterr().out.startswith("No answer yet"), name
+    monkeypatch.setenv(exercises.LANG_ENV, "zh")
+    exercises.check_kv_cache_4b_32k(123456.0)
+    assert capsys.readouterr().out.startswith("还不对：")
