@@ -387,6 +387,9 @@ def load_chartqa(split: str = "test", n: int | None = None, seed: int = 0) -> li
             from err
     # The card's dataset_info lists all three splits; with one split's files datasets would call the others
     # missing (ExpectedMoreSplitsError), so the split check is off: the other splits are left out on purpose.
+    from .sources import announce_dataset
+
+    announce_dataset(CHARTQA)
     data = load_dataset(CHARTQA, data_files=chartqa_data_files(split), split=split, verification_mode="no_checks")
     if n is not None and n < len(data):
         data = data.shuffle(seed=seed).select(range(n))

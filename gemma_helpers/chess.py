@@ -270,6 +270,9 @@ def chess_instruct_rows(split: str, limit: int | None = None, scored_only: bool 
         except ImportError as err:
             raise ModuleNotFoundError("ChessInstruct from the hub needs the `datasets` package: pip install datasets",
                                       name="datasets") from err
+        from .sources import announce_dataset
+
+        announce_dataset(CHESS_INSTRUCT)
         rows = load_dataset(CHESS_INSTRUCT, split=split, streaming=True)
     report, out = LoadReport(split), []
     for i, row in enumerate(rows):

@@ -628,6 +628,9 @@ def environment_summary(config: Config | None = None) -> str:
     where = detect_platform()
     lines.append(f"{'platform':>20}: {where.name} (from {where.marker}); GPUs {where.gpu_label}; "
                  f"outputs in {default_output_root()}")
+    from .sources import choose
+
+    lines.append(f"{'sources':>20}: {choose().describe()}")
     return "\n".join(lines)
 
 

@@ -337,6 +337,10 @@ def download_model(repo_id: str) -> Path:
     """A hub model's snapshot folder (weights, config, tokenizer), downloaded once into the Hugging Face cache."""
     from huggingface_hub import snapshot_download
 
+    from .sources import MODELSCOPE, choose, model_path
+
+    if choose().name == MODELSCOPE:
+        return Path(model_path(repo_id))
     return Path(snapshot_download(repo_id, allow_patterns=list(MODEL_FILES)))
 
 

@@ -36,6 +36,7 @@ from .memory import (  # noqa: F401  (re-exported)
     plot_memory,
     weight_bytes,
 )
+from .sources import model_path
 
 # ------------------------------------------------------------------------------------------ the embedded model
 
@@ -243,6 +244,11 @@ def resolve(name: str) -> str:
     return get_size(name).hub["unsloth-it"]
 
 
+def local_or_hub(path: str) -> str:
+    """A hub id as the loaders should open it: itself, or a local folder when GEMMA_HUB=modelscope."""
+    return path if Path(path).expanduser().exists() else model_path(path)
+
+
 def load(name: str = EMBEDDED, *, max_seq_length: int = 2048, backend: str | None = None, dtype: str | None = None,
          load_in_4bit: bool = False):
     """Load (model, tokenizer) with `backend` ('unsloth' or 'transformers'; None: :func:`default_backend`).
@@ -252,7 +258,7 @@ def load(name: str = EMBEDDED, *, max_seq_length: int = 2048, backend: str | Non
     from .env import hardware_report
     from .precision import policy
 
-    path = resolve(name)
+    path = local_or_hub(resolve(name))
     backend = backend or default_backend()
     pol = policy(hardware_report(), backend="unsloth" if backend == "unsloth" else "transformers")
     dtype = dtype or pol.dtype

@@ -216,9 +216,9 @@ def check_dtypes(name: str, text: str, prompt: str, dtypes: Sequence[str] = PROB
     the CPU and cast to each dtype: no Unsloth float32 islands, and the same arithmetic on every machine (on a T4,
     bfloat16 would only be emulated). Runs in a fresh Python process when Unsloth's float16 patches are active here
     (``fresh_process=None`` decides), so that they cannot hide the overflow."""
-    from .models import resolve
+    from .models import local_or_hub, resolve
 
-    path = resolve(name)
+    path = local_or_hub(resolve(name))
     fresh = _forced_float32_patched() if fresh_process is None else fresh_process
     rows = _check_in_child(path, text, prompt, dtypes) if fresh else _check_here(path, text, prompt, dtypes)
     return {row["dtype"]: DtypeCheck(Probe(row["dtype"], row["layer_max"], row["logits_finite"]), row["token"],

@@ -124,6 +124,9 @@ def _read_cais_mmlu() -> tuple[list[MMLUItem], dict[str, list[MMLUItem]]]:
         raise ModuleNotFoundError("MMLU from the hub needs the `datasets` package: pip install datasets",
                                   name="datasets") from err
 
+    from .sources import announce_dataset
+
+    announce_dataset(CAIS_MMLU)
     data = load_dataset(CAIS_MMLU, data_files=CAIS_MMLU_FILES, verification_mode="no_checks")  # a subset of splits
     fewshot: dict[str, list[MMLUItem]] = defaultdict(list)
     for item in _cais_rows(data["dev"], "dev"):

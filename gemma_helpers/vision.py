@@ -65,6 +65,10 @@ def load_vision_model(name: str, load_in_4bit: bool = True, max_length: int = 20
         logging.disable_progress_bar()  # a progress bar for a 1 MB file is noise
         path = tiny_vision_dir()
         return AutoModelForImageTextToText.from_pretrained(path).eval(), AutoProcessor.from_pretrained(path)
+    if "/" in name and not Path(name).expanduser().exists():
+        from .sources import model_path
+
+        name = model_path(name)  # the id itself, or a local folder when GEMMA_HUB=modelscope
     if backend == "unsloth":
         from unsloth import FastVisionModel
 

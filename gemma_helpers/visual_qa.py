@@ -282,20 +282,23 @@ DOCVQA, MATHVISTA = "lmms-lab/DocVQA", "AI4Math/MathVista"
 MATHVISTA_FILES = {"testmini": "data/testmini-*.parquet"}  # 1,000 questions, 142 MB (the test split adds 744 MB)
 
 
-def _load_dataset():
+def _load_dataset(dataset_id: str):
     """datasets.load_dataset, or an error that says how to install it."""
     try:
         from datasets import load_dataset
     except ImportError as err:
         raise ModuleNotFoundError("DocVQA or MathVista from the hub needs the `datasets` package: pip install "
                                   "datasets", name="datasets") from err
+    from .sources import announce_dataset
+
+    announce_dataset(dataset_id)
     return load_dataset
 
 
 def load_docvqa(n: int, seed: int = 0) -> list[VQAItem]:
     """A seeded sample of DocVQA validation questions (lmms-lab/DocVQA, as lmms-eval's docvqa_val; the test split
     has no answers). Streamed: only the validation shards the shuffle buffer reaches are read, not the 5,349 pages."""
-    load_dataset = _load_dataset()
+    load_dataset = _load_dataset(DOCVQA)
     stream = load_dataset(DOCVQA, "DocVQA", split="validation", streaming=True)
     data = list(stream.shuffle(seed=seed, buffer_size=max(1000, 4 * n)).take(n))
     return [VQAItem(r["image"].convert("RGB"), r["question"], r["answers"][0], tuple(r["answers"]), "docvqa",
@@ -304,7 +307,7 @@ def load_docvqa(n: int, seed: int = 0) -> list[VQAItem]:
 
 def load_mathvista(n: int, seed: int = 0) -> list[VQAItem]:
     """A seeded sample of MathVista testmini (AI4Math/MathVista); only the testmini file is downloaded."""
-    load_dataset = _load_dataset()
+    load_dataset = _load_dataset(MATHVISTA)
     # no_checks: the card records both splits, and datasets would otherwise insist on finding the test split too
     data = load_dataset(MATHVISTA, data_files=MATHVISTA_FILES, split="testmini", verification_mode="no_checks")
     data = data.shuffle(seed=seed).select(range(min(n, len(data))))

@@ -1,0 +1,151 @@
+"""Where models and data come from: the Hugging Face Hub, a mirror of it, or ModelScope (``GEMMA_HUB``).
+
+From mainland China the Hub is often slow or blocked. One setting, read here and nowhere else, decides every
+download the curriculum makes:
+
+- ``hub`` (default): huggingface.co, as usual.
+- ``mirror``: a mirror of the Hub at ``HF_ENDPOINT`` (e.g. https://hf-mirror.com); huggingface_hub, transformers
+  and datasets all read that variable, so models and datasets come from the mirror with no other change.
+- ``modelscope``: model repositories come from ModelScope's hub through its SDK into a local folder, and the loaders
+  get that folder (they never learn where it came from). Datasets have no ModelScope path here: they come from
+  the Hub, or the mirror when ``HF_ENDPOINT`` is set, and :func:`dataset_source` says so.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+HUB, MIRROR, MODELSCOPE = "hub", "mirror", "modelscope"
+CHOICES = (HUB, MIRROR, MODELSCOPE)
+MIRROR_EXAMPLE = "https://hf-mirror.com"
+
+# ms-swift registers each ModelScope id with its Hugging Face twin (modelscope/ms-swift, Gemma 3 model registry:
+# Model('LLM-Research/gemma-3-4b-it', 'google/gemma-3-4b-it'), Model('google/gemma-3-270m', ...)).
+_SWIFT = ("modelscope/ms-swift@f4e60f05, swift/llm/model/model/gemma.py (register_model, gemma3_text and "
+          "gemma3_vision groups)")
+_SWIFT_TEST = "ms-swift's own test_gemma3_vision loads PtEngine('LLM-Research/gemma-3-4b-it')"
+_UNSLOTH = ("Unsloth's copy of Google's release; no ModelScope copy of Unsloth's repository verified, so Google's "
+            "release on ModelScope is used")
+
+
+@dataclass(frozen=True)
+class Twin:
+    """A Hugging Face hub id, its ModelScope id (None: none known), the source that shows it, whether verified."""
+
+    hub_id: str
+    modelscope_id: str | None
+    source: str
+    verified: bool
+
+
+# Every hub model id the curriculum downloads (env.Config, catalog sizes used by notebooks, export's bases).
+MODEL_TWINS: dict[str, Twin] = {t.hub_id: t for t in (
+    Twin("google/gemma-3-270m", "google/gemma-3-270m", _SWIFT, True),
+    Twin("google/gemma-3-270m-it", "google/gemma-3-270m-it", _SWIFT, True),
+    Twin("google/gemma-3-1b-it", "LLM-Research/gemma-3-1b-it", _SWIFT, True),
+    Twin("google/gemma-3-1b-pt", "LLM-Research/gemma-3-1b-pt", _SWIFT, True),
+    Twin("google/gemma-3-4b-it", "LLM-Research/gemma-3-4b-it", f"{_SWIFT}; {_SWIFT_TEST}", True),
+    Twin("google/gemma-3-4b-pt", "LLM-Research/gemma-3-4b-pt", _SWIFT, True),
+    Twin("unsloth/gemma-3-270m", "google/gemma-3-270m", f"{_UNSLOTH}: {_SWIFT}", True),
+    Twin("unsloth/gemma-3-270m-it", "google/gemma-3-270m-it", f"{_UNSLOTH}: {_SWIFT}", True),
+    Twin("unsloth/gemma-3-1b-it", "LLM-Research/gemma-3-1b-it", f"{_UNSLOTH}: {_SWIFT}", True),
+    Twin("unsloth/gemma-3-4b-it", "LLM-Research/gemma-3-4b-it", f"{_UNSLOTH}: {_SWIFT}", True),
+    Twin("unsloth/gemma-3-4b-pt", "LLM-Research/gemma-3-4b-pt", f"{_UNSLOTH}: {_SWIFT}", True),
+    Twin("unsloth/gemma-3-270m-it-GGUF", None, "no ModelScope copy verified", False),
+    Twin("ggml-org/gemma-3-270m-GGUF", None, "no ModelScope copy verified", False),
+)}
+
+# Datasets the curriculum loads. None: no ModelScope copy verified, or no SDK path built: Hub or mirror instead.
+DATASET_TWINS: dict[str, str | None] = {
+    "Thytu/ChessInstruct": None, "HuggingFaceM4/ChartQA": None, "lmms-lab/DocVQA": None,
+    "AI4Math/MathVista": None, "cais/mmlu": None,
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """The chosen source, the endpoint it reaches and why it was chosen."""
+
+    name: str
+    endpoint: str
+    reason: str
+
+    def describe(self) -> str:
+        """One line for a notebook's configuration output."""
+        return f"downloads from: {self.name} ({self.endpoint}; {self.reason})"
+
+
+def choose(environ: dict[str, str] | None = None) -> Source:
+    """Read GEMMA_HUB (and HF_ENDPOINT) from `environ` (default os.environ); bad values raise with the fix."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get("GEMMA_HUB", "").strip().lower()
+    endpoint = environ.get("HF_ENDPOINT", "").strip()
+    if raw in ("", HUB):
+        where = endpoint or "https://huggingface.co"
+        why = "GEMMA_HUB=hub" if raw else "GEMMA_HUB unset, the default"
+        if endpoint:
+            why += "; HF_ENDPOINT is set, so huggingface_hub goes there"
+        return Source(HUB, where, why)
+    if raw == MIRROR:
+        if not endpoint:
+            raise ValueError("GEMMA_HUB=mirror needs HF_ENDPOINT set to the mirror's address, "
+                             f"e.g. HF_ENDPOINT={MIRROR_EXAMPLE}")
+        if not endpoint.startswith(("http://", "https://")):
+            raise ValueError(f"HF_ENDPOINT={endpoint!r} is not a URL; set e.g. HF_ENDPOINT={MIRROR_EXAMPLE}")
+        return Source(MIRROR, endpoint.rstrip("/"), "GEMMA_HUB=mirror; models and datasets through HF_ENDPOINT")
+    if raw == MODELSCOPE:
+        domain = environ.get("MODELSCOPE_DOMAIN", "").strip() or "www.modelscope.cn"
+        data = f"datasets from {endpoint}" if endpoint else "datasets from the Hub"
+        return Source(MODELSCOPE, domain, f"GEMMA_HUB=modelscope; models via the ModelScope SDK, {data}")
+    raise ValueError(f"GEMMA_HUB={raw!r} is not one of {', '.join(CHOICES)}; unset it for the Hugging Face Hub, "
+                     f"or GEMMA_HUB=mirror with HF_ENDPOINT={MIRROR_EXAMPLE}, or GEMMA_HUB=modelscope")
+
+
+def modelscope_id(hub_id: str) -> str:
+    """The ModelScope id for a hub model id, or an error naming the table and what to do."""
+    twin = MODEL_TWINS.get(hub_id)
+    if twin is None or twin.modelscope_id is None:
+        raise ValueError(f"{hub_id} has no ModelScope id in gemma_helpers.sources.MODEL_TWINS; use GEMMA_HUB=mirror "
+                         f"with HF_ENDPOINT={MIRROR_EXAMPLE}, or add the id with the page that shows it")
+    return twin.modelscope_id
+
+
+def model_path(hub_id: str, environ: dict[str, str] | None = None, cache_dir: str | Path | None = None) -> str:
+    """What a loader should open for `hub_id`: the id itself (hub, mirror) or a local folder from ModelScope."""
+    if choose(environ).name != MODELSCOPE:
+        return hub_id
+    try:
+        from modelscope import snapshot_download
+    except ImportError as err:
+        raise ImportError("GEMMA_HUB=modelscope needs the ModelScope SDK: pip install modelscope "
+                          "(or use GEMMA_HUB=mirror with HF_ENDPOINT=https://hf-mirror.com)") from err
+    return str(snapshot_download(modelscope_id(hub_id), cache_dir=None if cache_dir is None else str(cache_dir)))
+
+
+def dataset_source(dataset_id: str, environ: dict[str, str] | None = None) -> str:
+    """Where `dataset_id` will come from, and why (ModelScope has no dataset path here)."""
+    src = choose(environ)
+    if src.name != MODELSCOPE:
+        return f"{dataset_id} from {src.endpoint}"
+    endpoint = (environ if environ is not None else os.environ).get("HF_ENDPOINT", "") or "https://huggingface.co"
+    return (f"{dataset_id} from {endpoint}: GEMMA_HUB=modelscope covers models only "
+            "(no ModelScope copy of this dataset verified); set HF_ENDPOINT to a mirror if the Hub is blocked")
+
+
+def twins_markdown() -> str:
+    """MODEL_TWINS and DATASET_TWINS as a Markdown table for the docs."""
+    rows = ["| Hugging Face id | ModelScope id | Verified | Source |", "|---|---|---|---|"]
+    for t in MODEL_TWINS.values():
+        rows.append(f"| `{t.hub_id}` | {f'`{t.modelscope_id}`' if t.modelscope_id else 'none'} | "
+                    f"{'yes' if t.verified else 'unverified'} | {t.source} |")
+    for d, ms in DATASET_TWINS.items():
+        rows.append(f"| `{d}` (dataset) | {ms or 'none: Hub or mirror'} | unverified | no ModelScope path built |")
+    return "\n".join(rows)
+
+
+def announce_dataset(dataset_id: str) -> None:
+    """Print why a dataset comes from the Hub or a mirror when GEMMA_HUB=modelscope (silent otherwise)."""
+    if choose().name == MODELSCOPE:
+        print("downloads from:", dataset_source(dataset_id))

@@ -1,0 +1,90 @@
+"""GEMMA_HUB: its parsing and errors, the ModelScope table's completeness, and that the loaders get what it says."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from gemma_helpers import catalog, sources
+from gemma_helpers.env import FULL, SMOKE, build_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_default_is_the_hub():
+    src = sources.choose({})
+    assert (src.name, src.endpoint) == ("hub", "https://huggingface.co")
+    assert src.describe().startswith("downloads from: hub (https://huggingface.co; GEMMA_HUB unset")
+
+
+def test_mirror_needs_hf_endpoint_and_names_an_example():
+    with pytest.raises(ValueError, match=r"HF_ENDPOINT=https://hf-mirror\.com"):
+        sources.choose({"GEMMA_HUB": "mirror"})
+    with pytest.raises(ValueError, match="is not a URL"):
+        sources.choose({"GEMMA_HUB": "mirror", "HF_ENDPOINT": "hf-mirror.com"})
+    src = sources.choose({"GEMMA_HUB": " Mirror ", "HF_ENDPOINT": "https://hf-mirror.com/"})
+    assert (src.name, src.endpoint) == ("mirror", "https://hf-mirror.com")
+
+
+def test_unknown_value_lists_the_choices():
+    with pytest.raises(ValueError, match="not one of hub, mirror, modelscope"):
+        sources.choose({"GEMMA_HUB": "ms"})
+
+
+def test_hub_and_mirror_hand_the_id_on_unchanged():
+    env = {"GEMMA_HUB": "mirror", "HF_ENDPOINT": "http://127.0.0.1:1"}
+    assert sources.model_path("unsloth/gemma-3-270m-it", env) == "unsloth/gemma-3-270m-it"
+    assert sources.dataset_source("cais/mmlu", env) == "cais/mmlu from http://127.0.0.1:1"
+
+
+def test_modelscope_downloads_the_twin_into_a_folder(monkeypatch, tmp_path):
+    import sys
+    import types
+
+    calls = []
+    fake = types.ModuleType("modelscope")
+    fake.snapshot_download = lambda model_id, cache_dir=None: calls.append(model_id) or str(tmp_path)
+    monkeypatch.setitem(sys.modules, "modelscope", fake)
+    assert sources.model_path("unsloth/gemma-3-4b-it", {"GEMMA_HUB": "modelscope"}) == str(tmp_path)
+    assert calls == ["LLM-Research/gemma-3-4b-it"]
+    with pytest.raises(ValueError, match="no ModelScope id"):
+        sources.model_path("ggml-org/gemma-3-270m-GGUF", {"GEMMA_HUB": "modelscope"})
+
+
+def test_modelscope_datasets_say_why_they_come_from_the_hub():
+    line = sources.dataset_source("HuggingFaceM4/ChartQA", {"GEMMA_HUB": "modelscope"})
+    assert line.startswith("HuggingFaceM4/ChartQA from https://huggingface.co: GEMMA_HUB=modelscope covers models")
+
+
+def _curriculum_ids() -> set[str]:
+    """Every hub model id the configurations and the catalog's text sizes name, and every dataset the loaders read."""
+    ids = set()
+    for mode in (SMOKE, FULL):
+        text = repr(build_config(mode, has_cuda=False))
+        ids |= set(re.findall(r"'((?:google|unsloth|ggml-org)/gemma-3-[\w.-]+)'", text))
+    for size in ("270m", "1b", "4b"):
+        hub = catalog.get_size(size).hub
+        ids |= {hub["unsloth-it"], hub["google-it"], hub["google-pt"]}
+    return ids
+
+
+def test_every_model_the_curriculum_downloads_is_in_the_table():
+    missing = _curriculum_ids() - set(sources.MODEL_TWINS)
+    assert not missing, f"add these to sources.MODEL_TWINS with a cited ModelScope id (or mark unverified): {missing}"
+
+
+def test_every_dataset_the_loaders_read_is_in_the_table():
+    from gemma_helpers import charts, chess, text_benchmarks, visual_qa
+
+    used = {chess.CHESS_INSTRUCT, charts.CHARTQA, visual_qa.DOCVQA, visual_qa.MATHVISTA, text_benchmarks.CAIS_MMLU}
+    assert used == set(sources.DATASET_TWINS)
+
+
+def test_verified_rows_cite_a_source_and_unverified_rows_carry_no_id():
+    for twin in sources.MODEL_TWINS.values():
+        assert twin.verified == (twin.modelscope_id is not None)
+        assert twin.source
+
+
+def test_docs_carry_the_table():
+    assert sources.twins_markdown() in (ROOT / "docs" / "design.md").read_text()
