@@ -88,3 +88,33 @@ def test_verified_rows_cite_a_source_and_unverified_rows_carry_no_id():
 
 def test_docs_carry_the_table():
     assert sources.twins_markdown() in (ROOT / "docs" / "design.md").read_text()
+
+
+def test_mirror_serves_a_model_and_a_dataset(tmp_path):
+    """The Hub stand-in on its own port, reached as a mirror: GEMMA_HUB=mirror with HF_ENDPOINT pointing at it."""
+    from test_hub_server import PLAIN, _datasets, _tiny_model, run_child, serve
+
+    root = tmp_path / "mirror"
+    _tiny_model(root / "models" / "tiny-org" / "tiny-gemma")
+    _datasets(root / "datasets")
+    with open(tmp_path / "mirror.log", "w") as log, serve.serving(root, log) as endpoint:
+        out = run_child(f"""
+            import os
+            from pathlib import Path
+            os.environ["GEMMA_HUB"] = "mirror"
+            from datasets import load_dataset
+            from huggingface_hub import snapshot_download
+            from transformers import AutoModelForCausalLM
+            from gemma_helpers import models, sources
+            print(sources.choose().describe())
+            path = models.local_or_hub("tiny-org/tiny-gemma")
+            assert path == "tiny-org/tiny-gemma"
+            AutoModelForCausalLM.from_pretrained(path)
+            snap = Path(snapshot_download(path))
+            assert (snap / "config.json").read_bytes() == Path("{root}/models/tiny-org/tiny-gemma/config.json").read_bytes()
+            print(list(load_dataset("{PLAIN}", split="test")["n"]))
+        """, endpoint, tmp_path / "hf")
+    line, numbers = out.strip().splitlines()[-2:]
+    assert line == f"downloads from: mirror ({endpoint}; GEMMA_HUB=mirror; models and datasets through HF_ENDPOINT)"
+    assert numbers == "[7, 8, 9]"
+    assert "tiny-org/tiny-gemma" in (tmp_path / "mirror.log").read_text()
