@@ -5,6 +5,9 @@
 # counts shrink, by one knob: GEMMA_FULL_SCALE.
 #   bash scripts/rehearse.sh                       every notebook, in the learner's order (00 03 01 02 04 05)
 #   bash scripts/rehearse.sh notebooks/03_*.ipynb  some of them
+#   bash scripts/rehearse.sh --mirror-only         only the mirror step (below)
+# Then notebook 00 runs once more with GEMMA_HUB=mirror against a second stand-in on another port, standing in for
+# a mirror of the Hub such as hf-mirror.com (gemma_helpers.sources); REHEARSE_MIRROR=0 skips it.
 # Model-written code stays off (as on Colab until the learner ticks the box): notebook 05 shows what it skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +22,8 @@ echo "[rehearsal] hub stand-in ready in $(( $(date +%s) - t0 )) s: $ROOT"
 rm -rf "$WORK" && mkdir -p "$WORK/hf-home" "$WORK/outputs"
 "$PY" scripts/hub_standin/serve.py "$ROOT" --port 0 --port-file "$WORK/port" --log "$WORK/hub.log" >"$WORK/server.out" 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true' EXIT
+MIRROR=""
+trap 'kill $SERVER $MIRROR 2>/dev/null || true' EXIT
 for _ in $(seq 300); do [ -s "$WORK/port" ] && break; sleep 0.1; done
 [ -s "$WORK/port" ] || { echo "[rehearsal] the hub stand-in did not start:"; cat "$WORK/server.out"; exit 1; }
 export HF_ENDPOINT="http://127.0.0.1:$(tr -dc 0-9 < "$WORK/port")"
@@ -30,10 +34,27 @@ unset HF_HUB_OFFLINE GEMMA_ALLOW_CODE_EXECUTION HF_DATASETS_OFFLINE TRANSFORMERS
 echo "[rehearsal] HF_ENDPOINT=$HF_ENDPOINT GEMMA_FULL_SCALE=$SCALE"
 # A folder runs in the learner's order (gemma_helpers.notebook_runner.LEARNER_ORDER): 03 saves the chess fine-tune
 # that 01 exports (reading its manifest) and 02 serves.
+MIRROR_ONLY=0
+if [ "${1:-}" = "--mirror-only" ]; then MIRROR_ONLY=1; shift; fi
 if [ $# -eq 0 ]; then set -- notebooks; fi
 if [ $# -eq 1 ] && [ -d "$1" ]; then
   # shellcheck disable=SC2046  (the list is space-separated file names without spaces)
   set -- $("$PY" -m gemma_helpers.notebook_runner --list "$1")
 fi
-echo "[rehearsal] notebooks, in this order: $*"
-"$PY" -m pytest -q --nbmake --nbmake-timeout=900 --durations=0 "$@"
+if [ "$MIRROR_ONLY" = 0 ]; then
+  echo "[rehearsal] notebooks, in this order: $*"
+  "$PY" -m pytest -q --nbmake --nbmake-timeout=900 --durations=0 "$@"
+fi
+[ "${REHEARSE_MIRROR:-1}" = 0 ] && exit 0
+# The mirror step: a fresh HF_HOME, so every file comes from the second port; its log must show the requests.
+MW="$WORK/mirror" && mkdir -p "$MW/hf-home"
+"$PY" scripts/hub_standin/serve.py "$ROOT" --port 0 --port-file "$MW/port" --log "$MW/hub.log" >"$MW/server.out" 2>&1 &
+MIRROR=$!
+for _ in $(seq 300); do [ -s "$MW/port" ] && break; sleep 0.1; done
+[ -s "$MW/port" ] || { echo "[rehearsal] the mirror stand-in did not start:"; cat "$MW/server.out"; exit 1; }
+t1=$(date +%s)
+GEMMA_HUB=mirror HF_ENDPOINT="http://127.0.0.1:$(tr -dc 0-9 < "$MW/port")" HF_HOME="$MW/hf-home" \
+  GEMMA_OUTPUT="$MW/outputs" "$PY" -m pytest -q --nbmake --nbmake-timeout=300 notebooks/00_setup_and_tour.ipynb
+[ -s "$MW/hub.log" ] || { echo "[rehearsal] GEMMA_HUB=mirror sent no request to the mirror stand-in"; exit 1; }
+echo "[rehearsal] mirror step: notebook 00 through the mirror in $(( $(date +%s) - t1 )) s," \
+  "$(wc -l < "$MW/hub.log") requests"
