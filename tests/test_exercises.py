@@ -1,6 +1,7 @@
 """The notebooks' exercises: reference answers accepted, typical mistakes rejected with a hint that keeps the answer."""
 
 import math
+import re
 import runpy
 from pathlib import Path
 
@@ -171,3 +172,33 @@ def test_a_missing_or_rejected_file_answer_raises(monkeypatch, tmp_path):
     monkeypatch.setenv(ANSWERS_ENV, str(tmp_path / "nowhere.py"))
     with pytest.raises(ExerciseAnswerError, match="no such file"):
         exercises.check_legal_rate(None)
+
+
+# Text that may stay English in a Chinese message: `code`, and quoted strings (a learner's answer echoed, a token).
+_CODE_OR_QUOTED = re.compile(r"`[^`]*`|'[^'\n]*'|\"[^\"\n]*\"")
+_ENGLISH_RUN = re.compile(r"[A-Za-z][A-Za-z'-]*(?:[ ,;:.]+[A-Za-z][A-Za-z'-]*){3,}")  # four or more English words
+
+
+def _english_sentences(text):
+    return _ENGLISH_RUN.findall(_CODE_OR_QUOTED.sub(" ", text))
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_every_message_answers_in_chinese_under_gemma_lang_zh(name, monkeypatch, capsys):
+    answers, _ = WRONG[name]
+    cases = [(answer, False) for answer, _ in answers] + [(None, False), (ANSWERS[name.upper()], True)]
+    for answer, right in cases:
+        monkeypatch.delenv(exercises.LANG_ENV, raising=False)
+        assert check(name)(answer) is right
+        english = capsys.readouterr().out
+        monkeypatch.setenv(exercises.LANG_ENV, "zh")
+        assert check(name)(answer) is right
+        chinese = capsys.readouterr().out
+        assert chinese.startswith(("还没有答案", "正确！", "还不对：")), chinese
+        assert re.search(r"[\u4e00-\u9fff]", chinese), chinese
+        assert "英文" not in chinese, chinese  # no "(in English)" caveat: the hints are Chinese now
+        assert _english_sentences(chinese) == [], (answer, chinese)
+        for sentence in _english_sentences(english):
+            assert sentence not in chinese, (answer, sentence, chinese)
+        for secret in WRONG[name][1]:  # a Chinese hint gives away no more than the English one
+            assert secret in english or secret in str(answer) or secret not in chinese, (answer, secret, chinese)
