@@ -139,13 +139,18 @@ def parse(source: Path) -> tuple[dict[str, str], list[tuple[str, str]]]:
     return header, out
 
 
-def run_time(number: str, results: Path | None = None) -> str:
-    """The notebook's run-time line, from bench/results (the one source the READMEs and teacher's guide render too):
-    the T4 estimate with its basis, and CI's measured CPU smoke time."""
+def run_time_facts(number: str, results: Path | None = None) -> tuple[dict, dict, int]:
+    """(the T4 estimate with its basis, CI's run record, the notebook's measured CPU smoke seconds) from bench/results
+    (the one source the READMEs and teacher's guide render too)."""
     results = results or ROOT / "bench" / "results"
     t4 = json.loads((results / "t4_estimates.json").read_text())["minutes"][number]
     ci = json.loads((results / "ci_run.json").read_text())
-    seconds = round(ci["smoke"][number])
+    return t4, ci, round(ci["smoke"][number])
+
+
+def run_time(number: str, results: Path | None = None) -> str:
+    """The notebook's run-time line: the T4 estimate with its basis, and CI's measured CPU smoke time."""
+    t4, ci, seconds = run_time_facts(number, results)
     cpu = f"{seconds} s" if seconds < 120 else f"{seconds // 60} min {seconds % 60} s"
     return (f"**Run time**: about {t4['minutes']} min on a free Colab T4 in full mode (an estimate, not measured: "
             f"{t4['basis']}); {cpu} on a 2-core CPU in smoke mode (measured by CI on {ci['date']}, "
@@ -200,10 +205,7 @@ ZH_LANGUAGE = 'import os\nos.environ["GEMMA_LANG"] = "zh"  # 本笔记本的语�
 
 def run_time_zh(number: str, results: Path | None = None) -> str:
     """run_time's line in Chinese, from the same files."""
-    results = results or ROOT / "bench" / "results"
-    t4 = json.loads((results / "t4_estimates.json").read_text())["minutes"][number]
-    ci = json.loads((results / "ci_run.json").read_text())
-    seconds = round(ci["smoke"][number])
+    t4, ci, seconds = run_time_facts(number, results)
     cpu = f"{seconds} 秒" if seconds < 120 else f"{seconds // 60} 分 {seconds % 60} 秒"
     return (f"**运行时间**：完整模式下在免费 Colab T4 上约 {t4['minutes']} 分钟（估计值，未实测，依据（英文）："
             f"{t4['basis']}）；冒烟模式下在 2 核 CPU 上 {cpu}（CI 于 {ci['date']} 实测，"
