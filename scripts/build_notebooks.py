@@ -165,6 +165,16 @@ def cell(kind: str, text: str) -> dict:
     return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": lines}
 
 
+# Where every notebook was checked, and where it was not (yet): the same for all six, in both languages.
+CHECKED = ("**Where it was checked**: by CI on a 2-core CPU, in smoke mode and in the full-mode rehearsal against a "
+           "local stand-in of the Hugging Face Hub. Written for Colab (T4), Kaggle (T4, 2x T4; a P100 has no "
+           "bfloat16) and ModelScope's notebook, but not yet run on any of them: the README's platform table gives "
+           "estimated times.")
+CHECKED_ZH = ("**在哪里检查过**：由 CI 在 2 核 CPU 上运行，包括冒烟模式，以及对本地 Hugging Face Hub 替身的完整模式"
+              "预演。本笔记本为 Colab（T4）、Kaggle（T4、2x T4；P100 不支持 bfloat16）和魔搭（ModelScope）笔记本编写，"
+              "但尚未在其中任何一个平台上实际运行：README 的平台表给出的是估计时间。")
+
+
 def build(source: Path) -> dict:
     """The notebook a source describes, with the house opening."""
     header, body = parse(source)
@@ -173,7 +183,7 @@ def build(source: Path) -> dict:
     learn = "\n".join(f"- {item.strip()}" for item in header["learn"].split("|"))
     intro = (f"# {number} · {header['title']}\n\n{badge(f'notebooks/{name}.ipynb')}\n\n{header['goal']}\n\n"
              f"**You will learn**\n{learn}\n\n"
-             f"{run_time(number)}\n\n"
+             f"{run_time(number)}\n\n{CHECKED}\n\n"
              "Smoke mode is chosen automatically without a GPU (or with `GEMMA_SMOKE=1`): it shrinks steps and "
              "samples and swaps in small local models (the embedded Gemma 3 270M; for vision, a tiny stand-in), so "
              "every cell still runs and measures something real.\n\n"
@@ -271,7 +281,7 @@ def build_zh(source: Path) -> dict:
     number = name.split("_")[0]
     learn = "\n".join(f"- {item.strip()}" for item in zh["learn"].split("|"))
     intro = (f"# {number} · {zh['title']}\n\n{badge(f'notebooks/zh/{name}.ipynb')}\n\n{zh['goal']}\n\n"
-             f"**你将学到**\n{learn}\n\n{run_time_zh(number)}\n\n{zh['intro']}\n\n"
+             f"**你将学到**\n{learn}\n\n{run_time_zh(number)}\n\n{CHECKED_ZH}\n\n{zh['intro']}\n\n"
              f"*本笔记本由 `scripts/build_notebooks.py` 从 `notebooks/src/{name}.py`（代码）与 "
              f"`notebooks/src/zh/{name}.md`（中文译文）生成：要修改，请编辑源文件后重新生成。*")
     nb = build(source)
