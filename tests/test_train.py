@@ -157,8 +157,8 @@ class _FakeModel:
 def _hardware(gpu=None, bf16=False):
     from gemma_helpers.env import Hardware
 
-    return Hardware(gpu, "7.5" if gpu else None, 15.0 if gpu else None, bf16, False, 2, 16.0, "2", "3.12", False,
-                    False)
+    capability = None if not gpu else "8.0" if "A100" in gpu else "7.5"  # the precision policy reads it
+    return Hardware(gpu, capability, 15.0 if gpu else None, bf16, False, 2, 16.0, "2", "3.12", False, False)
 
 
 @pytest.mark.parametrize("gpu, bf16, device, backend, flags", [
