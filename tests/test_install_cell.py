@@ -32,8 +32,9 @@ def pins(name: str) -> dict[str, str]:
     return {re.sub(r"[-_.]+", "-", name).lower(): version for name, version in pairs}
 
 
-def run_cell(monkeypatch, tmp_path, fail_on: str | None = None) -> list[list[str]]:
-    """Execute the install cell as on Colab, with every command faked; return the commands it ran."""
+def fake_commands(monkeypatch, fail_on: str | None = None) -> list[list[str]]:
+    """Fake subprocess.run: record every command (a clone makes its folder; a command containing fail_on fails);
+    returns the list the commands are recorded in."""
     calls: list[list[str]] = []
 
     def fake_run(cmd, *args, **kwargs):
@@ -45,6 +46,12 @@ def run_cell(monkeypatch, tmp_path, fail_on: str | None = None) -> list[list[str
         return subprocess.CompletedProcess(cmd, code, stdout="" if not code else "ERROR: boom\n")
 
     monkeypatch.setattr(subprocess, "run", fake_run)
+    return calls
+
+
+def run_cell(monkeypatch, tmp_path, fail_on: str | None = None) -> list[list[str]]:
+    """Execute the install cell as on Colab, with every command faked; return the commands it ran."""
+    calls = fake_commands(monkeypatch, fail_on)
     monkeypatch.setitem(sys.modules, "google.colab", type(sys)("google.colab"))
     monkeypatch.setenv("GEMMA_HOME", str(tmp_path / "curriculum"))
     monkeypatch.setattr(sys, "path", list(sys.path))
@@ -237,16 +244,7 @@ def test_our_pins_resolve_against_each_platforms_shipped_list(shipped_name):
 
 
 def test_cell_installs_on_kaggle_too_and_nowhere_else(monkeypatch, tmp_path):
-    calls: list[list[str]] = []
-
-    def fake_run(cmd, *args, **kwargs):
-        cmd = [str(c) for c in cmd]
-        calls.append(cmd)
-        if cmd[:2] == ["git", "clone"]:
-            Path(cmd[-1]).mkdir(parents=True)
-        return subprocess.CompletedProcess(cmd, 0, stdout="")
-
-    monkeypatch.setattr(subprocess, "run", fake_run)
+    calls = fake_commands(monkeypatch)
     monkeypatch.delitem(sys.modules, "google.colab", raising=False)
     monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE", raising=False)
     monkeypatch.setenv("GEMMA_HOME", str(tmp_path / "curriculum"))
