@@ -165,6 +165,10 @@ def cell(kind: str, text: str) -> dict:
     return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": lines}
 
 
+# What smoke mode is, in every notebook's opening (the Chinese notebooks translate it: its hash keys that entry).
+SMOKE_INTRO = ("Smoke mode is chosen automatically without a GPU (or with `GEMMA_SMOKE=1`): it shrinks steps and samples "
+               "and swaps in small local models (the embedded Gemma 3 270M; for vision, a tiny stand-in), so every "
+               "cell still runs and measures something real.")
 # Where every notebook was checked, and where it was not (yet): the same for all six, in both languages.
 CHECKED = ("**Where it was checked**: by CI on a 2-core CPU, in smoke mode and in the full-mode rehearsal against a "
            "local stand-in of the Hugging Face Hub. Written for Colab (T4), Kaggle (T4, 2x T4; a P100 has no "
@@ -183,10 +187,7 @@ def build(source: Path) -> dict:
     learn = "\n".join(f"- {item.strip()}" for item in header["learn"].split("|"))
     intro = (f"# {number} · {header['title']}\n\n{badge(f'notebooks/{name}.ipynb')}\n\n{header['goal']}\n\n"
              f"**You will learn**\n{learn}\n\n"
-             f"{run_time(number)}\n\n{CHECKED}\n\n"
-             "Smoke mode is chosen automatically without a GPU (or with `GEMMA_SMOKE=1`): it shrinks steps and "
-             "samples and swaps in small local models (the embedded Gemma 3 270M; for vision, a tiny stand-in), so "
-             "every cell still runs and measures something real.\n\n"
+             f"{run_time(number)}\n\n{CHECKED}\n\n{SMOKE_INTRO}\n\n"
              f"*This notebook is built from `notebooks/src/{name}.py` by `scripts/build_notebooks.py`: to change "
              "it, edit that source and rebuild.*")
     unsloth_first = "import unsloth  # noqa: F401  (Unsloth patches transformers: import it first)\n" \
@@ -206,9 +207,6 @@ def build(source: Path) -> dict:
 # Entry format: a line `=== <key> <hash> ===` (key: title, goal, learn, intro, or cell<N>, N the source's cell index),
 # then the Chinese text up to the next such line.
 ZH_SRC = ROOT / "notebooks" / "src" / "zh"
-ZH_INTRO = ("Smoke mode is chosen automatically without a GPU (or with `GEMMA_SMOKE=1`): it shrinks steps and samples "
-            "and swaps in small local models (the embedded Gemma 3 270M; for vision, a tiny stand-in), so every cell "
-            "still runs and measures something real.")
 # The Chinese environment cell sets the notebook's language first (exercises read GEMMA_LANG).
 ZH_LANGUAGE = 'import os\nos.environ["GEMMA_LANG"] = "zh"  # 本笔记本的语言：练习的检查用中文回答\n'
 
@@ -232,7 +230,7 @@ def short_hash(text: str) -> str:
 def zh_wanted(source: Path) -> dict[str, str]:
     """{key: English text} of everything a Chinese notebook translates."""
     header, body = parse(source)
-    wanted = {"title": header["title"], "goal": header["goal"], "learn": header["learn"], "intro": ZH_INTRO}
+    wanted = {"title": header["title"], "goal": header["goal"], "learn": header["learn"], "intro": SMOKE_INTRO}
     wanted.update({f"cell{i}": text for i, (kind, text) in enumerate(body) if kind == "markdown"})
     return wanted
 

@@ -56,7 +56,7 @@ def _fake(tmp_path, monkeypatch, markdown: str, translation: str | None) -> Path
 
 
 def _entries(**cells: str) -> str:
-    texts = {"title": "T", "goal": "G", "learn": "a | b", "intro": bn.ZH_INTRO}
+    texts = {"title": "T", "goal": "G", "learn": "a | b", "intro": bn.SMOKE_INTRO}
     out = [f"=== {k} {bn.short_hash(texts[k])} ===\n中文\n" for k in texts]
     out += [f"=== {k} {h} ===\n中文\n" for k, h in cells.items()]
     return "\n".join(out)
