@@ -324,6 +324,28 @@ class TourSettings:
 
 
 @dataclass(frozen=True)
+class MultiGpuSettings:
+    """Knobs of notebook 06 (past one GPU): the launches and the split evaluation.
+
+    Every launch trains the same chess LoRA on the same global batch (``per_device_batch`` x processes x
+    ``grad_accum``), so one process and N processes see the same examples in the same order and their loss curves
+    can be compared. ``processes`` None: one per GPU (the launcher's default on a GPU machine); on the CPU, 2.
+    """
+
+    model: str  # the model every launch trains (smoke: the embedded 270M; full: the lesson's 270M IT)
+    steps: int  # optimizer steps of each training launch
+    per_device_batch: int
+    seq_len: int  # tokens per example (rows are cut to this)
+    train_rows: int  # chess rows the launches draw from
+    save_steps: int  # the FSDP2 launch checkpoints here and a second launch resumes on another process count
+    mmlu_items: int  # MMLU questions in the split evaluation
+    chess_items: int  # chess positions in the split evaluation
+    processes: int | None = None
+    time_budget_s: float | None = None  # each training launch stops here (smoke), whatever steps remain
+    plan_sizes: tuple[str, ...] = ("12b", "27b")  # the sizes whose multi-GPU plans the notebook shows
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a notebook may vary, decided once from the mode."""
 
@@ -336,6 +358,7 @@ class Config:
     bench: BenchSettings
     export: ExportSettings
     tour: TourSettings | None = None  # notebook 00; None only for a Config built by hand
+    multigpu: MultiGpuSettings | None = None  # notebook 06; None only for a Config built by hand
     seed: int = 0  # every sampled reply seeds torch with this: a rerun gives the same text
     flags: dict[str, Flag] = field(default_factory=dict)
     # GPU-only steps replaced on this machine, each with its reason (empty on a CUDA GPU and in smoke mode)
@@ -468,6 +491,10 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None, scal
                                   parity_positions=_n(512, k, 64), speed_tokens=128, speed_prompt_tokens=512,
                                   server_requests=4, vision_export=ExportSettings.vision_flag(FULL)),
             tour=TourSettings(chat_model="unsloth/gemma-3-270m-it"),
+            # Kaggle's 2x T4: the lesson's 270M IT, 60 steps (Unsloth's notebooks' count) at 2 x 512 tokens per GPU
+            multigpu=MultiGpuSettings(model="unsloth/gemma-3-270m-it", steps=_n(60, k, 4), per_device_batch=2,
+                                      seq_len=512, train_rows=_n(2_000, k, 32), save_steps=_n(30, k, 2),
+                                      mmlu_items=_n(200, k, 8), chess_items=_n(100, k, 8)),
             flags=_flags(FULL, has_cuda),
             substitutes={} if has_cuda else dict(GPU_SUBSTITUTES), scale=k,
         )
@@ -490,6 +517,9 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None, scal
                               speed_tokens=32, speed_prompt_tokens=128, serve_quant="q8_0",
                               vision_export=ExportSettings.vision_flag(SMOKE)),
         tour=TourSettings(chat_model="embedded-chat"),
+        # two CPU processes (gloo), a few short steps: what is checked is agreement, not speed
+        multigpu=MultiGpuSettings(model=EMBEDDED, steps=4, per_device_batch=1, seq_len=96, train_rows=32,
+                                  save_steps=2, mmlu_items=8, chess_items=8, processes=2, time_budget_s=90.0),
         flags=_flags(SMOKE, has_cuda),
     )
 
