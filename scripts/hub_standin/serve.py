@@ -293,9 +293,12 @@ class StandinServer(ThreadingHTTPServer):
     """The HTTP server: knows its ROOT folder and where request lines go."""
 
     daemon_threads = True
+    # serve_modelscope.py reuses this server with ModelScope's routes: its handler and the variable clients read.
+    handler_class: type[BaseHTTPRequestHandler] = HubHandler
+    endpoint_variable = "HF_ENDPOINT"
 
     def __init__(self, root: Path, port: int = 0, log_to: TextIO | None = None):
-        super().__init__(("127.0.0.1", port), HubHandler)
+        super().__init__(("127.0.0.1", port), self.handler_class)
         self.root = Path(root).resolve()
         self._log_to = log_to or sys.stderr
         self._log_lock = threading.Lock()
@@ -308,7 +311,7 @@ class StandinServer(ThreadingHTTPServer):
 
     @property
     def endpoint(self) -> str:
-        """The value for HF_ENDPOINT."""
+        """The value for HF_ENDPOINT (MODELSCOPE_ENDPOINT for the ModelScope flavour)."""
         return f"http://127.0.0.1:{self.server_address[1]}"
 
     def log(self, line: str) -> None:
@@ -319,9 +322,10 @@ class StandinServer(ThreadingHTTPServer):
 
 
 @contextmanager
-def serving(root: str | Path, log_to: TextIO | None = None) -> Iterator[str]:
+def serving(root: str | Path, log_to: TextIO | None = None,
+            server_class: type[StandinServer] = StandinServer) -> Iterator[str]:
     """Serve ROOT on a free loopback port from a background thread; yield the endpoint URL."""
-    server = StandinServer(Path(root), 0, log_to)
+    server = server_class(Path(root), 0, log_to)
     thread = threading.Thread(target=server.serve_forever, name="hub-standin", daemon=True)
     thread.start()
     try:
@@ -332,9 +336,10 @@ def serving(root: str | Path, log_to: TextIO | None = None) -> Iterator[str]:
         thread.join(timeout=5)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Command line: serve ROOT until killed, printing the HF_ENDPOINT line first."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, server_class: type[StandinServer] = StandinServer,
+         description: str = __doc__.splitlines()[0]) -> None:
+    """Command line: serve ROOT until killed, printing the HF_ENDPOINT (or MODELSCOPE_ENDPOINT) line first."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("root", type=Path, help="folder holding models/<owner>/<name> and datasets/<owner>/<name>")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--port-file", type=Path, help="write the chosen port here once listening")
@@ -343,13 +348,13 @@ def main(argv: list[str] | None = None) -> None:
     if not args.root.is_dir():
         parser.error(f"{args.root} is not a folder")
     log_to = open(args.log, "a", encoding="utf-8") if args.log else None  # open as long as the server runs
-    server = StandinServer(args.root, args.port, log_to)
+    server = server_class(args.root, args.port, log_to)
     if args.port_file:
         # Written then renamed, so a script polling for the file never reads half a number.
         tmp = args.port_file.with_name(args.port_file.name + ".tmp")
         tmp.write_text(str(server.server_address[1]))
         tmp.replace(args.port_file)
-    print(f"HF_ENDPOINT={server.endpoint}", flush=True)
+    print(f"{server.endpoint_variable}={server.endpoint}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
