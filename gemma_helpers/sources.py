@@ -7,8 +7,13 @@ download the curriculum makes:
 - ``mirror``: a mirror of the Hub at ``HF_ENDPOINT`` (e.g. https://hf-mirror.com); huggingface_hub, transformers
   and datasets all read that variable, so models and datasets come from the mirror with no other change.
 - ``modelscope``: model repositories come from ModelScope's hub through its SDK into a local folder, and the loaders
-  get that folder (they never learn where it came from). Datasets have no ModelScope path here: they come from
-  the Hub, or the mirror when ``HF_ENDPOINT`` is set, and :func:`dataset_source` says so.
+  get that folder (they never learn where it came from). The SDK reads its own endpoint variable,
+  ``MODELSCOPE_ENDPOINT`` (default https://modelscope.cn, where a repository missing there is looked up on
+  https://www.modelscope.ai), and its cache folder, ``MODELSCOPE_CACHE``. Datasets have no ModelScope path here: they
+  come from the Hub, or the mirror when ``HF_ENDPOINT`` is set, and :func:`dataset_source` says so.
+
+CI downloads through the real SDK from a loopback stand-in of ModelScope's endpoints
+(``scripts/hub_standin/serve_modelscope.py``), which serves only the ids :data:`MODEL_TWINS` maps.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from pathlib import Path
 HUB, MIRROR, MODELSCOPE = "hub", "mirror", "modelscope"
 CHOICES = (HUB, MIRROR, MODELSCOPE)
 MIRROR_EXAMPLE = "https://hf-mirror.com"
+# ModelScope's SDK (modelscope-hub 0.5.1, config.HubConfig): MODELSCOPE_ENDPOINT, else the deprecated
+# MODELSCOPE_DOMAIN (https:// added when it has no scheme), else DEFAULT_ENDPOINT.
+MODELSCOPE_DEFAULT = "https://modelscope.cn"
 
 # ms-swift registers each ModelScope id with its Hugging Face twin (modelscope/ms-swift, Gemma 3 model registry:
 # Model('LLM-Research/gemma-3-4b-it', 'google/gemma-3-4b-it'), Model('google/gemma-3-270m', ...)).
@@ -96,11 +104,20 @@ def choose(environ: dict[str, str] | None = None) -> Source:
             raise ValueError(f"HF_ENDPOINT={endpoint!r} is not a URL; set e.g. HF_ENDPOINT={MIRROR_EXAMPLE}")
         return Source(MIRROR, endpoint.rstrip("/"), "GEMMA_HUB=mirror; models and datasets through HF_ENDPOINT")
     if raw == MODELSCOPE:
-        domain = environ.get("MODELSCOPE_DOMAIN", "").strip() or "www.modelscope.cn"
         data = f"datasets from {endpoint}" if endpoint else "datasets from the Hub"
-        return Source(MODELSCOPE, domain, f"GEMMA_HUB=modelscope; models via the ModelScope SDK, {data}")
+        return Source(MODELSCOPE, modelscope_endpoint(environ),
+                      f"GEMMA_HUB=modelscope; models via the ModelScope SDK, {data}")
     raise ValueError(f"GEMMA_HUB={raw!r} is not one of {', '.join(CHOICES)}; unset it for the Hugging Face Hub, "
                      f"or GEMMA_HUB=mirror with HF_ENDPOINT={MIRROR_EXAMPLE}, or GEMMA_HUB=modelscope")
+
+
+def modelscope_endpoint(environ: dict[str, str] | None = None) -> str:
+    """Where ModelScope's SDK will download from, read as the SDK reads it (MODELSCOPE_ENDPOINT, MODELSCOPE_DOMAIN)."""
+    environ = os.environ if environ is None else environ
+    value = environ.get("MODELSCOPE_ENDPOINT", "").strip() or environ.get("MODELSCOPE_DOMAIN", "").strip()
+    if not value:
+        return MODELSCOPE_DEFAULT
+    return (value if value.lower().startswith(("http://", "https://")) else f"https://{value}").rstrip("/")
 
 
 def modelscope_id(hub_id: str) -> str:
@@ -116,12 +133,48 @@ def model_path(hub_id: str, environ: dict[str, str] | None = None, cache_dir: st
     """What a loader should open for `hub_id`: the id itself (hub, mirror) or a local folder from ModelScope."""
     if choose(environ).name != MODELSCOPE:
         return hub_id
+    ms_id = modelscope_id(hub_id)  # an unmapped id fails here, before the SDK is asked
+    snapshot_download = _modelscope().snapshot_download
+    return str(snapshot_download(ms_id, cache_dir=None if cache_dir is None else str(cache_dir)))
+
+
+def model_file(hub_id: str, filename: str, environ: dict[str, str] | None = None) -> Path | None:
+    """One file of a model repository, downloaded from where GEMMA_HUB says (or its cache); None when the repository
+    has no such file. With ``modelscope`` it comes through the SDK's model_file_download from the twin's id."""
+    if choose(environ).name != MODELSCOPE:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+        try:
+            return Path(hf_hub_download(hub_id, filename))
+        except (EntryNotFoundError, LocalEntryNotFoundError):
+            return None
+    ms_id = modelscope_id(hub_id)
+    sdk = _modelscope()
+    from requests import HTTPError
+
     try:
-        from modelscope import snapshot_download
+        return Path(sdk.model_file_download(ms_id, filename))
+    except HTTPError as err:  # the SDK turns its NotExistError into requests' HTTPError
+        if err.response is not None and err.response.status_code == 404:
+            return None
+        raise
+
+
+def _modelscope():
+    """The ModelScope SDK's module, or an error that says how to install it."""
+    try:
+        import modelscope
     except ImportError as err:
-        raise ImportError("GEMMA_HUB=modelscope needs the ModelScope SDK: pip install modelscope "
-                          "(or use GEMMA_HUB=mirror with HF_ENDPOINT=https://hf-mirror.com)") from err
-    return str(snapshot_download(modelscope_id(hub_id), cache_dir=None if cache_dir is None else str(cache_dir)))
+        try:
+            from .envcheck import pinned
+
+            package = f"modelscope=={pinned('modelscope')}"
+        except (ImportError, KeyError, OSError):  # copied without pins.toml
+            package = "modelscope"
+        raise ImportError(f"GEMMA_HUB=modelscope needs the ModelScope SDK: pip install {package} "
+                          f"(or use GEMMA_HUB=mirror with HF_ENDPOINT={MIRROR_EXAMPLE})") from err
+    return modelscope
 
 
 def dataset_source(dataset_id: str, environ: dict[str, str] | None = None) -> str:

@@ -31,19 +31,16 @@ SPECIAL = ("<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>
 
 
 def _fetch(base: str, name: str) -> Path | None:
-    """One file of a base model: from its folder, or from the hub (or its cache when offline); None when absent."""
+    """One file of a base model: from its folder, or downloaded from where GEMMA_HUB says (the Hub, its mirror or
+    ModelScope: ``sources.model_file``, cache included); None when absent."""
     folder = Path(base).expanduser()
     if folder.is_dir():
         return folder / name if (folder / name).is_file() else None
     if "/" not in base:
         return None
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+    from .sources import model_file
 
-    try:
-        return Path(hf_hub_download(base, name))
-    except (EntryNotFoundError, LocalEntryNotFoundError):
-        return None
+    return model_file(base, name)
 
 
 def carry(base: str | Path, out_dir: str | Path) -> list[str]:

@@ -37,18 +37,40 @@ def test_hub_and_mirror_hand_the_id_on_unchanged():
     assert sources.dataset_source("cais/mmlu", env) == "cais/mmlu from http://127.0.0.1:1"
 
 
-def test_modelscope_downloads_the_twin_into_a_folder(monkeypatch, tmp_path):
-    import sys
-    import types
+def test_modelscope_endpoint_is_read_as_the_sdk_reads_it():
+    assert sources.choose({"GEMMA_HUB": "modelscope"}).endpoint == "https://modelscope.cn"
+    assert sources.modelscope_endpoint({"MODELSCOPE_DOMAIN": "www.modelscope.ai"}) == "https://www.modelscope.ai"
+    both = {"MODELSCOPE_ENDPOINT": "http://127.0.0.1:8/", "MODELSCOPE_DOMAIN": "www.modelscope.ai"}
+    assert sources.modelscope_endpoint(both) == "http://127.0.0.1:8"  # MODELSCOPE_ENDPOINT first, as HubConfig
 
-    calls = []
-    fake = types.ModuleType("modelscope")
-    fake.snapshot_download = lambda model_id, cache_dir=None: calls.append(model_id) or str(tmp_path)
-    monkeypatch.setitem(sys.modules, "modelscope", fake)
-    assert sources.model_path("unsloth/gemma-3-4b-it", {"GEMMA_HUB": "modelscope"}) == str(tmp_path)
-    assert calls == ["LLM-Research/gemma-3-4b-it"]
-    with pytest.raises(ValueError, match="no ModelScope id"):
-        sources.model_path("ggml-org/gemma-3-270m-GGUF", {"GEMMA_HUB": "modelscope"})
+
+def test_modelscope_without_the_sdk_names_the_pinned_install(monkeypatch):
+    """The real SDK's downloads: tests/test_modelscope_standin.py. Here: what a machine without it is told."""
+    import sys
+
+    from gemma_helpers import envcheck
+
+    monkeypatch.setitem(sys.modules, "modelscope", None)  # import modelscope now raises ImportError
+    with pytest.raises(ImportError, match=f"pip install modelscope=={envcheck.pinned('modelscope')} "):
+        sources.model_path("unsloth/gemma-3-4b-it", {"GEMMA_HUB": "modelscope"})
+    with pytest.raises(ValueError, match="no ModelScope id"):  # the table is asked first, SDK or not
+        sources.model_file("ggml-org/gemma-3-270m-GGUF", "x.gguf", {"GEMMA_HUB": "modelscope"})
+
+
+def test_model_file_goes_to_the_hub_unless_modelscope(monkeypatch, tmp_path):
+    import huggingface_hub
+    from huggingface_hub.errors import EntryNotFoundError
+
+    def fake(repo_id, filename):
+        if filename == "absent.json":
+            raise EntryNotFoundError("no such file")
+        return str(tmp_path / f"{repo_id.replace('/', '--')}--{filename}")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake)
+    env = {"GEMMA_HUB": "mirror", "HF_ENDPOINT": "http://127.0.0.1:1"}
+    assert sources.model_file("google/gemma-3-1b-it", "tokenizer.model", env) == \
+        tmp_path / "google--gemma-3-1b-it--tokenizer.model"
+    assert sources.model_file("google/gemma-3-1b-it", "absent.json", env) is None
 
 
 def test_modelscope_datasets_say_why_they_come_from_the_hub():
