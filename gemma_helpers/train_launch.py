@@ -1,0 +1,269 @@
+"""The chess lesson's text LoRA as one training script that ``accelerate launch`` runs unchanged on 1 process, on N
+processes with DDP, and with FSDP2 (``gemma_helpers/launch_configs/``; start it with ``distributed.launch``)::
+
+    accelerate launch --config_file gemma_helpers/launch_configs/ddp.yaml --num_processes 2 \\
+        -m gemma_helpers.train_launch --model PATH --out DIR --steps 20 --per-device-batch 1 --grad-accum 1 \\
+        --seq-len 128 --save-steps 5 [--resume] [--time-budget-s T] [--seed 3407]
+
+The data are the lesson's offline puzzles (``chess.build_offline_dataset``), the model is loaded by plain
+transformers and PEFT (Unsloth does not run under several processes), and trained on the answers only with the
+lesson's recipe (``train.tokenize_rows``, ``train.add_lora``, ``train.SCHEDULES["text"]``) by the HF Trainer, which
+drives accelerate itself (its sampler sharding, gradient all-reduce or FSDP2 wrapping, checkpoints). Each process writes ``DIR/rank{r}.json`` (:func:`gemma_helpers.distributed.read_ranks` reads them).
+
+Global batch = per-device batch x processes x grad-accum: 2 processes with batch 1 see, step for step, the examples
+1 process with batch 1 and grad-accum 2 sees (accelerate hands out consecutive batches of one sampler round-robin),
+and the loss the Trainer logs is the mean over all of them: the two curves agree (tests/test_distributed.py).
+
+Resume (``--resume``) goes on from ``train.last_checkpoint(DIR)``, also on another process count: a DDP checkpoint
+holds the whole adapter; an FSDP2 one (SHARDED_STATE_DICT) is a torch distributed checkpoint that DCP reshards on
+load. The adapter is saved once, after gathering the full state dict (``accelerator.get_state_dict``); it is not
+merged here: merging LoRA into sharded (DTensor) weights fails, so merge afterwards on one process from the saved
+adapter (``train.save_merged`` after ``peft.PeftModel.from_pretrained``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+STARTED = time.time()  # the process's start (near enough): start-up is everything before the first step
+EVAL_ROWS = 1  # the script trains only; build_offline_dataset still sets held-out positions aside
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The script's command line."""
+    p = argparse.ArgumentParser(prog="python -m gemma_helpers.train_launch", description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="a local model folder (a Gemma 3 text model)")
+    p.add_argument("--out", required=True, help="output folder: checkpoints, rank{r}.json, adapter/")
+    p.add_argument("--steps", type=int, required=True, help="optimizer steps in all (a resumed run ends there too)")
+    p.add_argument("--per-device-batch", type=int, default=1)
+    p.add_argument("--grad-accum", type=int, default=1)
+    p.add_argument("--seq-len", type=int, default=256)
+    p.add_argument("--save-steps", type=int, default=0, help="checkpoint every this many steps (0: none)")
+    p.add_argument("--resume", action="store_true", help="go on from the newest checkpoint-N under --out")
+    p.add_argument("--time-budget-s", type=float, default=None)
+    p.add_argument("--seed", type=int, default=3407)
+    p.add_argument("--rows", type=int, default=0, help="training rows (0: one global batch per step)")
+    p.add_argument("--learning-rate", type=float, default=2e-4)
+    p.add_argument("--lora-r", type=int, default=8)
+    p.add_argument("--no-adapter", action="store_true", help="do not save the gathered adapter at the end")
+    args = p.parse_args(argv)
+    for name in ("steps", "per_device_batch", "grad_accum", "seq_len"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if not (Path(args.model) / "config.json").is_file():
+        p.error(f"--model {args.model}: no config.json there; pass a local model folder (models.local_or_hub "
+                "downloads a hub id to one)")
+    return args
+
+
+def on_cpu() -> bool:
+    """True when this process trains on the CPU: no CUDA, or the launcher said so (ACCELERATE_USE_CPU)."""
+    import torch
+
+    return os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true") or not torch.cuda.is_available()
+
+
+def requested_strategy() -> str:
+    """What the launcher asked for: 'fsdp2' (its config set FSDP), 'ddp' (several processes) or 'single'."""
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
+        return "fsdp2" if os.environ.get("FSDP_VERSION", "1") == "2" else "fsdp1"
+    return "ddp" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else "single"
+
+
+def start_state(cpu: bool):
+    """accelerate's process state, started before the Trainer so the model can be placed on this rank's device.
+
+    On the CPU, FSDP is asked for but accelerate 1.16 only turns a launch into DistributedType.FSDP on accelerator
+    device types (state.py: MULTI_GPU, MULTI_XPU, ...; a CPU launch stays MULTI_CPU, i.e. DDP): here the state is
+    switched to FSDP with the plugin the launcher's environment describes, so the CPU rehearses what a GPU runs.
+    """
+    import torch
+    from accelerate import PartialState
+    from accelerate.state import AcceleratorState
+    from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin, TorchDynamoPlugin
+
+    threads = int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
+    if cpu and threads > 0:
+        torch.set_num_threads(threads)  # the launcher's --num_cpu_threads_per_process: cores // processes
+    state = PartialState(cpu=cpu)
+    if cpu and requested_strategy().startswith("fsdp") and state.distributed_type == DistributedType.MULTI_CPU:
+        acc = AcceleratorState(cpu=True, dynamo_plugin=TorchDynamoPlugin(), _from_accelerator=True)
+        acc.distributed_type = DistributedType.FSDP
+        acc.fsdp_plugin = FullyShardedDataParallelPlugin()
+        PartialState._shared_state["distributed_type"] = DistributedType.FSDP
+    return state
+
+
+def load_student(model_dir: str, device, seed: int, r: int):
+    """(PEFT model on `device`, tokenizer): plain transformers, the precision policy's dtype, LoRA from train."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+
+    from .env import hardware_report
+    from .precision import policy
+    from .prompts import CHAT_TEMPLATE
+    from .train import add_lora
+
+    dtype = "float32" if device.type == "cpu" else policy(hardware_report(), backend="transformers").dtype
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if getattr(tokenizer, "chat_template", None) is None:
+        tokenizer.chat_template = CHAT_TEMPLATE
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
+    if any(p.device.type == "meta" for p in model.parameters()):
+        model = model.to_empty(device=device)  # FSDP's cpu_ram_efficient_loading: rank 0's weights arrive later
+    model = model.to(device)
+    set_seed(seed)  # the same LoRA initialisation on every process and in every run
+    return add_lora(model, r=r, alpha=2 * r, seed=seed, backend="transformers"), tokenizer
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Train, checkpoint, resume; write rank{r}.json and (on rank 0) the gathered adapter."""
+    args = parse_args(argv)
+    cpu = on_cpu()
+    state = start_state(cpu)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    from . import chess, train
+
+    world = state.num_processes
+    rows = args.rows or args.steps * args.per_device_batch * args.grad_accum * world
+    train_rows, _ = chess.build_offline_dataset(rows, EVAL_ROWS, seed=args.seed)
+    model, tokenizer = load_student(args.model, state.device, args.seed, args.lora_r)
+    budget = train.TimeBudget(args.time_budget_s) if args.time_budget_s else None
+    trainer = answers_only_trainer(model, tokenizer, [ex.conversation() for ex in train_rows], args,
+                                   callbacks=[budget.callback()] if budget else [])
+    last = train.last_checkpoint(out) if args.resume else None
+    if args.resume and last is None:
+        raise SystemExit(f"--resume: no checkpoint-N folder under {out}; run once with --save-steps first")
+    start_step = json.loads((Path(last) / "trainer_state.json").read_text())["global_step"] if last else 0
+    startup_s = time.time() - STARTED
+    began = time.time()
+    result = trainer.train(resume_from_checkpoint=last)
+    seconds = time.time() - began
+    accelerator = trainer.accelerator
+    if not args.no_adapter:
+        save_gathered_adapter(trainer, tokenizer, out / "adapter", args.model)
+    steps = int(result.global_step)
+    record = {
+        "rank": accelerator.process_index, "world_size": accelerator.num_processes,
+        "strategy": requested_strategy(), "distributed_type": str(accelerator.distributed_type).split(".")[-1],
+        "fsdp": bool(trainer.is_fsdp_enabled),
+        "backend": _backend(), "device": str(accelerator.device), "threads": _threads(),
+        "losses": [[int(h["step"]), float(h["loss"])] for h in trainer.state.log_history if "loss" in h],
+        "startup_seconds": round(startup_s, 2), "seconds": round(seconds, 2), "steps": steps,
+        "steps_run": steps - int(start_step), "resumed_from": Path(last).name if last else None,
+        "stopped_by": "time budget" if budget and budget.spent and steps < args.steps else "steps",
+        "per_device_batch": args.per_device_batch, "grad_accum": args.grad_accum,
+        "tokens_seen": int(trainer.state.num_input_tokens_seen),
+        "tokens_per_second": round(int(trainer.state.num_input_tokens_seen) / max(seconds, 1e-9), 1),
+        **_peak_memory(),
+    }
+    (out / f"rank{record['rank']}.json").write_text(json.dumps(record, indent=1) + "\n")
+    accelerator.wait_for_everyone()
+    accelerator.end_training()  # destroys the process group, so the launcher's processes exit cleanly
+    return 0
+
+
+def answers_only_trainer(model, tokenizer, conversations, args: argparse.Namespace, callbacks=()):
+    """A plain transformers Trainer on the lesson's rows: loss on the answers only, ``train.SCHEDULES["text"]``.
+
+    The same rows and labels as ``train.sft_trainer`` (``train.tokenize_rows``: prompt masked with -100), without
+    TRL: TRL 1.15's SFTTrainer computes its loss through a Triton kernel (trl.trainer.utils, a fused LM head) that
+    a CPU-only torch lacks, and the CPU path for it is Unsloth's, which does not run under several processes. The
+    model's own loss sums over answer tokens and divides by the global batch's count (``num_items_in_batch``,
+    gathered over processes), so N processes and 1 process with N-fold grad-accum give the same loss.
+    """
+    import torch
+    from datasets import Dataset
+    from transformers import Trainer, TrainingArguments
+
+    from . import train
+
+    schedule = train.SCHEDULES["text"]
+    rows = train.tokenize_rows(tokenizer, train.to_prompt_completion(conversations))
+    rows = [{"input_ids": r["input_ids"][:args.seq_len],
+             "labels": [t if m else -100 for t, m in zip(r["input_ids"], r["completion_mask"], strict=True)]
+             [:args.seq_len]} for r in rows]
+    pad = tokenizer.pad_token_id
+
+    def collate(batch):
+        width = max(len(r["input_ids"]) for r in batch)
+        ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        labels = torch.full((len(batch), width), -100, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, r in enumerate(batch):  # right padding, as TRL's collator
+            n = len(r["input_ids"])
+            ids[i, :n], labels[i, :n], mask[i, :n] = torch.tensor(r["input_ids"]), torch.tensor(r["labels"]), 1
+        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+    device = str(next(model.parameters()).device)
+    flags = {} if device.startswith(("cpu", "meta")) else train.precision_for(model, "transformers").trainer_flags
+    targs = TrainingArguments(
+        output_dir=args.out, max_steps=args.steps, per_device_train_batch_size=args.per_device_batch,
+        gradient_accumulation_steps=args.grad_accum, learning_rate=args.learning_rate,
+        lr_scheduler_type=schedule.scheduler, warmup_steps=schedule.warmup_steps(args.steps),
+        weight_decay=schedule.weight_decay, max_grad_norm=schedule.max_grad_norm, logging_steps=1,
+        save_strategy="steps" if args.save_steps else "no", save_steps=args.save_steps or 500, save_total_limit=2,
+        report_to=[], optim="adamw_torch", seed=args.seed, data_seed=args.seed, disable_tqdm=True,
+        remove_unused_columns=False, include_num_input_tokens_seen="non_padding",
+        ddp_find_unused_parameters=False,  # LoRA: every adapter weight gets a gradient each step
+        accelerator_config={"use_configured_state": True},  # keep start_state's state (else the Trainer resets it)
+        use_cpu=device.startswith("cpu"), **flags)
+    trainer = Trainer(model=model, args=targs, train_dataset=Dataset.from_list(rows), data_collator=collate,
+                      callbacks=list(callbacks))
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def save_gathered_adapter(trainer, tokenizer, path: Path, base: str) -> Path:
+    """The LoRA adapter from the full (gathered) state dict, written by the main process only.
+
+    Every process must call this: under FSDP the gather is a collective. The adapter is not merged here: merging
+    into sharded weights fails; merge on one process from this folder instead."""
+    accelerator = trainer.accelerator
+    state_dict = accelerator.get_state_dict(trainer.model)  # FSDP2: full_state_dict gathered to rank 0
+    if accelerator.is_main_process:
+        from .tokenizer_files import saved_with_tokenizer_files
+
+        accelerator.unwrap_model(trainer.model).save_pretrained(str(path), state_dict=state_dict)
+        saved_with_tokenizer_files(tokenizer, path, base)
+    accelerator.wait_for_everyone()
+    return path
+
+
+def _backend() -> str | None:
+    import torch.distributed as dist
+
+    return dist.get_backend() if dist.is_available() and dist.is_initialized() else None
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _peak_memory() -> dict:
+    """CUDA's allocator peak on a GPU, else the peak resident set of this process (ru_maxrss)."""
+    import resource
+    import sys
+
+    import torch
+
+    if torch.cuda.is_available() and not on_cpu():
+        return {"peak_memory_gb": round(torch.cuda.max_memory_allocated() / 1e9, 3), "peak_memory_kind": "cuda"}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    gb = peak / 1e9 if sys.platform == "darwin" else peak * 1024 / 1e9
+    return {"peak_memory_gb": round(gb, 3), "peak_memory_kind": "rss"}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
