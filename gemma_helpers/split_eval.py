@@ -26,10 +26,11 @@ the order of a matrix product's reductions depends on how many threads share it.
 accelerate's launcher gives each of N CPU processes ``OMP_NUM_THREADS`` = cores / N (at least 1), so the same item
 is summed in another order and its log-probabilities move in the last bits (on a GPU, kernels likewise choose their
 split by shape and card). Measured (``bench/split_eval_agreement.py``, ``bench/results/split_eval_agreement.json``):
-the embedded Gemma 3 270M in float32 on this 2-core CPU, one process with 2 threads against two with 1 thread each,
-differs by at most a few 1e-5 nats; :data:`ATOL` = 1e-3 leaves a margin of more than ten times that while still
-catching a real difference (another prompt, dtype or model moves scores by 1e-2 or more). Predictions are compared
-exactly: a flip would need two answers within that tolerance of each other.
+the embedded Gemma 3 270M in float32 on a 2-core CPU, one process with 2 threads against two with 1 thread each:
+8 MMLU questions bit-identical, 6 chess positions at most 3.4e-5 nats apart (identical predictions in both).
+:data:`ATOL` = 1e-3 leaves a margin of about thirty times the largest difference measured, and still catches a real
+one (another prompt, dtype or model moves log-probabilities by 1e-2 or more). Predictions are compared exactly: a
+flip would need two answers within that tolerance of each other.
 
 :func:`lm_eval_command` builds the command line that does the same with lm-evaluation-harness on GPUs (hf data
 parallel under accelerate, or vLLM with tensor and data parallel); it is only a builder and is never run here.
