@@ -31,7 +31,7 @@ NEEDS = {
     "phone": ["env", "export", "gguf_files", "prompts", "provenance", "tokenizer_files"], "precision": [],
     "prompts": [],
     "provenance": [], "published": [], "rating": [], "runtimes": ["env", "prompts"], "sandbox": [], "scores": [],
-    "sources": [],
+    "sources": [], "split_eval": ["precision"],
     "speed": [],
     "text_benchmarks": ["scores"], "tokenizer_files": [], "train": ["prompts"], "vision": ["charts", "env", "prompts"],
     "vision_lesson": ["charts", "env", "prompts", "scores", "vision"], "vision_standin": ["charts", "env", "prompts"],
