@@ -147,6 +147,8 @@ def test_bad_command_lines_say_what_is_wrong():
         split_eval.parse_args(["--task", "hellaswag", "--model", "m", "--out", "o", "--items", "2"])
     with pytest.raises(ValueError, match="--items must be at least 1"):
         split_eval.load_items("mmlu", 0)
+    with pytest.raises(FileNotFoundError, match="no model folder at /nonexistent/gemma"):
+        split_eval.load_model("/nonexistent/gemma", "cpu", "float32")
 
 
 # ------------------------------------------------------------------------------------------------ two processes
