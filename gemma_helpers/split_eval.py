@@ -328,27 +328,27 @@ FLOAT16_SOURCES = ("huggingface/transformers#36822 'Gemma 3 is broken with fp16'
                    "float16. Please change the dtype to bfloat16 or float32')")
 
 
-def gpu_capability(gpu: str | None = None, compute_capability: str | None = None) -> tuple[int, int]:
+def gpu_capability(gpu_name: str | None = None, compute_capability: str | None = None) -> tuple[int, int]:
     """(major, minor) from the capability ('7.5') or else the GPU's name ('Tesla T4'); an error when neither is known."""
     if compute_capability:
         return capability(compute_capability)  # type: ignore[return-value]
     for name, cap in GPU_CAPABILITY.items():
-        if gpu and name.lower() in gpu.lower():
+        if gpu_name and name.lower() in gpu_name.lower():
             return capability(cap)  # type: ignore[return-value]
-    raise ValueError(f"unknown GPU {gpu!r}: pass its compute capability, e.g. compute_capability='7.5' (nvidia-smi "
-                     f"--query-gpu=compute_cap --format=csv); known names: {', '.join(GPU_CAPABILITY)}")
+    raise ValueError(f"unknown GPU {gpu_name!r}: pass its compute capability, e.g. compute_capability='7.5' "
+                     f"(nvidia-smi --query-gpu=compute_cap --format=csv); known names: {', '.join(GPU_CAPABILITY)}")
 
 
-def lm_eval_dtype(gpu: str | None = None, compute_capability: str | None = None) -> tuple[str, str]:
+def lm_eval_dtype(gpu_name: str | None = None, compute_capability: str | None = None) -> tuple[str, str]:
     """(dtype, why) for Gemma 3 on this GPU: bfloat16 from capability 8.0, else float32, never float16."""
-    cap = gpu_capability(gpu, compute_capability)
+    cap = gpu_capability(gpu_name, compute_capability)
     if cap >= BF16_MIN_CAPABILITY:
         return "bfloat16", f"capability {cap[0]}.{cap[1]} has bfloat16"
     return "float32", (f"capability {cap[0]}.{cap[1]} has no bfloat16 (it needs 8.0), and float16 breaks Gemma 3 "
                        f"({FLOAT16_SOURCES}): float32, at twice bfloat16's weight memory")
 
 
-def lm_eval_command(model: str, gpus: int, gpu: str | None = None, compute_capability: str | None = None,
+def lm_eval_command(model: str, gpus: int, gpu_name: str | None = None, compute_capability: str | None = None,
                     backend: str = "hf", tasks: Sequence[str] = ("mmlu",), tensor_parallel: int = 1,
                     batch_size: str | int = "auto", num_fewshot: int | None = None, limit: int | None = None,
                     output_path: str | None = None, max_model_len: int = 4096) -> list[str]:
@@ -365,7 +365,7 @@ def lm_eval_command(model: str, gpus: int, gpu: str | None = None, compute_capab
         raise ValueError(f"gpus must be at least 1, not {gpus}")
     if not tasks:
         raise ValueError("name at least one lm-eval task, e.g. tasks=('mmlu',)")
-    dtype, _ = lm_eval_dtype(gpu, compute_capability)
+    dtype, _ = lm_eval_dtype(gpu_name, compute_capability)
     common = ["--tasks", ",".join(tasks), "--batch_size", str(batch_size)]
     if num_fewshot is not None:
         common += ["--num_fewshot", str(num_fewshot)]

@@ -105,7 +105,7 @@ def test_compare_reads_merged_json_from_a_folder(tmp_path):
 
 
 def test_hf_on_several_gpus_is_data_parallel_under_accelerate():
-    cmd = lm_eval_command("google/gemma-3-1b-it", 8, gpu="NVIDIA A100-SXM4-80GB", tasks=("mmlu", "gsm8k"))
+    cmd = lm_eval_command("google/gemma-3-1b-it", 8, gpu_name="NVIDIA A100-SXM4-80GB", tasks=("mmlu", "gsm8k"))
     assert cmd[:7] == ["accelerate", "launch", "--multi_gpu", "--num_processes", "8", "-m", "lm_eval"]
     assert cmd[cmd.index("--model") + 1] == "hf"
     assert cmd[cmd.index("--model_args") + 1] == "pretrained=google/gemma-3-1b-it,dtype=bfloat16"
@@ -116,30 +116,30 @@ def test_hf_on_several_gpus_is_data_parallel_under_accelerate():
 @pytest.mark.parametrize("gpu, cap", [("Tesla T4", None), ("Tesla P100-PCIE-16GB", None), (None, "7.5")])
 def test_no_bfloat16_and_no_float16_below_capability_8(gpu, cap):
     for backend in ("hf", "vllm"):
-        cmd = " ".join(lm_eval_command("google/gemma-3-1b-it", 2, gpu=gpu, compute_capability=cap, backend=backend))
+        cmd = " ".join(lm_eval_command("google/gemma-3-1b-it", 2, gpu_name=gpu, compute_capability=cap, backend=backend))
         assert "dtype=float32" in cmd and "bfloat16" not in cmd and "float16" not in cmd
     dtype, why = lm_eval_dtype(gpu, cap)
     assert dtype == "float32" and "36822" in why and "18733" in why
 
 
 def test_vllm_splits_gpus_into_tensor_parallel_copies():
-    cmd = lm_eval_command("google/gemma-3-4b-it", 4, gpu="H100", backend="vllm", tensor_parallel=2)
+    cmd = lm_eval_command("google/gemma-3-4b-it", 4, gpu_name="H100", backend="vllm", tensor_parallel=2)
     assert cmd[:3] == ["lm_eval", "--model", "vllm"]
     args = cmd[cmd.index("--model_args") + 1].split(",")
     assert {"tensor_parallel_size=2", "data_parallel_size=2", "dtype=bfloat16"} <= set(args)
     with pytest.raises(ValueError, match=r"tensor_parallel \(2\) must divide gpus \(3\)"):
-        lm_eval_command("m", 3, gpu="H100", backend="vllm", tensor_parallel=2)
+        lm_eval_command("m", 3, gpu_name="H100", backend="vllm", tensor_parallel=2)
     with pytest.raises(ValueError, match="use backend='vllm'"):
-        lm_eval_command("m", 2, gpu="H100", backend="hf", tensor_parallel=2)
+        lm_eval_command("m", 2, gpu_name="H100", backend="hf", tensor_parallel=2)
 
 
 def test_gpu_names_and_unknown_gpus():
     assert split_eval.gpu_capability("NVIDIA A100-SXM4-80GB") == (8, 0)  # not read as an A10 (8.6)
     assert split_eval.gpu_capability("NVIDIA A10G") == (8, 6)
     with pytest.raises(ValueError, match="compute_capability='7.5'"):
-        lm_eval_command("m", 1, gpu="Radeon")
+        lm_eval_command("m", 1, gpu_name="Radeon")
     with pytest.raises(ValueError, match="backend must be"):
-        lm_eval_command("m", 1, gpu="T4", backend="sglang")
+        lm_eval_command("m", 1, gpu_name="T4", backend="sglang")
 
 
 def test_bad_command_lines_say_what_is_wrong():
