@@ -143,9 +143,9 @@ class ModelScopeHandler(BaseHTTPRequestHandler):
                 continue
             f = repo.files.get(path)
             entry = {"Name": path.rsplit("/", 1)[-1], "Path": path, "Revision": repo.sha, "CommittedDate": stamp,
-                     "Type": "blob" if f else "tree", "Size": f.size if f else 0, "Mode": "33188" if f else "40000"}
+                     "Type": "blob" if f else "tree", "Size": f.size if f else 0}
             if f:
-                entry.update(Sha256=f.sha256, IsLFS=f.lfs)
+                entry.update(Sha256=f.sha256, IsLFS=f.lfs, Mode="33188")
             entries.append(entry)
         return entries
 
