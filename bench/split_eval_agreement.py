@@ -42,7 +42,8 @@ def launch_command(processes: int) -> list[str]:
 
 def run(task: str, model: str, items: int, processes: int, out: Path) -> tuple[dict, float]:
     """One run of split_eval (processes 1: plain python), its merged.json and wall seconds."""
-    args = ["-m", "gemma_helpers.split_eval", "--task", task, "--model", model, "--out", str(out), "--items", str(items)]
+    args = ["-m", "gemma_helpers.split_eval", "--task", task, "--model", model, "--out", str(out),
+            "--items", str(items)]
     command = [sys.executable, *args] if processes == 1 else [*launch_command(processes), *args]
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "HF_HUB_OFFLINE": "1"}
     started = time.perf_counter()

@@ -206,8 +206,8 @@ def score_chess(model, tokenizer, examples: Sequence[Any], indices: Sequence[int
         answer = chess.generate_answers(model, tokenizer, [example], greedy=True, max_new_tokens=max_new_tokens,
                                         batch_size=1)[0]
         result = chess.score([example], [answer])
-        scores = continuation_logprobs(model, prompt_ids(tokenizer, example),
-                                       [continuation_ids(tokenizer, example.answer), continuation_ids(tokenizer, answer)])
+        answers = [continuation_ids(tokenizer, example.answer), continuation_ids(tokenizer, answer)]
+        scores = continuation_logprobs(model, prompt_ids(tokenizer, example), answers)
         solved = result.extra[chess.SOLVED][0]
         out.append({"index": index, "id": example.source_id or item_id(example.fen, example.kind),
                     "prediction": answer, "move": chess.parse_move(example.fen, answer), "answer": example.move,
@@ -329,7 +329,7 @@ FLOAT16_SOURCES = ("huggingface/transformers#36822 'Gemma 3 is broken with fp16'
 
 
 def gpu_capability(gpu_name: str | None = None, compute_capability: str | None = None) -> tuple[int, int]:
-    """(major, minor) from the capability ('7.5') or else the GPU's name ('Tesla T4'); an error when neither is known."""
+    """(major, minor) from the capability ('7.5'), else from the GPU's name ('Tesla T4'); an error if neither is known."""
     if compute_capability:
         return capability(compute_capability)  # type: ignore[return-value]
     for name, cap in GPU_CAPABILITY.items():
@@ -384,8 +384,9 @@ def lm_eval_command(model: str, gpus: int, gpu_name: str | None = None, compute_
         if tensor_parallel < 1 or gpus % tensor_parallel:
             raise ValueError(f"tensor_parallel ({tensor_parallel}) must divide gpus ({gpus}): each copy of the model "
                              f"takes tensor_parallel GPUs")
-        args = (f"pretrained={model},tensor_parallel_size={tensor_parallel},data_parallel_size={gpus // tensor_parallel}"
-                f",dtype={dtype},gpu_memory_utilization=0.8,max_model_len={max_model_len}")
+        args = (f"pretrained={model},tensor_parallel_size={tensor_parallel},"
+                f"data_parallel_size={gpus // tensor_parallel},dtype={dtype},gpu_memory_utilization=0.8,"
+                f"max_model_len={max_model_len}")
         return ["lm_eval", "--model", "vllm", "--model_args", args, *common]
     raise ValueError(f"backend must be 'hf' (accelerate, data parallel) or 'vllm', not {backend!r}")
 

@@ -116,7 +116,8 @@ def test_hf_on_several_gpus_is_data_parallel_under_accelerate():
 @pytest.mark.parametrize("gpu, cap", [("Tesla T4", None), ("Tesla P100-PCIE-16GB", None), (None, "7.5")])
 def test_no_bfloat16_and_no_float16_below_capability_8(gpu, cap):
     for backend in ("hf", "vllm"):
-        cmd = " ".join(lm_eval_command("google/gemma-3-1b-it", 2, gpu_name=gpu, compute_capability=cap, backend=backend))
+        cmd = " ".join(lm_eval_command("google/gemma-3-1b-it", 2, gpu_name=gpu, compute_capability=cap,
+                                       backend=backend))
         assert "dtype=float32" in cmd and "bfloat16" not in cmd and "float16" not in cmd
     dtype, why = lm_eval_dtype(gpu, cap)
     assert dtype == "float32" and "36822" in why and "18733" in why
