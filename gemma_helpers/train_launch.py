@@ -90,6 +90,11 @@ def start_state(cpu: bool):
     threads = int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
     if cpu and threads > 0:
         torch.set_num_threads(threads)  # the launcher's --num_cpu_threads_per_process: cores // processes
+    if cpu:
+        # accelerate names a MULTI_CPU rank's device "cpu:<local rank>", and torch.load cannot map a checkpoint's
+        # tensors to "cpu:1" (the Trainer's optimizer.pt load on resume fails with "don't know how to restore data
+        # location"); plain "cpu" is the same memory. ACCELERATE_TORCH_DEVICE is accelerate's own override.
+        os.environ["ACCELERATE_TORCH_DEVICE"] = "cpu"
     state = PartialState(cpu=cpu)
     if cpu and requested_strategy().startswith("fsdp") and state.distributed_type == DistributedType.MULTI_CPU:
         acc = AcceleratorState(cpu=True, dynamo_plugin=TorchDynamoPlugin(), _from_accelerator=True)
@@ -131,12 +136,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from . import chess, train
 
-    world = state.num_processes
-    rows = args.rows or args.steps * args.per_device_batch * args.grad_accum * world
-    train_rows, _ = chess.build_offline_dataset(rows, EVAL_ROWS, seed=args.seed)
+    rows = args.rows or args.steps * args.per_device_batch * args.grad_accum * state.num_processes
+    # twice the rows asked for, so that dropping those whose answer --seq-len cuts off still leaves `rows`: the
+    # same rows for every process count (an uneven last batch would differ: DDP pads it, one process does not)
+    train_rows, _ = chess.build_offline_dataset(2 * rows, EVAL_ROWS, seed=args.seed)
     model, tokenizer = load_student(args.model, state.device, args.seed, args.lora_r)
     budget = train.TimeBudget(args.time_budget_s) if args.time_budget_s else None
-    trainer = answers_only_trainer(model, tokenizer, [ex.conversation() for ex in train_rows], args,
+    trainer = answers_only_trainer(model, tokenizer, [ex.conversation() for ex in train_rows], args, rows,
                                    callbacks=[budget.callback()] if budget else [])
     last = train.last_checkpoint(out) if args.resume else None
     if args.resume and last is None:
@@ -170,8 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def answers_only_trainer(model, tokenizer, conversations, args: argparse.Namespace, callbacks=()):
-    """A plain transformers Trainer on the lesson's rows: loss on the answers only, ``train.SCHEDULES["text"]``.
+def answers_only_trainer(model, tokenizer, conversations, args: argparse.Namespace, rows_wanted: int,
+                         callbacks=()):
+    """A plain transformers Trainer on the lesson's rows: loss on the answers only, ``train.SCHEDULES["text"]``; the
+    first `rows_wanted` rows whose answer fits in ``--seq-len``.
 
     The same rows and labels as ``train.sft_trainer`` (``train.tokenize_rows``: prompt masked with -100), without
     TRL: TRL 1.15's SFTTrainer computes its loss through a Triton kernel (trl.trainer.utils, a fused LM head) that
@@ -190,6 +198,10 @@ def answers_only_trainer(model, tokenizer, conversations, args: argparse.Namespa
     rows = [{"input_ids": r["input_ids"][:args.seq_len],
              "labels": [t if m else -100 for t, m in zip(r["input_ids"], r["completion_mask"], strict=True)]
              [:args.seq_len]} for r in rows]
+    kept = [r for r in rows if any(t != -100 for t in r["labels"])]  # as TRL: an answer cut off teaches nothing
+    if not kept:
+        raise SystemExit(f"--seq-len {args.seq_len} cuts off every answer (the prompts are longer): raise it")
+    rows = kept[:rows_wanted]
     pad = tokenizer.pad_token_id
 
     def collate(batch):
