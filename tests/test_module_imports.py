@@ -23,7 +23,7 @@ NEEDS = {
     "chess_game": ["chess", "scores"],
     "chess_match": ["chess", "chess_game", "rating", "scores"],
     "chess_grpo": ["chess", "prompts", "scores"],
-    "chess_lesson": ["chess", "provenance", "scores"], "env": [], "envcheck": [], "exercises": [],
+    "chess_lesson": ["chess", "provenance", "scores"], "distributed": [], "env": [], "envcheck": [], "exercises": [],
     "export": ["env", "gguf_files", "prompts", "provenance", "tokenizer_files"], "gguf_files": [],
     "memory": ["catalog"], "multigpu_plan": ["catalog", "memory"],
     "models": ["catalog", "env", "envcheck", "memory", "provenance", "sources", "tokenizer_files"],
@@ -33,7 +33,7 @@ NEEDS = {
     "provenance": [], "published": [], "rating": [], "runtimes": ["env", "prompts"], "sandbox": [], "scores": [],
     "sources": [], "split_eval": ["precision"],
     "speed": [],
-    "text_benchmarks": ["scores"], "tokenizer_files": [], "train": ["prompts"], "vision": ["charts", "env", "prompts"],
+    "text_benchmarks": ["scores"], "tokenizer_files": [], "train": ["prompts"], "train_launch": [], "vision": ["charts", "env", "prompts"],
     "vision_lesson": ["charts", "env", "prompts", "scores", "vision"], "vision_standin": ["charts", "env", "prompts"],
     "visual_qa": [],
 }
