@@ -1,9 +1,9 @@
 """How far an evaluation split across processes strays from one process: the measurement behind split_eval.ATOL.
 
 Runs `python -m gemma_helpers.split_eval` once as a single process (all cores' threads) and once under accelerate's
-launcher with N CPU processes (gloo; the launcher gives each cores / N threads, at least 1), for MMLU and for the
-chess positions, on the same items, and compares them item for item (`split_eval.compare`): identical predictions,
-and the largest difference of any log-probability. Run:
+launcher with N CPU processes (`distributed.launch`, gloo; each gets cores / N threads, at least 1), for MMLU and
+for the chess positions, on the same items, and compares them item for item (`split_eval.compare`): identical
+predictions, and the largest difference of any log-probability. Run:
 `.venv/bin/python bench/split_eval_agreement.py [--model embedded] [--mmlu 8] [--chess 6] [--processes 2]`; it prints
 a table and writes bench/results/split_eval_agreement.json.
 """
@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import time
@@ -23,33 +22,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gemma_helpers import split_eval  # noqa: E402
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now (for the launcher's rendezvous)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def launch_command(processes: int) -> list[str]:
-    """accelerate's launcher for N CPU processes (gemma_helpers.distributed.launch does the same for the notebooks)."""
-    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
-            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-            "--main_process_port", str(free_port())]
+from gemma_helpers import distributed, split_eval  # noqa: E402
 
 
 def run(task: str, model: str, items: int, processes: int, out: Path) -> tuple[dict, float]:
     """One run of split_eval (processes 1: plain python), its merged.json and wall seconds."""
-    args = ["-m", "gemma_helpers.split_eval", "--task", task, "--model", model, "--out", str(out),
-            "--items", str(items)]
-    command = [sys.executable, *args] if processes == 1 else [*launch_command(processes), *args]
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "HF_HUB_OFFLINE": "1"}
+    args = ["--task", task, "--model", model, "--out", str(out), "--items", str(items)]
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    if processes == 1:  # plain python, no launcher: torch's default threads (every core)
+        command = [sys.executable, "-m", "gemma_helpers.split_eval", *args]
+        done = subprocess.run(command, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True,
+                              text=True)
+        if done.returncode:
+            raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    else:
+        distributed.launch("gemma_helpers.split_eval", args, strategy="ddp", num_processes=processes, cpu=True,
+                           env={"HF_HUB_OFFLINE": "1"})
     return json.loads((out / split_eval.MERGED).read_text()), time.perf_counter() - started
 
 

@@ -233,6 +233,9 @@ def summary(task: str, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def load_model(name: str, device, dtype: str | None = None):
     """(model, tokenizer) on this process's device, in ``dtype`` (None: the precision policy's choice)."""
+    if name.startswith(("/", ".", "~")) and not Path(name).expanduser().is_dir():
+        raise FileNotFoundError(f"no model folder at {name}: pass a folder with config.json, a hub id, 'embedded' or "
+                                f"a catalog size")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -243,9 +246,6 @@ def load_model(name: str, device, dtype: str | None = None):
         from .precision import policy
 
         dtype = policy(hardware_report(), backend="transformers").dtype
-    if name.startswith(("/", ".", "~")) and not Path(name).expanduser().is_dir():
-        raise FileNotFoundError(f"no model folder at {name}: pass a folder with config.json, a hub id, 'embedded' or "
-                                f"a catalog size")
     path = local_or_hub(resolve(name))
     tokenizer = AutoTokenizer.from_pretrained(path)
     if getattr(tokenizer, "chat_template", None) is None:

@@ -6,10 +6,6 @@ processes (gloo), and checks the merged results equal the one-process ones item 
 """
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,8 +13,6 @@ from script_loader import load_script
 
 from gemma_helpers import split_eval
 from gemma_helpers.split_eval import ATOL, compare, lm_eval_command, lm_eval_dtype, merge, rank_slice
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # ------------------------------------------------------------------------------------------------ split and merge
 
@@ -155,21 +149,14 @@ def test_bad_command_lines_say_what_is_wrong():
 # ------------------------------------------------------------------------------------------------ two processes
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def launch_two(task: str, model: Path, out: Path, items: int) -> None:
-    """split_eval on two CPU processes under accelerate's launcher (torchrun inside, gloo)."""
+    """split_eval on two CPU processes under accelerate's launcher (distributed.launch: torchrun inside, gloo)."""
+    from gemma_helpers import distributed
+
     args = ["--task", task, "--model", str(model), "--out", str(out), "--items", str(items)]
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(free_port()), "-m", "gemma_helpers.split_eval", *args]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "ACCELERATE_USE_CPU": "true", "HF_HUB_OFFLINE": "1"})
-    assert done.returncode == 0, done.stderr[-3000:]
+    result = distributed.launch("gemma_helpers.split_eval", args, strategy="ddp", num_processes=2, timeout_s=300,
+                                env={"HF_HUB_OFFLINE": "1"})
+    assert result.cpu and result.returncode == 0
 
 
 @pytest.fixture(scope="module")
