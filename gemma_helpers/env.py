@@ -518,7 +518,7 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None, scal
                               vision_export=ExportSettings.vision_flag(SMOKE)),
         tour=TourSettings(chat_model="embedded-chat"),
         # two CPU processes (gloo), a few short steps: what is checked is agreement, not speed
-        multigpu=MultiGpuSettings(model=EMBEDDED, steps=4, per_device_batch=1, seq_len=96, train_rows=32,
+        multigpu=MultiGpuSettings(model=EMBEDDED, steps=4, per_device_batch=1, seq_len=192, train_rows=32,
                                   save_steps=2, mmlu_items=8, chess_items=8, processes=2, time_budget_s=90.0),
         flags=_flags(SMOKE, has_cuda),
     )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 # The order a learner takes: 03 saves the chess fine-tune (with its provenance manifest) that 01 exports to GGUF and
 # 02 serves. Numbered notebooks not listed here follow in number order.
-LEARNER_ORDER = ("00", "03", "01", "02", "04", "05")
+LEARNER_ORDER = ("00", "03", "01", "02", "04", "05", "06")
 
 
 def notebooks_in(folder: str | Path) -> list[Path]:

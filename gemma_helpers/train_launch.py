@@ -46,6 +46,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--save-steps", type=int, default=0, help="checkpoint every this many steps (0: none)")
     p.add_argument("--resume", action="store_true", help="go on from the newest checkpoint-N under --out")
     p.add_argument("--time-budget-s", type=float, default=None)
+    p.add_argument("--stop-at", type=int, default=None,
+                   help="end after this step, as a disconnect would, in a run planned for --steps (its learning-rate "
+                        "schedule and checkpoints are those of the whole run); a later --resume goes on")
     p.add_argument("--seed", type=int, default=3407)
     p.add_argument("--rows", type=int, default=0, help="training rows (0: one global batch per step)")
     p.add_argument("--learning-rate", type=float, default=2e-4)
@@ -55,6 +58,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     for name in ("steps", "per_device_batch", "grad_accum", "seq_len"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.stop_at is not None and not 1 <= args.stop_at <= args.steps:
+        p.error(f"--stop-at {args.stop_at}: choose a step from 1 to --steps ({args.steps})")
     if not (Path(args.model) / "config.json").is_file():
         p.error(f"--model {args.model}: no config.json there; pass a local model folder (models.local_or_hub "
                 "downloads a hub id to one)")
@@ -126,6 +131,19 @@ def load_student(model_dir: str, device, seed: int, r: int):
     return add_lora(model, r=r, alpha=2 * r, seed=seed, backend="transformers"), tokenizer
 
 
+def stop_at_callback(step: int):
+    """A TrainerCallback that ends training after `step` (the Trainer still writes that step's checkpoint first)."""
+    from transformers import TrainerCallback
+
+    class StopAt(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step >= step:
+                control.should_training_stop = True
+            return control
+
+    return StopAt()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Train, checkpoint, resume; write rank{r}.json and (on rank 0) the gathered adapter."""
     args = parse_args(argv)
@@ -142,8 +160,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     train_rows, _ = chess.build_offline_dataset(2 * rows, EVAL_ROWS, seed=args.seed)
     model, tokenizer = load_student(args.model, state.device, args.seed, args.lora_r)
     budget = train.TimeBudget(args.time_budget_s) if args.time_budget_s else None
+    callbacks = [budget.callback()] if budget else []
+    if args.stop_at:
+        callbacks.append(stop_at_callback(args.stop_at))
     trainer = answers_only_trainer(model, tokenizer, [ex.conversation() for ex in train_rows], args, rows,
-                                   callbacks=[budget.callback()] if budget else [])
+                                   callbacks=callbacks)
     last = train.last_checkpoint(out) if args.resume else None
     if args.resume and last is None:
         raise SystemExit(f"--resume: no checkpoint-N folder under {out}; run once with --save-steps first")
@@ -164,7 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "losses": [[int(h["step"]), float(h["loss"])] for h in trainer.state.log_history if "loss" in h],
         "startup_seconds": round(startup_s, 2), "seconds": round(seconds, 2), "steps": steps,
         "steps_run": steps - int(start_step), "resumed_from": Path(last).name if last else None,
-        "stopped_by": "time budget" if budget and budget.spent and steps < args.steps else "steps",
+        "stopped_by": ("time budget" if budget and budget.spent and steps < args.steps
+                       else f"--stop-at {args.stop_at}" if args.stop_at and steps < args.steps else "steps"),
         "per_device_batch": args.per_device_batch, "grad_accum": args.grad_accum,
         "tokens_seen": int(trainer.state.num_input_tokens_seen),
         "tokens_per_second": round(int(trainer.state.num_input_tokens_seen) / max(seconds, 1e-9), 1),

@@ -34,3 +34,8 @@ QLORA_RANK_64_EXTRA_GB = 1.847894016  # (64 - 16) x 2,406,112 LoRA parameters pe
 # 05
 WILSON_27_OF_40 = (0.5202, 0.7992)
 ANLS_INVOICE = 0.75  # 1 - 4/16 against "invoice 1234"; "1234" is 12 edits away, past the 0.5 threshold
+
+# 06: 2 x 8 = 16 examples per step on one T4 = 2 GPUs x batch 2 x 4; 27B QLoRA needs 23 GB on one card: only the
+# strategies that split the model fit two T4s
+GRAD_ACCUM_TWO_T4 = 4
+STRATEGIES_27B_TWO_T4 = ["layer split", "FSDP", "FSDP + CPU offload"]

@@ -110,6 +110,18 @@ def test_log_tail_brings_up_the_rank_error(tmp_path):
     assert "only supported when using PyTorch FSDP" in tail and tail.count("torchrun noise") == 5
 
 
+def test_stop_at_must_be_a_step_of_the_run(tmp_path, capsys):
+    from gemma_helpers import train_launch
+
+    (tmp_path / "config.json").write_text("{}")
+    base = ["--model", str(tmp_path), "--out", str(tmp_path / "o"), "--steps", "4"]
+    assert train_launch.parse_args([*base, "--stop-at", "2"]).stop_at == 2
+    for bad in ("0", "5"):
+        with pytest.raises(SystemExit):
+            train_launch.parse_args([*base, "--stop-at", bad])
+        assert "choose a step from 1 to --steps (4)" in capsys.readouterr().err
+
+
 def test_missing_model_folder_is_a_clear_error_before_any_launch(tmp_path):
     with pytest.raises(FileNotFoundError, match="no config.json.*local_or_hub"):
         distributed.train(tmp_path / "nowhere", tmp_path / "out", steps=1)

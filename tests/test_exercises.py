@@ -83,6 +83,13 @@ WRONG = {
                       (0.5, "mind the threshold"), (0.0, "not the worst"), (0.9, "per reference answer"),
                       (2, "between 0 and 1")],
                      ["0.75", "75"]),
+    "grad_accum_two_t4": ([(8, "global batch doubled"), (16, "the other way round"), (2, "per-device batch x processes"),
+                           (2.5, "whole number"), (0, "whole number"), ("many", "whole number")],
+                          []),
+    "strategies_27b_two_t4": ([(["DDP", "FSDP"], "whole copy"), (["one GPU"], "GB per GPU"),
+                               (["FSDP"], "2 strategies that fit missing"), (["ZeRO-3"], "not a name"),
+                               ("FSDP", "list of strategy names")],
+                              []),
 }
 
 
@@ -100,7 +107,7 @@ def test_every_notebook_has_two_or_three_exercises_and_every_exercise_an_answer_
     for name, (notebook, function) in EXERCISES.items():
         per_notebook[notebook] = per_notebook.get(notebook, 0) + 1
         assert function.__name__ == f"check_{name}" and function.__doc__
-    assert per_notebook == {"00": 3, "01": 2, "02": 2, "03": 2, "04": 2, "05": 2}
+    assert per_notebook == {"00": 3, "01": 2, "02": 2, "03": 2, "04": 2, "05": 2, "06": 2}
     assert set(WRONG) == set(EXERCISES)
     assert {name.upper() for name in EXERCISES} == {k for k in ANSWERS if k.isupper()}
 
@@ -202,3 +209,16 @@ def test_every_message_answers_in_chinese_under_gemma_lang_zh(name, monkeypatch,
             assert sentence not in chinese, (answer, sentence, chinese)
         for secret in WRONG[name][1]:  # a Chinese hint gives away no more than the English one
             assert secret in english or secret in str(answer) or secret not in chinese, (answer, secret, chinese)
+
+
+def test_the_06_answers_are_what_the_lesson_and_the_planner_compute():
+    from types import SimpleNamespace
+
+    from gemma_helpers import multigpu_lesson, multigpu_plan
+
+    one_t4 = SimpleNamespace(per_device_batch=exercises.ONE_GPU_BATCH)
+    # the lesson's own rule: the global batch of a run, kept on another process count (same per-device batch)
+    assert exercises.ONE_GPU_BATCH * exercises.ONE_GPU_ACCUM == multigpu_lesson.global_batch(one_t4, 1) * 8
+    assert multigpu_lesson.grad_accum(one_t4, 2, 8) == ANSWERS["GRAD_ACCUM_TWO_T4"]
+    fits = [p.strategy for p in multigpu_plan.plan_strategies("27b", "qlora", "2x T4 (Kaggle)") if p.fits]
+    assert fits == ANSWERS["STRATEGIES_27B_TWO_T4"]

@@ -25,7 +25,7 @@ NEEDS = {
     "chess_grpo": ["chess", "prompts", "scores"],
     "chess_lesson": ["chess", "provenance", "scores"], "distributed": [], "env": [], "envcheck": [], "exercises": [],
     "export": ["env", "gguf_files", "prompts", "provenance", "tokenizer_files"], "gguf_files": [],
-    "memory": ["catalog"], "multigpu_plan": ["catalog", "memory"],
+    "memory": ["catalog"], "multigpu_lesson": [], "multigpu_plan": ["catalog", "memory"],
     "models": ["catalog", "env", "envcheck", "memory", "provenance", "sources", "tokenizer_files"],
     "notebook_runner": [], "parity": ["env", "export", "gguf_files", "prompts", "provenance", "tokenizer_files"],
     "phone": ["env", "export", "gguf_files", "prompts", "provenance", "tokenizer_files"], "precision": [],

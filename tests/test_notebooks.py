@@ -49,4 +49,4 @@ def test_strip_removes_outputs(tmp_path):
 
 def test_notebooks_run_in_the_learners_order():
     """03 saves the chess fine-tune that 01 exports and 02 serves: CI and `make run` take them in that order."""
-    assert [p.name[:2] for p in NOTEBOOKS] == ["00", "03", "01", "02", "04", "05"]
+    assert [p.name[:2] for p in NOTEBOOKS] == ["00", "03", "01", "02", "04", "05", "06"]
