@@ -46,10 +46,10 @@ lint: env
 # The launch tests (marker "distributed": accelerate with two gloo processes on a tiny Gemma 3) are left to `make
 # distributed`: notebook 06 runs the same launches in make test, in smoke mode and again in the full-mode rehearsal.
 unit: env
-	$(PY) -m pytest -q -m "not distributed" $(UNIT)
+	$(PY) -m pytest -q $(UNIT) -m "not distributed"
 
 distributed: env
-	$(PY) -m pytest -q -m distributed $(UNIT)
+	$(PY) -m pytest -q $(UNIT) -m distributed
 
 # A folder runs in the learner's order (00 03 01 02 04 05: 03's chess fine-tune is what 01 exports and 02 serves).
 notebooks: env  # in a fresh output folder, so that no checkpoint or export of an earlier run is reused

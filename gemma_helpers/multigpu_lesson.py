@@ -32,6 +32,7 @@ class Here:
     cpu: bool
     gpu_name: str | None = None
     compute_capability: str | None = None
+    gpu_gb: float | None = None  # memory of one GPU
 
     def describe(self) -> str:
         if self.cpu:
@@ -53,15 +54,17 @@ def here(settings) -> Here:
     if torch.cuda.is_available():
         cap = torch.cuda.get_device_capability(0)
         return Here(settings.processes or torch.cuda.device_count(), False, torch.cuda.get_device_name(0),
-                    f"{cap[0]}.{cap[1]}")
+                    f"{cap[0]}.{cap[1]}", torch.cuda.get_device_properties(0).total_memory / 1e9)
     return Here(settings.processes or 2, True)
 
 
 def model_folder(settings) -> Path:
     """The settings' model as a local folder (the launched processes load it; a hub id is downloaded once here)."""
-    from .models import local_or_hub, resolve
+    from .models import resolve
+    from .sources import model_folder as download
 
-    return Path(local_or_hub(resolve(settings.model)))
+    path = resolve(settings.model)
+    return Path(path) if Path(path).expanduser().exists() else Path(download(path))
 
 
 def global_batch(settings, processes_here: int) -> int:
@@ -90,7 +93,7 @@ def _args(settings, out: Path, processes: int, processes_here: int, stop_at: int
         args += ["--stop-at", str(stop_at), "--no-adapter"]
     if resume:
         args.append("--resume")
-    if settings.time_budget_s:
+    if settings.time_budget_s and not stop_at:  # --stop-at bounds it; a budget could end it before its checkpoint
         args += ["--time-budget-s", str(settings.time_budget_s)]
     return args
 
@@ -135,7 +138,7 @@ class Run:
     def row(self) -> dict[str, Any]:
         s = self.summary
         return {"run": self.label, "processes": self.processes, "grad accum": self.grad_accum,
-                "backend": s.get("backend"), "steps run": s["steps_run"], "last step": s["steps"],
+                "backend": s.get("backend") or "none (1 process)", "steps run": s["steps_run"], "last step": s["steps"],
                 "stopped by": self.ranks[0].get("stopped_by", "") if self.ranks else "",
                 "resumed from": Path(s["resumed_from"]).name if s.get("resumed_from") else "",
                 "start-up s": round(s["startup_seconds"], 1), "train s": round(s["train_seconds"], 1),
@@ -298,15 +301,32 @@ def evaluate(settings, out_dir: str | Path, processes: int) -> Evaluation:
     return Evaluation(agreements, single, split, processes)
 
 
-def lm_eval_line(where: Here, backend: str, model: str = "google/gemma-3-12b-it") -> str:
-    """lm-evaluation-harness's command for this machine's GPUs, or for Kaggle's two T4s when it has none."""
-    from . import split_eval
+# Share of a GPU the weights may take in an lm_eval command: the rest is for activations and vLLM's KV cache.
+LM_EVAL_WEIGHT_SHARE = 0.7
+T4_GB = 15.0  # a T4's 16 GB less the CUDA context (multigpu_plan's usable figure)
 
-    gpus, gpu, cap = (2, "T4", "7.5") if where.cpu else (where.processes, where.gpu_name, where.compute_capability)
-    tp = gpus if backend == "vllm" else 1
-    cmd = split_eval.lm_eval_command(model, gpus, gpu, cap, backend=backend, tensor_parallel=tp)
+
+def lm_eval_line(where: Here, backend: str, sizes: Sequence[str] = ("27b", "12b", "4b", "1b")) -> str:
+    """lm-evaluation-harness's command for this machine's GPUs (Kaggle's two T4s when it has none), for the largest
+    Gemma 3 size whose weights, in the dtype those GPUs must use, take at most LM_EVAL_WEIGHT_SHARE of each GPU: hf
+    keeps a whole copy per GPU, vLLM splits one copy over all of them (tensor parallel)."""
+    from . import split_eval
+    from .catalog import get_size
+
+    gpus, gpu, cap, gb = ((2, "T4", "7.5", T4_GB) if where.cpu else
+                          (where.processes, where.gpu_name, where.compute_capability, where.gpu_gb or T4_GB))
+    dtype, _ = split_eval.lm_eval_dtype(gpu, cap)
+    split = gpus if backend == "vllm" else 1
+
+    def per_gpu(size: str) -> float:
+        return get_size(size).params * (4 if dtype == "float32" else 2) / split / 1e9
+
+    size = next((s for s in sizes if per_gpu(s) <= LM_EVAL_WEIGHT_SHARE * gb), sizes[-1])
+    cmd = split_eval.lm_eval_command(f"google/gemma-3-{size}-it", gpus, gpu, cap, backend=backend,
+                                     tensor_parallel=split)
     machine = "Kaggle's 2x T4 (none here)" if where.cpu else f"{gpus}x {gpu}"
-    return f"# {backend} on {machine}:\n{shlex.join(cmd)}"
+    return (f"# {backend} on {machine}: Gemma 3 {size.upper()} in {dtype}, {per_gpu(size):.1f} GB of weights per GPU "
+            f"(the largest size within {LM_EVAL_WEIGHT_SHARE:.0%} of a {gb:.0f} GB GPU)\n{shlex.join(cmd)}")
 
 
 def run(settings, out_dir: str | Path) -> dict[str, Any]:

@@ -138,6 +138,17 @@ def model_path(hub_id: str, environ: dict[str, str] | None = None, cache_dir: st
     return str(snapshot_download(ms_id, cache_dir=None if cache_dir is None else str(cache_dir)))
 
 
+def model_folder(hub_id: str, environ: dict[str, str] | None = None) -> str:
+    """The model repository as a local folder, downloaded once from where GEMMA_HUB says (the Hub or a mirror through
+    ``HF_ENDPOINT``: huggingface_hub's snapshot; ModelScope: its SDK's). For programs that take a folder, such as
+    the processes accelerate launches (each would otherwise download on its own)."""
+    if choose(environ).name == MODELSCOPE:
+        return model_path(hub_id, environ)
+    from huggingface_hub import snapshot_download
+
+    return str(snapshot_download(hub_id))
+
+
 def model_file(hub_id: str, filename: str, environ: dict[str, str] | None = None) -> Path | None:
     """One file of a model repository, downloaded from where GEMMA_HUB says (or its cache); None when the repository
     has no such file. With ``modelscope`` it comes through the SDK's model_file_download from the twin's id."""

@@ -132,7 +132,8 @@ def load_student(model_dir: str, device, seed: int, r: int):
 
 
 def stop_at_callback(step: int):
-    """A TrainerCallback that ends training after `step` (the Trainer still writes that step's checkpoint first)."""
+    """A TrainerCallback that ends training after `step`; the Trainer still writes that step's checkpoint first
+    (unlike ``train.stop_at_step``, whose disconnect saves nothing): a run cut off right after its checkpoint."""
     from transformers import TrainerCallback
 
     class StopAt(TrainerCallback):

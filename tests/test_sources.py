@@ -73,6 +73,17 @@ def test_model_file_goes_to_the_hub_unless_modelscope(monkeypatch, tmp_path):
     assert sources.model_file("google/gemma-3-1b-it", "absent.json", env) is None
 
 
+def test_model_folder_downloads_a_snapshot_unless_modelscope(monkeypatch, tmp_path):
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo_id: str(tmp_path / repo_id))
+    env = {"GEMMA_HUB": "mirror", "HF_ENDPOINT": "http://127.0.0.1:1"}
+    assert sources.model_folder("unsloth/gemma-3-270m-it", env) == str(tmp_path / "unsloth/gemma-3-270m-it")
+    monkeypatch.setattr(sources, "model_path", lambda hub_id, environ=None: f"ms:{hub_id}")
+    assert sources.model_folder("unsloth/gemma-3-270m-it", {"GEMMA_HUB": "modelscope"}) == \
+        "ms:unsloth/gemma-3-270m-it"
+
+
 def test_modelscope_datasets_say_why_they_come_from_the_hub():
     line = sources.dataset_source("HuggingFaceM4/ChartQA", {"GEMMA_HUB": "modelscope"})
     assert line.startswith("HuggingFaceM4/ChartQA from https://huggingface.co: GEMMA_HUB=modelscope covers models")

@@ -122,7 +122,9 @@ pd.DataFrame(evaluation.rows())
 # %% [markdown]
 # On GPUs, lm-evaluation-harness does the same for every benchmark it knows: data parallel through accelerate, or
 # vLLM with tensor and data parallelism. The dtype rule applies there too: a T4 has no bfloat16, and vLLM's
-# maintainers call Gemma 3 unstable in float16. The command for this machine's GPUs (or for Kaggle's two T4s here):
+# maintainers call Gemma 3 unstable in float16. So on a T4 the weights take 4 bytes a parameter, and that decides
+# which size an evaluation can hold: with hf every GPU keeps a whole copy, with vLLM one copy is split across them.
+# The commands for this machine's GPUs (for Kaggle's two T4s when it has none), each for the largest size that fits:
 # %%
 for backend in ("hf", "vllm"):
     print(multigpu_lesson.lm_eval_line(HERE, backend))
