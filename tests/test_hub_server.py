@@ -12,12 +12,11 @@ import subprocess
 import sys
 import textwrap
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 from script_loader import load_script
+from standin_http import get as _get
 
 SERVE_PY = Path(__file__).resolve().parents[1] / "scripts" / "hub_standin" / "serve.py"
 serve = load_script("scripts/hub_standin/serve.py", "hub_standin_serve")
@@ -98,12 +97,6 @@ def run_child(code: str, endpoint: str, hf_home: Path, *args: str) -> str:
     return done.stdout
 
 
-def _get(url: str, headers: dict | None = None):
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {})) as r:
-            return r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
 
 
 def test_hub_download_and_snapshot(hub, tmp_path):

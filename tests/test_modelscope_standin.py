@@ -11,12 +11,11 @@ import os
 import subprocess
 import sys
 import textwrap
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 from script_loader import load_script
+from standin_http import get as _get
 
 pytest.importorskip("modelscope", reason="the ModelScope SDK is pinned in requirements.txt: run make env")
 msserve = load_script("scripts/hub_standin/serve_modelscope.py", "hub_standin_serve_modelscope")
@@ -112,12 +111,6 @@ def test_an_unmapped_id_gets_the_clear_error_and_the_stand_in_serves_only_the_ta
     assert not requests_in(log, "ggml-org")  # refused before the SDK was asked
 
 
-def _get(url: str, headers: dict | None = None):
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {})) as r:
-            return r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
 
 
 def test_the_routes_answer_in_modelscopes_envelope(modelscope):

@@ -42,6 +42,16 @@ SKIPPED_DIRS = {".git", ".cache", "__pycache__"}  # VCS and local-download bookk
 CHUNK = 1024 * 1024
 
 
+def send_range(wfile, path: Path, start: int, end: int) -> None:
+    """Write bytes `start` to `end` (inclusive) of a file to a response, CHUNK bytes at a time."""
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        left = end - start + 1
+        while left > 0 and (chunk := fh.read(min(CHUNK, left))):
+            wfile.write(chunk)
+            left -= len(chunk)
+
+
 @dataclass(frozen=True)
 class RepoFile:
     """One file of a repository, with the hashes the hub reports for it."""
@@ -243,12 +253,7 @@ class HubHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{end}/{f.size}")
         self.end_headers()
         if self.command == "GET":
-            with open(repo.folder / path, "rb") as fh:
-                fh.seek(start)
-                left = end - start + 1
-                while left > 0 and (chunk := fh.read(min(CHUNK, left))):
-                    self.wfile.write(chunk)
-                    left -= len(chunk)
+            send_range(self.wfile, repo.folder / path, start, end)
 
     @staticmethod
     def _range(spec: str, size: int) -> tuple[int, int]:

@@ -174,12 +174,7 @@ class ModelScopeHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{end}/{f.size}")
         self.end_headers()
         if self.command == "GET":
-            with open(repo.folder / path, "rb") as fh:
-                fh.seek(start)
-                left = end - start + 1
-                while left > 0 and (chunk := fh.read(min(serve.CHUNK, left))):
-                    self.wfile.write(chunk)
-                    left -= len(chunk)
+            serve.send_range(self.wfile, repo.folder / path, start, end)
 
     def _json(self, data: object, status: int = 200, message: str = "success") -> None:
         body = {"Code": 200 if status == 200 else status, "Data": data, "Message": message,
