@@ -39,7 +39,7 @@ TEXT = {
             "**T4 times are estimates, none measured**: no GPU has run these notebooks yet; each estimate and what it "
             "rests on (e.g. Unsloth's recorded T4 step times for 03 and 04) is in `bench/results/t4_estimates.json`. "
             "The CPU times were measured by CI's own run on a clean clone ({date}, `bench/results/ci_run.json`: "
-            "{cpu}; that whole `make test` took {total_min} min with warm caches). Rehearsal times are for tiny "
+            "{cpu}; that whole `make test` took {total_min} min, {caches}). Rehearsal times are for tiny "
             "stand-in models at `GEMMA_FULL_SCALE={scale}`: they prove the full-mode code runs, not how long it "
             "takes on a T4. The times here are rendered from those files by `scripts/render_docs.py`."),
         "kit": (
@@ -47,6 +47,9 @@ TEXT = {
             "{build_s} s (caches warm), copying it {copy_s} s, and the check with the network off {offline_s} s "
             "(set-up from the kit {env_s} s, `make run` of notebook 00 {run_s} s, the quick `make test` {test_s} s)."),
         "no_kit": "The kit's size and times are not measured yet: run `make kit-check`.",
+        "caches": {"warm": "with warm caches ({setup_s} s of set-up)",
+                   "cold": "{setup_s} s of it setting up from empty caches: llama-cpp-python built from source, the "
+                           "embedded model converted"},
     },
     "zh": {
         "header": ("T4 完整模式（估计，未实测）", "CPU 冒烟（实测）", "CPU 完整模式演练（实测）"),
@@ -54,7 +57,7 @@ TEXT = {
         "note": (
             "**T4 时间均为估计值，没有一个是实测的**：还没有 GPU 运行过这些笔记本；每个估计值及其依据（例如笔记本 03 和 04 "
             "引用的 Unsloth 记录的 T4 单步时间）见 `bench/results/t4_estimates.json`。CPU 时间来自 CI 在全新克隆上的实际运行"
-            "（{date}，`bench/results/ci_run.json`：{cpu}；缓存就绪时那次 `make test` 共用时 {total_min} 分钟）。演练时间对应 "
+            "（{date}，`bench/results/ci_run.json`：{cpu}；那次 `make test` 共用时 {total_min} 分钟，{caches}）。演练时间对应 "
             "`GEMMA_FULL_SCALE={scale}` 下的替身小模型：它证明完整模式的代码能运行，并不代表在 T4 上的用时。这里的时间由 "
             "`scripts/render_docs.py` 从上述文件生成。"),
         "kit": (
@@ -62,6 +65,8 @@ TEXT = {
             "复制用时 {copy_s} 秒，断网检查用时 {offline_s} 秒（从工具包安装环境 {env_s} 秒，`make run` 笔记本 00 用时 "
             "{run_s} 秒，精简的 `make test` 用时 {test_s} 秒）。"),
         "no_kit": "工具包的大小和用时尚未测量：请运行 `make kit-check`。",
+        "caches": {"warm": "缓存就绪（安装环境 {setup_s} 秒）",
+                   "cold": "其中 {setup_s} 秒用于从空缓存安装环境：从源码构建 llama-cpp-python、转换内置模型"},
     },
 }
 
@@ -122,7 +127,11 @@ def render_times(block: str, numbers: dict, lang: str, where: str) -> str:
     left = len(header) - TIME_COLUMNS
     lines = [row(header[:left] + list(text["header"])), "|" + "---|" * len(header)]
     lines += [row(r[:left] + time_cells(numbers, r[0], lang)) for r in rows]
+    caches = ci.get("caches", "warm")
+    if caches not in text["caches"]:
+        raise SystemExit(f"bench/results/ci_run.json: caches is {caches!r}; say \"warm\" or \"cold\"")
     note = text["note"].format(date=ci["date"], cpu=ci["cpu"], total_min=round(ci["total_s"] / 60, 1),
+                               caches=text["caches"][caches].format(setup_s=ci["setup_s"]),
                                scale=ci["rehearsal"]["GEMMA_FULL_SCALE"])
     return "\n".join(lines) + "\n\n" + wrap(note, lang)
 
