@@ -78,13 +78,28 @@ def test_a_table_without_a_row_per_notebook_is_refused():
         render_docs.render("<!-- render:other -->\nx\n<!-- /render:other -->", NUMBERS, "en")
 
 
-def test_the_guide_has_both_plans_the_kit_and_five_failures_in_both_languages():
-    for name, words in (("teachers_guide.md", ("90-minute plan", "half-day plan", "make kit", "GEMMA_KIT")),
-                        ("teachers_guide.zh-CN.md", ("90 分钟安排", "半天安排", "make kit", "GEMMA_KIT"))):
+def test_the_guide_has_platforms_both_plans_the_kit_and_five_failures_in_both_languages():
+    for name, words in (("teachers_guide.md", ("90-minute plan", "half-day plan", "make kit", "GEMMA_KIT",
+                                                  "which platform", "Kaggle", "ModelScope", "GEMMA_HUB")),
+                        ("teachers_guide.zh-CN.md", ("90 分钟安排", "半天安排", "make kit", "GEMMA_KIT",
+                                                     "选哪个平台", "Kaggle", "ModelScope", "GEMMA_HUB"))):
         text = (ROOT / "docs" / name).read_text()
         assert all(w in text for w in words), name
         failures = re.findall(r"^([1-9])\. \*\*", text, re.M)
         assert failures == ["1", "2", "3", "4", "5"], name
+
+
+def test_platform_tables_give_the_sum_of_the_t4_estimates():
+    """The one-T4 total in every platform table (READMEs, teacher's guides) is written by hand: it must be the sum
+    of bench/results/t4_estimates.json, so that a new notebook or a new estimate cannot leave it behind."""
+    total = sum(entry["minutes"] for entry in NUMBERS["t4"]["minutes"].values())
+    for document in render_docs.DOCUMENTS:
+        text = (ROOT / document).read_text()
+        rows = [line for line in text.splitlines() if line.startswith("|") and ("Colab" in line or "Kaggle" in line)
+                and ("(estimate" in line or "（估计" in line) and "T4" in line]
+        found = [int(m) for line in rows for m in re.findall(r"(?:~|约 )(\d+) (?:min|分钟)", line)]
+        assert len(found) >= 2, f"{document}: no platform table with the T4 total for Colab and Kaggle"
+        assert set(found) == {total}, f"{document}: platform totals {found}, the estimates sum to {total} min"
 
 
 def test_the_design_map_names_files_that_exist():
