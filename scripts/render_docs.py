@@ -47,7 +47,7 @@ TEXT = {
             "{build_s} s (caches warm), copying it {copy_s} s, and the check with the network off {offline_s} s "
             "(set-up from the kit {env_s} s, `make run` of notebook 00 {run_s} s, the quick `make test` {test_s} s)."),
         "no_kit": "The kit's size and times are not measured yet: run `make kit-check`.",
-        "caches": {"warm": "with warm caches ({setup_s} s of set-up)",
+        "caches": {"warm": "{setup_s} s of it setting up with warm caches",
                    "cold": "{setup_s} s of it setting up from empty caches: llama-cpp-python built from source, the "
                            "embedded model converted"},
     },
@@ -65,7 +65,7 @@ TEXT = {
             "复制用时 {copy_s} 秒，断网检查用时 {offline_s} 秒（从工具包安装环境 {env_s} 秒，`make run` 笔记本 00 用时 "
             "{run_s} 秒，精简的 `make test` 用时 {test_s} 秒）。"),
         "no_kit": "工具包的大小和用时尚未测量：请运行 `make kit-check`。",
-        "caches": {"warm": "缓存就绪（安装环境 {setup_s} 秒）",
+        "caches": {"warm": "其中 {setup_s} 秒用于在缓存就绪时安装环境",
                    "cold": "其中 {setup_s} 秒用于从空缓存安装环境：从源码构建 llama-cpp-python、转换内置模型"},
     },
 }
