@@ -51,7 +51,8 @@ unit: env
 distributed: env
 	$(PY) -m pytest -q $(UNIT) -m distributed
 
-# A folder runs in the learner's order (00 03 01 02 04 05 06: 03's chess fine-tune is what 01 exports and 02 serves).
+# A folder runs in the learner's order (notebook_runner.LEARNER_ORDER: 03's chess fine-tune is what 01 exports and 02
+# serves).
 notebooks: env  # in a fresh output folder, so that no checkpoint or export of an earlier run is reused
 	rm -rf build/test-outputs && mkdir -p build/test-outputs
 	@set -- $(NOTEBOOKS); if [ $$# -eq 1 ] && [ -d "$$1" ]; then \

@@ -3,7 +3,7 @@
 # Face Hub (tiny models under the real hub ids, datasets with the real schemas: scripts/hub_standin/), so the real
 # loading code runs unchanged. Only GPU-only steps are replaced, by gemma_helpers.env (Config.substitutes), and only
 # counts shrink, by one knob: GEMMA_FULL_SCALE.
-#   bash scripts/rehearse.sh                       every notebook, in the learner's order (00 03 01 02 04 05 06)
+#   bash scripts/rehearse.sh                       every notebook, in the learner's order (LEARNER_ORDER)
 #   bash scripts/rehearse.sh notebooks/03_*.ipynb  some of them
 #   bash scripts/rehearse.sh --mirror-only         only the mirror step (below)
 #   bash scripts/rehearse.sh --modelscope-only     only the ModelScope step (below)
