@@ -241,3 +241,218 @@ def plan_lora_memory(size: GemmaSize | str = "4b", quant: str = "4bit", lora_r: 
         "CUDA context + allocator": overhead_gb,
     }
     return LoraMemoryPlan(size.name, quant, lora_r, batch_size, seq_len, train_embeddings, lora, parts)
+
+
+# ------------------------------------------------------------------------ each full-mode cell on a free GPU
+#
+# What a notebook cell holds on the GPU at its peak, part by part, for the GPUs learners get for free: Colab's T4,
+# Kaggle's P100 and Kaggle's 2x T4 (each process one T4). gemma_helpers.cell_memory applies these to every
+# full-mode cell; tests/test_cell_memory.py holds each T4 cell under T4_LIMIT_GB and checks the planner against
+# Unsloth's published T4 runs.
+
+GIB = 1024 ** 3
+
+
+@dataclass(frozen=True)
+class Gpu:
+    """One free GPU: its name, the bytes torch may allocate on it (GB of 10^9 bytes), bfloat16, count."""
+
+    name: str
+    usable_gb: float
+    bf16: bool
+    count: int = 1
+    compute_capability: str = ""
+
+    dense_bytes: int = 2  # bytes of each weight that is not 4-bit: bfloat16, or float16 on a T4 (below)
+
+    @property
+    def act_bytes(self) -> int:
+        """Bytes of an activation: on a GPU without bfloat16 Unsloth runs Gemma 3 with float32 islands (its T4 log:
+        "Using float16 precision for gemma3 won't work! Using float32."; Unsloth 2026.10.9 unsloth/models/vision.py
+        loads such a model in bfloat16 and casts the weights to float16), so activations are counted at 4 bytes."""
+        return 2 if self.bf16 else 4
+
+
+# torch reports a T4's total memory as 14.741 GiB (15.83e9 bytes: "Max memory: 14.741 GB" in Unsloth's T4 logs);
+# the limit below is 14.7e9 bytes, which leaves the CUDA context (about 0.4 GB, outside torch's counters) and the
+# allocator's slack of that. A P100 (Kaggle) has 16 GiB, of which torch sees about 15.9 GiB.
+T4_LIMIT_GB = 14.7
+MARGIN_GB = 1.0  # what a prediction must leave free on top: the planner's error on the public runs is within this
+GPUS: dict[str, Gpu] = {
+    "T4": Gpu("Tesla T4 (Colab)", T4_LIMIT_GB, bf16=False, compute_capability="7.5"),
+    "P100": Gpu("Tesla P100 (Kaggle)", 16.0, bf16=False, compute_capability="6.0"),
+    "2x T4": Gpu("2x Tesla T4 (Kaggle), per GPU", T4_LIMIT_GB, bf16=False, count=2, compute_capability="7.5"),
+}
+
+# The vision tower's attention. Under Unsloth on a T4 (compute capability 7.5) the SigLIP tower runs EAGER attention:
+# Unsloth 2026.10.9 turns SDPA off for Gemma 3 (DISABLE_SDPA_MODEL_NAMES in unsloth/models/_utils.py) and its
+# flex-attention path needs compute capability 8.0 (and Inductor's shared memory for head_dim 256). Eager attention
+# (transformers 5.17, models/siglip/modeling_siglip.py, eager_attention_forward) materializes every head's
+# patches x patches scores: the scaled scores (2 bytes in 16-bit, 4 in float32), softmax's float32 copy (4 bytes)
+# and its cast back (2 or 0 bytes) live at once: 8 bytes per score at the peak either way. An 896 px image is
+# 64 x 64 = 4,096 patches and SigLIP has 16 heads: 2.15 GB per image for one layer (layers run one after another).
+# Training keeps the probabilities for backward and computes their gradient: about twice that (16 bytes a score).
+SIGLIP_HEADS = 16
+EAGER_BYTES_PER_SCORE = {"inference": 8, "training": 16}
+ATTENTIONS = ("eager", "sdpa")
+# What torch's caching allocator reserves beyond what tensors hold (the public figures are max_memory_reserved):
+# a fixed part plus this fraction of the rest (fragmentation between block sizes).
+ALLOCATOR_SLACK = 0.15
+
+
+def vision_attention_bytes(images: int, attention: str = "eager", training: bool = False,
+                           patches: int = SIGLIP["patches"]) -> float:
+    """Peak bytes of the SigLIP tower's attention scores for `images` images of `patches` patches (one layer at a
+    time): eager materializes them, SDPA (memory-efficient kernels) does not."""
+    if attention not in ATTENTIONS:
+        raise ValueError(f"attention must be one of {', '.join(ATTENTIONS)}, not {attention!r}")
+    if attention == "sdpa":
+        return 0.0
+    per_score = EAGER_BYTES_PER_SCORE["training" if training else "inference"]
+    return images * SIGLIP_HEADS * patches * patches * per_score
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """One cell's predicted GPU peak, part by part (GB of 10^9 bytes), and what it assumed."""
+
+    what: str
+    parts: dict[str, float]
+    assumptions: str = ""
+
+    @property
+    def total_gb(self) -> float:
+        """Everything together."""
+        return sum(self.parts.values())
+
+    def fits(self, gpu: Gpu | str = "T4", margin_gb: float = MARGIN_GB) -> bool:
+        """Does the peak fit the GPU (a key of GPUS, or a Gpu) with margin_gb to spare?"""
+        gpu = GPUS[gpu] if isinstance(gpu, str) else gpu
+        return self.total_gb <= gpu.usable_gb - margin_gb
+
+    def line(self, gpu: Gpu | str = "T4") -> str:
+        """One printable line: the total, the largest parts, and whether it fits."""
+        gpu = GPUS[gpu] if isinstance(gpu, str) else gpu
+        big = sorted(self.parts.items(), key=lambda kv: -kv[1])[:3]
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in big if v > 0)
+        verdict = "fits" if self.fits(gpu) else "DOES NOT FIT"
+        return (f"predicted GPU peak of {self.what} on {gpu.name}: {self.total_gb:.1f} GB ({parts}); {verdict} in "
+                f"{gpu.usable_gb:g} GB less a {MARGIN_GB:g} GB margin")
+
+
+def _frozen_weights(size: GemmaSize, quant: str, dense_bytes: float) -> float:
+    linear = sum(rows * row for kind, _, rows, row in _tensors(size) if kind != "token_embd")
+    per_linear = NF4_BITS / 8 if quant == "4bit" else dense_bytes
+    return linear * per_linear + size.vocab * size.hidden * dense_bytes + size.vision_params * dense_bytes
+
+
+def plan_generation(size: GemmaSize | str, quant: str = "16bit", batch: int = 1, prompt_tokens: int = 512,
+                    new_tokens: int = 16, images: int = 0, dense_bytes: float = 2, attention: str = "eager",
+                    lora_r: int = 0, overhead_gb: float = 0.3, act_bytes: float | None = None) -> CellPlan:
+    """Peak memory of greedy generation for a batch: weights, the LoRA adapters if any, the KV cache of the whole
+    sequence, one layer's prefill activations (eager attention scores included), the vision tower's attention for
+    `images` images per item, and the last position's logits."""
+    size = get_size(size) if isinstance(size, str) else size
+    if quant not in ("4bit", "16bit"):
+        raise ValueError(f"quant must be '4bit' or '16bit', not {quant!r}")
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, not {batch}")
+    gb = 1e9
+    act = dense_bytes if act_bytes is None else act_bytes
+    seq = prompt_tokens + new_tokens
+    kv_bytes = dense_bytes
+    prefill = batch * prompt_tokens * (size.hidden * 4 + size.intermediate * 3) * act
+    if attention == "eager":
+        prefill += batch * size.heads * prompt_tokens * prompt_tokens * EAGER_BYTES_PER_SCORE["inference"]
+    vision = 0.0
+    if images and size.image_input:
+        n = batch * images
+        hidden = n * SIGLIP["patches"] * (SIGLIP["hidden"] * 3 + SIGLIP["intermediate"]) * act
+        vision = vision_attention_bytes(n, attention) + hidden
+    parts = {
+        "weights": _frozen_weights(size, quant, dense_bytes) / gb,
+        "LoRA adapters": lora_param_count(size, lora_r) * 4 / gb if lora_r else 0.0,
+        "KV cache": batch * kv_cache_bytes(size, seq, kv_bytes) / gb,
+        "prefill activations": prefill / gb,
+        "vision tower": vision / gb,
+        "logits": batch * size.vocab * 4 * 2 / gb,
+    }
+    parts["allocator slack"] = overhead_gb + ALLOCATOR_SLACK * sum(parts.values())
+    what = (f"generation, {size.name} {quant}, batch {batch} x ({prompt_tokens} + {new_tokens} tokens)"
+            + (f", {images} image(s) per item, {attention} attention" if images and size.image_input else ""))
+    return CellPlan(what, parts, f"weights {dense_bytes} bytes when not 4-bit, activations {act} bytes")
+
+
+def plan_training(size: GemmaSize | str, quant: str = "4bit", lora_r: int = 16, batch: int = 1, seq_len: int = 512,
+                  images: int = 0, dense_bytes: float = 2, optimizer: str = "adamw_8bit",
+                  checkpointing: bool | str = "unsloth",
+                  attention: str = "eager", chunked_loss: bool = True, overhead_gb: float = 0.3,
+                  act_bytes: float | None = None) -> CellPlan:
+    """Peak memory of a LoRA training step: frozen weights, the adapters (fp32) with their gradients and the
+    optimizer's state (AdamW: 8 bytes a parameter; 8-bit AdamW: 2), activations with or without gradient
+    checkpointing, the vision tower for `images` images per row (eager attention scores under gradient), logits.
+
+    checkpointing: False (every layer's activations kept), True (one hidden state per layer kept on the GPU, one
+    layer recomputed at a time) or "unsloth" (Unsloth's offloaded checkpointing, what the lessons use: the kept
+    hidden states go to CPU memory, so only the recomputed layer is on the GPU)."""
+    size = get_size(size) if isinstance(size, str) else size
+    if quant not in ("4bit", "16bit"):
+        raise ValueError(f"quant must be '4bit' or '16bit', not {quant!r}")
+    states = {"adamw": 8, "adamw_torch": 8, "adamw_torch_fused": 8, "adamw_8bit": 2}
+    if optimizer not in states:
+        raise ValueError(f"optimizer must be one of {', '.join(states)}, not {optimizer!r}")
+    gb = 1e9
+    lora = lora_param_count(size, lora_r, vision_layers=bool(images))
+    tokens = batch * seq_len
+    act = dense_bytes if act_bytes is None else act_bytes
+    layer_act = tokens * (size.hidden * 12 + size.intermediate * 4) * act
+    if checkpointing not in (True, False, "unsloth"):
+        raise ValueError(f"checkpointing must be True, False or 'unsloth', not {checkpointing!r}")
+    kept = 0 if checkpointing == "unsloth" else 1  # offloaded to CPU memory by Unsloth
+    if checkpointing:  # one saved hidden state per layer, one layer recomputed at a time
+        activations = kept * tokens * size.hidden * act * size.layers + layer_act
+    else:
+        activations = layer_act * size.layers
+    vision = 0.0
+    if images and size.image_input:
+        n = batch * images
+        per_layer = n * SIGLIP["patches"] * (SIGLIP["hidden"] * 6 + SIGLIP["intermediate"] * 2) * act
+        saved = n * SIGLIP["patches"] * SIGLIP["hidden"] * act * SIGLIP["layers"]
+        vision = vision_attention_bytes(n, attention, training=True) + per_layer + (
+            kept * saved if checkpointing else per_layer * SIGLIP["layers"])
+    logits = tokens * size.vocab * (2 + 4 + 4)  # 16-bit logits, the loss's fp32 copy, its gradient
+    if chunked_loss:  # Unsloth computes the loss in chunks: one chunk's logits at a time
+        logits /= 8
+    parts = {
+        "frozen weights": _frozen_weights(size, quant, dense_bytes) / gb,
+        "LoRA weights + grads + optimizer": lora * (4 + 4 + states[optimizer]) / gb,
+        "activations": activations / gb,
+        "vision tower": vision / gb,
+        "logits": logits / gb,
+    }
+    parts["allocator slack"] = overhead_gb + ALLOCATOR_SLACK * sum(parts.values())
+    what = (f"LoRA training, {size.name} {quant} r={lora_r}, batch {batch} x {seq_len} tokens, {optimizer}, "
+            f"checkpointing {checkpointing}"
+            + (f", {images} image(s) per row, {attention} attention" if images and size.image_input else ""))
+    return CellPlan(what, parts, f"weights {dense_bytes} bytes when not 4-bit, activations {act} bytes")
+
+
+def eval_batch_size(size: GemmaSize | str, gpu: Gpu | str | float, *, requested: int = 8, quant: str = "4bit",
+                    prompt_tokens: int = 320, new_tokens: int = 16, images: int = 1, dense_bytes: float | None = None,
+                    attention: str | None = None, lora_r: int = 0, margin_gb: float = MARGIN_GB) -> int:
+    """The largest batch, at most `requested`, whose generation fits the GPU with margin_gb to spare (at least 1).
+
+    gpu: a key of GPUS, a Gpu, or the usable GB of the GPU at hand (then a bfloat16 GPU). attention defaults to eager, what Unsloth gives Gemma 3's vision tower on a T4 (and, flex
+    attention needing more shared memory than an A100 or L4 has, on most GPUs)."""
+    if isinstance(gpu, (int, float)):
+        gpu = Gpu("this GPU", float(gpu), bf16=True)
+    elif isinstance(gpu, str):
+        gpu = GPUS[gpu]
+    dense = gpu.dense_bytes if dense_bytes is None else dense_bytes
+    attn = attention or "eager"
+    for batch in range(max(requested, 1), 0, -1):
+        plan = plan_generation(size, quant, batch, prompt_tokens, new_tokens, images, dense, attn, lora_r,
+                               act_bytes=gpu.act_bytes)
+        if plan.total_gb <= gpu.usable_gb - margin_gb:
+            return batch
+    return 1

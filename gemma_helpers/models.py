@@ -23,6 +23,7 @@ from . import provenance, tokenizer_files
 from .catalog import CATALOG, GemmaSize, get_size, size_table  # noqa: F401  (re-exported)
 from .env import EMBEDDED, TINY_VISION, cache_dir
 from .envcheck import pinned
+from .gpu_guard import unsloth_failed
 from .memory import (  # noqa: F401  (re-exported)
     DEVICES,
     QUANT_TYPES,
@@ -297,7 +298,8 @@ def _unsloth_importable() -> bool:
         return False
     try:
         import unsloth  # noqa: F401
-    except Exception:  # Unsloth raises many kinds of errors where it cannot run
+    except Exception as err:  # Unsloth raises many kinds of errors where it cannot run
+        unsloth_failed(err)  # on a CUDA GPU: stops with the error and the fix (gpu_guard), never a silent fallback
         return False
     return True
 

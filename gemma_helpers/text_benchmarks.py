@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .gpu_guard import release_memory  # noqa: F401  (notebook 05 calls it here: frees and checks the GPU)
 from .scores import EvalResult, wilson_interval  # noqa: F401  (every score's interval: scores.py is its home)
 
 if TYPE_CHECKING:  # only for the type hint: importing env here would make this module need it
@@ -52,18 +53,6 @@ def progress(items: Sequence[Any], desc: str):
             print(f"{desc}: {len(items)} items, the first took {first:.1f} s -> about {first * len(items):.0f} s in all")
 
 
-def release_memory() -> None:
-    """Give back memory after `del model` (Python garbage, and the CUDA cache when there is a GPU)."""
-    import gc
-
-    gc.collect()
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:  # pragma: no cover - torch is in requirements
-        pass
 
 
 # ------------------------------------------------------------------------------------------------ MMLU

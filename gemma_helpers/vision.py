@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import charts
+from .cell_memory import vision_eval_batch
 from .env import TINY_VISION
 from .prompts import END_OF_TURN, chat_prompt
 
@@ -279,12 +280,17 @@ def _train_unsloth(model, processor, rows, output_dir, max_steps, batch_size, le
 
 
 def generate_replies(model, processor, images: Sequence[Any], prompts: Sequence[str], max_new_tokens: int,
-                     batch_size: int = 8, backend: str = "transformers") -> list[str]:
+                     batch_size: int | None = None, backend: str = "transformers") -> list[str]:
     """Greedy replies of a Gemma 3 vision model (or the tiny stand-in), one image and one prompt per item, whole and
-    trimmed, batched with left padding; generation ends at <end_of_turn> or after max_new_tokens."""
+    trimmed, batched with left padding; generation ends at <end_of_turn> or after max_new_tokens.
+
+    batch_size None: 8 on a CPU, and on a GPU the largest batch up to 8 that the memory planner fits
+    (:func:`gemma_helpers.cell_memory.vision_eval_batch`; a T4 gets 3 images of 896 px, not 8)."""
     import torch
 
     _check_backend(backend)
+    if batch_size is None:
+        batch_size = vision_eval_batch(model, max_new_tokens)
     if backend == "unsloth":
         from unsloth import FastVisionModel
 
@@ -312,7 +318,7 @@ def generate_replies(model, processor, images: Sequence[Any], prompts: Sequence[
 
 
 def answer_charts(model, processor, rows: Sequence[charts.ChartQuestion], max_new_tokens: int = 16,
-                  batch_size: int = 8, backend: str = "transformers") -> list[str]:
+                  batch_size: int | None = None, backend: str = "transformers") -> list[str]:
     """The model's greedy answers to chart questions (ChartQA's instruction; the reply's first line, trimmed)."""
     replies = generate_replies(model, processor, [r.image for r in rows],
                                [r.question + charts.CHARTQA_INSTRUCTION for r in rows], max_new_tokens, batch_size,

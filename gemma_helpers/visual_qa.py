@@ -384,8 +384,9 @@ def score(benchmark: str, items: Sequence[Any], predictions: Sequence[str]) -> l
 
 
 def generate_replies(model, processor, images: Sequence[Any], prompts: Sequence[str], max_new_tokens: int,
-                     batch_size: int = 8) -> list[str]:
-    """Greedy whole replies, one image and one prompt per item (:func:`gemma_helpers.vision.generate_replies`)."""
+                     batch_size: int | None = None) -> list[str]:
+    """Greedy whole replies, one image and one prompt per item (:func:`gemma_helpers.vision.generate_replies`; its
+    batch sized by the memory planner on a GPU)."""
     from .vision import generate_replies as generate
 
     return generate(model, processor, images, prompts, max_new_tokens, batch_size)

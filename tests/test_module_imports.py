@@ -19,22 +19,22 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "gemma_helpers"
 # What each module needs from the package at import time (copy these files with it, inside a gemma_helpers folder).
 NEEDS = {
-    "catalog": [], "charts": [], "chess": ["scores"], "chess_constrained": ["chess", "prompts", "scores"],
+    "catalog": [], "cell_memory": ["catalog", "env", "memory"], "charts": [], "chess": ["scores"], "chess_constrained": ["chess", "prompts", "scores"],
     "chess_game": ["chess", "scores"],
     "chess_match": ["chess", "chess_game", "rating", "scores"],
     "chess_grpo": ["chess", "prompts", "scores"],
     "chess_lesson": ["chess", "provenance", "scores"], "distributed": [], "env": [], "envcheck": [], "exercises": [],
-    "export": ["env", "gguf_files", "prompts", "provenance", "tokenizer_files"], "gguf_files": [],
+    "export": ["env", "gguf_files", "prompts", "provenance", "tokenizer_files"], "gguf_files": [], "gpu_guard": ["envcheck"],
     "memory": ["catalog"], "multigpu_lesson": [], "multigpu_plan": ["catalog", "memory"],
-    "models": ["catalog", "env", "envcheck", "memory", "provenance", "sources", "tokenizer_files"],
+    "models": ["catalog", "env", "envcheck", "gpu_guard", "memory", "provenance", "sources", "tokenizer_files"],
     "notebook_runner": [], "parity": ["env", "export", "gguf_files", "prompts", "provenance", "tokenizer_files"],
     "phone": ["env", "export", "gguf_files", "prompts", "provenance", "tokenizer_files"], "precision": [],
     "prompts": [],
     "provenance": [], "published": [], "rating": [], "runtimes": ["env", "prompts"], "sandbox": [], "scores": [],
     "sources": [], "split_eval": ["precision"],
     "speed": [],
-    "text_benchmarks": ["scores"], "tokenizer_files": [], "train": ["prompts"], "train_launch": [], "vision": ["charts", "env", "prompts"],
-    "vision_lesson": ["charts", "env", "prompts", "scores", "vision"], "vision_standin": ["charts", "env", "prompts"],
+    "text_benchmarks": ["envcheck", "gpu_guard", "scores"], "tokenizer_files": [], "train": ["prompts"], "train_launch": [], "vision": ["catalog", "cell_memory", "charts", "env", "memory", "prompts"],
+    "vision_lesson": ["catalog", "cell_memory", "charts", "env", "memory", "prompts", "scores", "vision"], "vision_standin": ["charts", "env", "prompts"],
     "visual_qa": [],
 }
 HEAVY = ("torch", "transformers", "datasets", "unsloth", "llama_cpp", "peft", "trl", "matplotlib", "PIL")
