@@ -6,7 +6,7 @@
 # Configuration: every knob of this notebook comes from here (smoke mode shrinks them and picks the embedded model).
 import time
 
-from gemma_helpers import models, precision, prompts
+from gemma_helpers import cell_memory, models, precision, prompts
 from gemma_helpers.env import get_config, record_result
 
 CONFIG = get_config()
@@ -79,6 +79,7 @@ exercises.check_chat_prompt_two_turns(ANSWER)
 # what ended it:
 # %%
 started = time.time()
+cell_memory.show("00 chat")  # the planner's prediction for full mode on a free T4 (gemma_helpers.memory)
 model, tokenizer = models.load(CONFIG.chat_model)
 record_result("load_seconds_chat_model", round(time.time() - started, 1))
 reply = prompts.chat(model, tokenizer, conversation, max_new_tokens=T.first_reply_tokens, greedy=True)

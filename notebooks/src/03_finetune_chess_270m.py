@@ -6,7 +6,7 @@
 # Configuration: every knob of this notebook (smoke mode: the embedded base 270M, offline puzzles, few steps).
 from IPython.display import HTML, display
 
-from gemma_helpers import chess, chess_lesson, train
+from gemma_helpers import cell_memory, chess, chess_lesson, train
 from gemma_helpers.env import get_config, output_dir, record_result
 from gemma_helpers.prompts import chat_prompt
 
@@ -116,6 +116,7 @@ print(f"... {row['completion_mask'].count(0)} prompt tokens with label -100, {su
 # ending at the same step as an uninterrupted run (the package's tests check exactly that). On Colab, set
 # `GEMMA_OUTPUT` to a Google Drive folder first so the checkpoints outlive the runtime. Delete the folder to start over.
 # %%
+cell_memory.show("03 train")  # the planner's prediction for full mode on a free T4 (gemma_helpers.memory)
 training = chess_lesson.train_model(student, data, S, OUT, before)
 result = training.result
 print(f"{result.steps_run} steps in {result.seconds:.0f} s ({result.seconds_per_step:.2f} s/step)"
@@ -165,6 +166,7 @@ display(HTML(chess.boards_html(held_out, after.answers, n=4)))
 # %%
 from gemma_helpers import chess_grpo
 
+cell_memory.show("03 GRPO")
 reinforced = chess_lesson.reinforce(student, data, S, OUT, after)
 rl = reinforced.grpo
 print(f"GRPO: {rl.steps} steps in {rl.seconds:.0f} s ({rl.seconds_per_step:.1f} s/step), {rl.prompts_per_step} "

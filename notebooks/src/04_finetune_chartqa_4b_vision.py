@@ -5,7 +5,7 @@
 # Configuration: every knob of this notebook comes from here (smoke mode shrinks them and picks the stand-in model).
 import pandas as pd
 
-from gemma_helpers import charts, train, vision, vision_lesson
+from gemma_helpers import cell_memory, charts, train, vision, vision_lesson
 from gemma_helpers.env import get_config, output_dir, record_result
 
 CONFIG = get_config()
@@ -116,6 +116,7 @@ print(f"trainable parameters: {trainable:,} of {model.num_parameters():,} "
 # budget in full mode, so the ChartQA numbers compare with published ones. (The untrained stand-in emits noise or
 # nothing; Gemma 3 4B answers, sometimes in a sentence rather than one word.)
 # %%
+cell_memory.show("04 evaluate")  # full mode on a free T4: the batch of images is what fits (gemma_helpers.memory)
 before = vision_lesson.evaluate_all(model, processor, data, S, backend)
 for name, result in before.items():
     print(f"{name}: relaxed accuracy {result.rate:.1%} on {result.n} questions ({result.seconds:.1f} s); "
@@ -128,6 +129,7 @@ for name, result in before.items():
 # stand-in's first losses lie far above ln(vocabulary size), about 6.7: its random output layer is confidently wrong
 # at first. What matters is the fall, and then the held-out table below.
 # %%
+cell_memory.show("04 train")
 result = vision_lesson.train(model, processor, data, S, OUT, backend)
 first = sum(loss for _, loss in result.losses[:5]) / len(result.losses[:5])
 last = sum(loss for _, loss in result.losses[-5:]) / len(result.losses[-5:])

@@ -5,7 +5,7 @@
 # Configuration: every knob of this notebook comes from here (smoke mode shrinks them and picks the embedded models).
 import pandas as pd
 
-from gemma_helpers import text_benchmarks, models, published, sandbox, visual_qa, vision
+from gemma_helpers import cell_memory, text_benchmarks, models, published, sandbox, visual_qa, vision
 from gemma_helpers.env import code_execution_consent, get_config, output_dir, record_result
 
 CONFIG = get_config()
@@ -52,6 +52,7 @@ items, fewshot = text_benchmarks.load_mmlu(S.mmlu_subjects, S.mmlu_per_subject, 
 print(f"{len(items)} questions from {len(fewshot)} subjects ({S.mmlu_source}); the first prompt:\n")
 print(text_benchmarks.mmlu_prompt(items[0], fewshot[items[0].subject])[-700:])
 # %%
+cell_memory.show("05 MMLU")  # the planner's prediction for full mode on a free T4 (gemma_helpers.memory)
 model, tokenizer = models.load(S.model)
 mmlu = text_benchmarks.evaluate_mmlu(model, tokenizer, items, fewshot, method=S.mmlu_method)
 print(f"MMLU accuracy {mmlu.rate:.1%} on {mmlu.n} questions ({mmlu.seconds:.0f} s); chance is 25%")
@@ -100,6 +101,7 @@ if canonical is not None:
 # asking for the function, with its reply already started by the same header, and its code block is cut at the
 # closing fence. Decoding is greedy (pass@1 with one sample).
 # %%
+cell_memory.show("05 HumanEval")
 if S.humaneval_model != S.model:
     del model, tokenizer
     text_benchmarks.release_memory()
@@ -153,7 +155,8 @@ exercises.check_anls_invoice(ANSWER)
 # > zero): they show that images, prompts, generation and metrics run end to end, nothing more.
 # %%
 del model, tokenizer
-text_benchmarks.release_memory()
+text_benchmarks.release_memory()  # stops, naming the variable, if a model still holds the GPU
+cell_memory.show("05 MathVista")  # the largest of the three; batches are what fits
 vmodel, processor = vision.load_vision_model(S.vision_model, load_in_4bit=S.vision_load_in_4bit)
 vision_runs = {}
 for name in visual_qa.VISION_BENCHMARKS:
