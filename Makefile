@@ -1,8 +1,9 @@
 # The two commands of the README. Both build the CPU environment first (once; later runs reuse it).
 #   make run   - execute every notebook headlessly in smoke mode -> build/*.ipynb + build/summary.json
-#   make test  - lint, unit tests, every notebook through pytest --nbmake in smoke mode, then every notebook again in
+#   make test  - lint, gpu-check's dry run (the plan and each GPU cell's predicted T4 peak), unit tests, every notebook through pytest --nbmake in smoke mode, then every notebook again in
 #                the full-mode rehearsal (GEMMA_SMOKE=0 against a loopback Hub stand-in; scripts/rehearse.sh), then the
 #                workshop kit's check (make kit-check: the two commands from the kit with the network off). CI runs it.
+#   make gpu-check - on a CUDA machine: every notebook in full mode, bf16 and fp16, per-cell seconds and GPU peaks.
 #   make kit   - the workshop kit: one folder (KIT, default build/kit) to copy to every laptop of an offline room.
 # Quick passes (the kit check uses them; the defaults run everything):
 #   NOTEBOOKS=notebooks/00_setup_and_tour.ipynb   the notebooks that run, notebooks and rehearsal execute
@@ -22,7 +23,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: env run test lint unit distributed notebooks rehearsal kit kit-check docs bench clean
+.PHONY: env run test lint unit distributed notebooks rehearsal kit kit-check docs bench clean gpu-check gpu-check-dry
 
 env:
 	@bash scripts/setup_env.sh
@@ -80,7 +81,19 @@ kit-check: env
 docs: env
 	$(PY) scripts/render_docs.py
 
-test: lint unit notebooks rehearsal kit-check
+test: lint gpu-check-dry unit notebooks rehearsal kit-check
+
+# On a CUDA machine with the Colab stack installed (pip install -r requirements-colab.txt, then
+# requirements-colab-nodeps.txt with --no-deps; not make env, whose torch is the CPU wheel): every notebook in full
+# mode at GEMMA_FULL_SCALE=0.02, in bfloat16 and with float16 forced, per-cell seconds and peak GPU memory in
+# bench/results/gpu_check.json, within 9 minutes on one H100 (scripts/gpu_check.py). GPU_PY is that Python.
+GPU_PY ?= python3
+gpu-check:
+	$(GPU_PY) scripts/gpu_check.py
+
+# Its dry run, part of make test (under a second): the plan, and each GPU cell's predicted peak on a T4.
+gpu-check-dry: env
+	$(PY) scripts/gpu_check.py --dry-run
 
 bench: env
 	$(PY) bench/notebooks.py

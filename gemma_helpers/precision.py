@@ -8,7 +8,8 @@ the overflowing parts in float32 ("fp32 islands") and plain transformers must ru
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +61,12 @@ def gpu_bf16(hardware) -> bool:
     return bool(hardware.bf16_supported) and (cap is None or cap >= BF16_MIN_CAPABILITY)
 
 
+def fp16_forced(environ: Mapping[str, str] | None = None) -> bool:
+    """GEMMA_FORCE_FP16=1 (``make gpu-check``): a bfloat16 GPU takes the float16 path a T4 takes."""
+    environ = os.environ if environ is None else environ
+    return environ.get("GEMMA_FORCE_FP16", "").strip() == "1"
+
+
 def policy(hardware=None, backend: str = "unsloth") -> Policy:
     """The dtype policy: bf16 where supported; on fp16-only GPUs Unsloth's fp32 islands or plain fp32; else fp32."""
     if backend not in ("unsloth", "transformers"):
@@ -78,7 +85,8 @@ def policy(hardware=None, backend: str = "unsloth") -> Policy:
                           "CPU without native bfloat16 (no AVX512-BF16/AMX flag): bfloat16 would be emulated, about "
                           "2x slower than float32 (bench/cpu_precision.py), so float32")
         return Policy("cpu", "float32", backend, "CPU: float32, exact and safe")
-    if gpu_bf16(hardware):
+    forced = " (GEMMA_FORCE_FP16=1: the T4's float16 path, forced)" if fp16_forced() else ""
+    if gpu_bf16(hardware) and not forced:
         return Policy("cuda", "bfloat16", backend,
                       f"{hardware.gpu_name} supports bfloat16: float32's range, half the memory, no overflow")
     if backend == "unsloth":
@@ -87,7 +95,7 @@ def policy(hardware=None, backend: str = "unsloth") -> Policy:
                    "backend='transformers' (float32)") if cap is not None and cap < UNSLOTH_MIN_CAPABILITY else ""
         return Policy("cuda", "float16", backend,
                       f"{hardware.gpu_name} has no bfloat16: float16 matmuls with Unsloth's float32 islands where "
-                      f"Gemma 3's activations pass 65,504{old_gpu}")
+                      f"Gemma 3's activations pass 65,504{old_gpu}{forced}")
     return Policy("cuda", "float32", backend,
                   f"{hardware.gpu_name} has no bfloat16 and plain transformers in float16 overflows on Gemma 3: "
                   "float32")

@@ -73,7 +73,11 @@ def load_vision_model(name: str, load_in_4bit: bool = True, max_length: int = 20
     if backend == "unsloth":
         from unsloth import FastVisionModel
 
-        model, processor = FastVisionModel.from_pretrained(name, load_in_4bit=load_in_4bit,
+        from .env import hardware_report
+        from .precision import policy
+
+        dtype = policy(hardware_report(), backend="unsloth").torch_dtype  # float16 on a T4 (or GEMMA_FORCE_FP16=1)
+        model, processor = FastVisionModel.from_pretrained(name, load_in_4bit=load_in_4bit, dtype=dtype,
                                                            max_seq_length=max_length,
                                                            use_gradient_checkpointing="unsloth")
         FastVisionModel.for_inference(model)  # ready to answer; training switches it and switches it back

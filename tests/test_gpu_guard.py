@@ -90,3 +90,15 @@ def test_notebook_05_releases_through_the_guard():
     from gemma_helpers import text_benchmarks
 
     assert text_benchmarks.release_memory is gpu_guard.release_memory
+
+
+def test_fp16_can_be_forced_on_a_bf16_gpu(monkeypatch):
+    from gemma_helpers import precision
+    from gemma_helpers.env import Hardware
+
+    h100 = Hardware("NVIDIA H100", "9.0", 80.0, True, True, 16, 128.0, "2.13", "3.12", False, False)
+    monkeypatch.delenv("GEMMA_FORCE_FP16", raising=False)
+    assert precision.policy(h100).dtype == "bfloat16"
+    monkeypatch.setenv("GEMMA_FORCE_FP16", "1")
+    forced = precision.policy(h100)
+    assert forced.dtype == "float16" and "GEMMA_FORCE_FP16=1" in forced.reason
