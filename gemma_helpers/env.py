@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .messages import pad, say, term
+
 FULL, SMOKE = "full", "smoke"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -55,13 +57,13 @@ def detect_mode(environ: Mapping[str, str] | None = None, has_cuda: bool | None 
     if forced in _FALSE:
         return FULL, "GEMMA_SMOKE=0"
     if forced:
-        raise ValueError(f"GEMMA_SMOKE={forced!r} is not understood: use 1 (smoke mode) or 0 (full mode)")
+        raise ValueError(say("env.smoke_value", value=forced))
     if in_ci(environ):
-        return SMOKE, "running under CI (CI=true)"
+        return SMOKE, say("env.mode_ci")
     has_cuda = cuda_available() if has_cuda is None else has_cuda
     if has_cuda:
-        return FULL, "Colab GPU" if in_colab(environ) else "CUDA GPU found"
-    return SMOKE, "no CUDA GPU: CPU smoke mode on the embedded Gemma 3 270M"
+        return FULL, say("env.mode_colab_gpu") if in_colab(environ) else say("env.mode_cuda_gpu")
+    return SMOKE, say("env.mode_no_gpu")
 
 
 @dataclass(frozen=True)
@@ -296,18 +298,15 @@ class ExportSettings:
     # quantizing its chat LoRA back to Q4_K rounds most of the LoRA away (notebook 01 measures this).
     serve_quant: str = "q4_k_m"
 
-    VISION_COST = "downloads 8.6 GB, adds 15-25 min on a T4 and needs about 20 GB of disk"
-
     @staticmethod
     def vision_flag(mode: str, environ: Mapping[str, str] | None = None) -> Flag:
         """Notebook 01's vision export: off unless GEMMA_EXPORT_VISION=1 in full mode, the cost said either way."""
         environ = os.environ if environ is None else environ
-        cost = ExportSettings.VISION_COST
         if mode != FULL:
-            return Flag(False, f"smoke mode is offline (the 4B vision export {cost})")
+            return Flag(False, say("env.vision_smoke"))
         if environ.get("GEMMA_EXPORT_VISION", "").strip().lower() in _TRUE:
-            return Flag(True, f"GEMMA_EXPORT_VISION=1: exports the 4B with its projector; this {cost}")
-        return Flag(False, f"opt-in: it {cost}; set GEMMA_EXPORT_VISION=1 before the configuration cell to run it")
+            return Flag(True, say("env.vision_on"))
+        return Flag(False, say("env.vision_opt_in"))
 
 
 @dataclass(frozen=True)
@@ -382,19 +381,21 @@ class Config:
 
     def describe(self) -> str:
         """A short text table of the configuration, flags with their reasons."""
-        lines = [f"mode: {self.mode} ({self.reason})", f"chat model: {self.chat_model}",
-                 f"chat replies: up to {self.max_new_tokens} new tokens, seed {self.seed}"]
+        lines = [say("env.describe_mode", mode=self.mode, reason=self.reason),
+                 say("env.describe_chat_model", model=self.chat_model),
+                 say("env.describe_replies", tokens=self.max_new_tokens, seed=self.seed)]
         if self.scale != 1.0:
-            lines.append(f"counts scaled by GEMMA_FULL_SCALE={self.scale} (items and steps only; a rehearsal)")
+            lines.append(say("env.describe_scale", scale=self.scale))
         for section in ("tour", "chess", "vision", "bench", "export"):
             if getattr(self, section) is None:
                 continue
             values = asdict(getattr(self, section))
             lines.append(f"{section}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
         for name, flag in sorted(self.flags.items()):
-            lines.append(f"flag {name}: {'on' if flag else 'off'} - {flag.reason}")
+            lines.append(say("env.describe_flag", name=name, state=say("env.on" if flag else "env.off"),
+                             reason=flag.reason))
         for step, reason in self.substitutes.items():
-            lines.append(f"substitute for {step}: {reason}")
+            lines.append(say("env.describe_substitute", step=step, reason=reason))
         return "\n".join(lines)
 
 
@@ -407,21 +408,19 @@ def code_execution_consent(ticked: bool = False, environ: Mapping[str, str] | No
     set from outside (``make run``, CI); off unless one of them says yes."""
     environ = os.environ if environ is None else environ
     if ticked:
-        return Flag(True, "ALLOW_MODEL_CODE is ticked: model-written code runs, in the sandbox only")
+        return Flag(True, say("env.consent_ticked"))
     if environ.get("GEMMA_ALLOW_CODE_EXECUTION", "").strip().lower() in _TRUE:
-        return Flag(True, "GEMMA_ALLOW_CODE_EXECUTION=1 set: model-written code runs, in the sandbox only")
-    return Flag(False, "model-written code runs only when you opt in: tick ALLOW_MODEL_CODE (or set "
-                       "GEMMA_ALLOW_CODE_EXECUTION=1)")
+        return Flag(True, say("env.consent_env"))
+    return Flag(False, say("env.consent_off"))
 
 
 def _flags(mode: str, hw_has_cuda: bool) -> dict[str, Flag]:
-    gpu = Flag(True, "CUDA GPU present") if hw_has_cuda else Flag(False, "no CUDA GPU: this step needs one")
+    gpu = Flag(True, say("env.flag_gpu_on")) if hw_has_cuda else Flag(False, say("env.flag_gpu_off"))
     return {
         "gpu": gpu,
-        "unsloth_vision": Flag(hw_has_cuda, "Unsloth FastVisionModel runs on CUDA only" if not hw_has_cuda
-                               else "CUDA GPU present"),
-        "hub_downloads": Flag(mode == FULL, "full mode fetches models and data from the Hugging Face hub"
-                              if mode == FULL else "smoke mode is offline: embedded model and local data"),
+        "unsloth_vision": Flag(hw_has_cuda, say("env.flag_unsloth_vision_off") if not hw_has_cuda
+                               else say("env.flag_gpu_on")),
+        "hub_downloads": Flag(mode == FULL, say("env.flag_hub_on") if mode == FULL else say("env.flag_hub_off")),
         "execute_generated_code": code_execution_consent(),
     }
 
@@ -649,18 +648,19 @@ def environment_summary(config: Config | None = None) -> str:
 
     config = config or get_config()
     hw = hardware_report()
-    lines = [f"{label:>20}: {value}" for label, value in hw.rows()]
+    lines = [f"{pad(term(label))}: {term(value)}" for label, value in hw.rows()]
     for pkg in ("transformers", "trl", "peft", "unsloth", "llama_cpp"):
-        lines.append(f"{pkg:>20}: {_version(pkg)}")
+        lines.append(f"{pkg:>20}: {term(_version(pkg))}")
     pol = precision.policy(hw)
-    lines.append(f"{'precision':>20}: {pol.dtype} on {pol.device} - {pol.reason}")
-    lines.append(f"{'mode':>20}: {config.mode} ({config.reason})")
+    lines.append(f"{pad(term('precision'))}: "
+                 + say("env.summary_precision", dtype=pol.dtype, device=pol.device, reason=pol.reason))
+    lines.append(f"{pad(term('mode'))}: " + say("env.summary_mode", mode=config.mode, reason=config.reason))
     where = detect_platform()
-    lines.append(f"{'platform':>20}: {where.name} (from {where.marker}); GPUs {where.gpu_label}; "
-                 f"outputs in {default_output_root()}")
+    lines.append(f"{pad(term('platform'))}: " + say("env.summary_platform", name=where.name, marker=term(where.marker),
+                                                     gpus=term(where.gpu_label), outputs=default_output_root()))
     from .sources import choose
 
-    lines.append(f"{'sources':>20}: {choose().describe()}")
+    lines.append(f"{pad(term('sources'))}: {choose().describe()}")
     return "\n".join(lines)
 
 

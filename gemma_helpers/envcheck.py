@@ -8,6 +8,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from .messages import say
+
 # Packages that only come with a CUDA stack, and that break Unsloth/transformers beside the CPU torch.
 FORBIDDEN_PREFIXES = ("nvidia-", "torchvision", "triton", "xformers", "bitsandbytes", "cuda-")
 PINS_FILE = Path(__file__).resolve().parent.parent / "pins.toml"
@@ -24,8 +26,7 @@ def pins(path: Path | None = None) -> dict[str, str]:
     """Every pinned version in pins.toml, {name: version} over all its tables."""
     path = path or PINS_FILE
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: the pins live at the repository's root; run from a checkout "
-                                "of the curriculum (pip install -e .)")
+        raise FileNotFoundError(say("envcheck.no_pins", path=path))
     found: dict[str, str] = {}
     for n, line in enumerate(path.read_text().splitlines(), 1):
         line = line.strip()
@@ -33,7 +34,7 @@ def pins(path: Path | None = None) -> dict[str, str]:
             continue
         match = _PIN_LINE.match(line)
         if not match:
-            raise ValueError(f"{path}:{n}: not a pin line ({line!r}); write name = \"version\"")
+            raise ValueError(say("envcheck.bad_pin_line", path=path, n=n, line=line))
         found[match.group(1)] = match.group(2)
     return found
 
@@ -42,7 +43,7 @@ def pinned(name: str, path: Path | None = None) -> str:
     """The version pins.toml pins for a package or tool (e.g. 'torch' -> '2.13.0')."""
     known = pins(path)
     if name not in known:
-        raise KeyError(f"{name!r} is not pinned in pins.toml; add it there (known: {', '.join(sorted(known))})")
+        raise KeyError(say("envcheck.not_pinned", name=name, known=", ".join(sorted(known))))
     return known[name]
 
 
@@ -77,10 +78,10 @@ def off_pin(root: Path | None = None) -> list[str]:
         try:
             have = metadata.version(package)
         except metadata.PackageNotFoundError:
-            found.append(f"{package}: not installed, pinned {version}")
+            found.append(say("envcheck.not_installed", package=package, version=version))
             continue
         if have.split("+")[0] != version:
-            found.append(f"{package}: installed {have}, pinned {version}")
+            found.append(say("envcheck.other_version", package=package, have=have, version=version))
     return found
 
 
@@ -90,15 +91,14 @@ def problems(expect_cpu: bool = True) -> list[str]:
     torch = pinned("torch")
     bad = cuda_packages()
     if bad:
-        found.append(f"CUDA packages installed: {', '.join(bad)} - remove them (`pip uninstall -y {' '.join(bad)}`) "
-                     f"and install torch with `pip install torch=={torch}`")
+        found.append(say("envcheck.cuda_packages", bad=", ".join(bad), bad_list=" ".join(bad), torch=torch))
     if expect_cpu:
         version = torch_build()
         if not version.endswith("+cpu"):
-            found.append(f"torch {version} is not the CPU build: `pip install --force-reinstall torch=={torch}`")
+            found.append(say("envcheck.not_cpu_torch", version=version, torch=torch))
     stale = off_pin()
     if stale:
-        found.append(f"not at the versions pins.toml pins ({'; '.join(stale)}): run `make env` (scripts/setup_env.sh)")
+        found.append(say("envcheck.off_pin", stale="; ".join(stale)))
     return found
 
 
@@ -108,7 +108,7 @@ def main() -> int:
     for issue in issues:
         print("[envcheck]", issue)
     if not issues:
-        print(f"[envcheck] ok: torch {torch_build()}, no CUDA packages, the pinned versions installed")
+        print("[envcheck]", say("envcheck.ok", torch=torch_build()))
     return 1 if issues else 0
 
 

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .messages import say
+
 FP16_MAX = 65504.0
 
 
@@ -77,28 +79,19 @@ def policy(hardware=None, backend: str = "unsloth") -> Policy:
         hardware = hardware_report()
     if hardware.gpu_name is None:
         if backend == "unsloth" and hardware.cpu_bf16:
-            return Policy("cpu", "bfloat16", backend,
-                          "CPU with native bfloat16 (AVX512-BF16/AMX): Unsloth's CPU backend runs in bfloat16 "
-                          "(float32's range, half the memory, faster LoRA steps: bench/cpu_precision.py)")
+            return Policy("cpu", "bfloat16", backend, say("precision.cpu_bf16"))
         if backend == "unsloth":
-            return Policy("cpu", "float32", backend,
-                          "CPU without native bfloat16 (no AVX512-BF16/AMX flag): bfloat16 would be emulated, about "
-                          "2x slower than float32 (bench/cpu_precision.py), so float32")
-        return Policy("cpu", "float32", backend, "CPU: float32, exact and safe")
-    forced = " (GEMMA_FORCE_FP16=1: the T4's float16 path, forced)" if fp16_forced() else ""
+            return Policy("cpu", "float32", backend, say("precision.cpu_no_bf16"))
+        return Policy("cpu", "float32", backend, say("precision.cpu_plain"))
+    forced = say("precision.forced_fp16") if fp16_forced() else ""
     if gpu_bf16(hardware) and not forced:
-        return Policy("cuda", "bfloat16", backend,
-                      f"{hardware.gpu_name} supports bfloat16: float32's range, half the memory, no overflow")
+        return Policy("cuda", "bfloat16", backend, say("precision.gpu_bf16", gpu=hardware.gpu_name))
     if backend == "unsloth":
         cap = capability(hardware.compute_capability)
-        old_gpu = ("; compute capability below Unsloth's stated minimum 7.0: if Unsloth refuses it, use "
-                   "backend='transformers' (float32)") if cap is not None and cap < UNSLOTH_MIN_CAPABILITY else ""
+        old_gpu = say("precision.old_gpu") if cap is not None and cap < UNSLOTH_MIN_CAPABILITY else ""
         return Policy("cuda", "float16", backend,
-                      f"{hardware.gpu_name} has no bfloat16: float16 matmuls with Unsloth's float32 islands where "
-                      f"Gemma 3's activations pass 65,504{old_gpu}{forced}")
-    return Policy("cuda", "float32", backend,
-                  f"{hardware.gpu_name} has no bfloat16 and plain transformers in float16 overflows on Gemma 3: "
-                  "float32")
+                      say("precision.gpu_fp16_unsloth", gpu=hardware.gpu_name, old_gpu=old_gpu) + forced)
+    return Policy("cuda", "float32", backend, say("precision.gpu_fp32", gpu=hardware.gpu_name))
 
 
 @dataclass
@@ -203,11 +196,12 @@ class DtypeCheck:
         """What this dtype did, in words read off the measured values."""
         p = self.probe
         if p.first_nonfinite is not None:
-            return (f"{p.dtype}: inf/NaN from decoder layer {p.first_nonfinite}, logits finite: {p.logits_finite}; "
-                    f"next token {self.next_token!r}")
-        where = f"passes 65,504 at layer {p.first_overflow}" if p.first_overflow is not None else "stays below 65,504"
-        return (f"{p.dtype}: largest |h| {p.peak:,.0f} ({where}), logits finite: {p.logits_finite}; "
-                f"next token {self.next_token!r}")
+            return say("precision.verdict_nonfinite", dtype=p.dtype, layer=p.first_nonfinite,
+                       finite=p.logits_finite, token=self.next_token)
+        where = (say("precision.passes_at", layer=p.first_overflow) if p.first_overflow is not None
+                 else say("precision.stays_below"))
+        return say("precision.verdict_finite", dtype=p.dtype, peak=p.peak, where=where, finite=p.logits_finite,
+                   token=self.next_token)
 
 
 def _forced_float32_patched() -> bool:

@@ -22,6 +22,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .messages import say
+
 HUB, MIRROR, MODELSCOPE = "hub", "mirror", "modelscope"
 CHOICES = (HUB, MIRROR, MODELSCOPE)
 MIRROR_EXAMPLE = "https://hf-mirror.com"
@@ -82,7 +84,7 @@ class Source:
 
     def describe(self) -> str:
         """One line for a notebook's configuration output."""
-        return f"downloads from: {self.name} ({self.endpoint}; {self.reason})"
+        return say("sources.describe", name=self.name, endpoint=self.endpoint, reason=self.reason)
 
 
 def choose(environ: dict[str, str] | None = None) -> Source:
@@ -92,23 +94,20 @@ def choose(environ: dict[str, str] | None = None) -> Source:
     endpoint = environ.get("HF_ENDPOINT", "").strip()
     if raw in ("", HUB):
         where = endpoint or "https://huggingface.co"
-        why = "GEMMA_HUB=hub" if raw else "GEMMA_HUB unset, the default"
+        why = "GEMMA_HUB=hub" if raw else say("sources.hub_default")
         if endpoint:
-            why += "; HF_ENDPOINT is set, so huggingface_hub goes there"
+            why += say("sources.hub_endpoint")
         return Source(HUB, where, why)
     if raw == MIRROR:
         if not endpoint:
-            raise ValueError("GEMMA_HUB=mirror needs HF_ENDPOINT set to the mirror's address, "
-                             f"e.g. HF_ENDPOINT={MIRROR_EXAMPLE}")
+            raise ValueError(say("sources.mirror_needs_endpoint", example=MIRROR_EXAMPLE))
         if not endpoint.startswith(("http://", "https://")):
-            raise ValueError(f"HF_ENDPOINT={endpoint!r} is not a URL; set e.g. HF_ENDPOINT={MIRROR_EXAMPLE}")
-        return Source(MIRROR, endpoint.rstrip("/"), "GEMMA_HUB=mirror; models and datasets through HF_ENDPOINT")
+            raise ValueError(say("sources.endpoint_not_url", endpoint=endpoint, example=MIRROR_EXAMPLE))
+        return Source(MIRROR, endpoint.rstrip("/"), say("sources.mirror_reason"))
     if raw == MODELSCOPE:
-        data = f"datasets from {endpoint}" if endpoint else "datasets from the Hub"
         return Source(MODELSCOPE, modelscope_endpoint(environ),
-                      f"GEMMA_HUB=modelscope; models via the ModelScope SDK, {data}")
-    raise ValueError(f"GEMMA_HUB={raw!r} is not one of {', '.join(CHOICES)}; unset it for the Hugging Face Hub, "
-                     f"or GEMMA_HUB=mirror with HF_ENDPOINT={MIRROR_EXAMPLE}, or GEMMA_HUB=modelscope")
+                      say("sources.modelscope_reason", datasets=endpoint or say("sources.the_hub")))
+    raise ValueError(say("sources.unknown", value=raw, choices=", ".join(CHOICES), example=MIRROR_EXAMPLE))
 
 
 def modelscope_endpoint(environ: dict[str, str] | None = None) -> str:
@@ -124,8 +123,7 @@ def modelscope_id(hub_id: str) -> str:
     """The ModelScope id for a hub model id, or an error naming the table and what to do."""
     twin = MODEL_TWINS.get(hub_id)
     if twin is None or twin.modelscope_id is None:
-        raise ValueError(f"{hub_id} has no ModelScope id in gemma_helpers.sources.MODEL_TWINS; use GEMMA_HUB=mirror "
-                         f"with HF_ENDPOINT={MIRROR_EXAMPLE}, or add the id with the page that shows it")
+        raise ValueError(say("sources.no_twin", hub_id=hub_id, example=MIRROR_EXAMPLE))
     return twin.modelscope_id
 
 
@@ -183,8 +181,7 @@ def _modelscope():
             package = f"modelscope=={pinned('modelscope')}"
         except (ImportError, KeyError, OSError):  # copied without pins.toml
             package = "modelscope"
-        raise ImportError(f"GEMMA_HUB=modelscope needs the ModelScope SDK: pip install {package} "
-                          f"(or use GEMMA_HUB=mirror with HF_ENDPOINT={MIRROR_EXAMPLE})") from err
+        raise ImportError(say("sources.no_sdk", package=package, example=MIRROR_EXAMPLE)) from err
     return modelscope
 
 
@@ -192,10 +189,9 @@ def dataset_source(dataset_id: str, environ: dict[str, str] | None = None) -> st
     """Where `dataset_id` will come from, and why (ModelScope has no dataset path here)."""
     src = choose(environ)
     if src.name != MODELSCOPE:
-        return f"{dataset_id} from {src.endpoint}"
+        return say("sources.dataset_from", dataset=dataset_id, endpoint=src.endpoint)
     endpoint = (environ if environ is not None else os.environ).get("HF_ENDPOINT", "") or "https://huggingface.co"
-    return (f"{dataset_id} from {endpoint}: GEMMA_HUB=modelscope covers models only "
-            "(no ModelScope copy of this dataset verified); set HF_ENDPOINT to a mirror if the Hub is blocked")
+    return say("sources.dataset_modelscope", dataset=dataset_id, endpoint=endpoint)
 
 
 def twins_markdown() -> str:
@@ -212,4 +208,4 @@ def twins_markdown() -> str:
 def announce_dataset(dataset_id: str) -> None:
     """Print why a dataset comes from the Hub or a mirror when GEMMA_HUB=modelscope (silent otherwise)."""
     if choose().name == MODELSCOPE:
-        print("downloads from:", dataset_source(dataset_id))
+        print(say("sources.announce", what=dataset_source(dataset_id)))

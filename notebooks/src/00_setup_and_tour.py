@@ -8,6 +8,7 @@ import time
 
 from gemma_helpers import cell_memory, models, precision, prompts
 from gemma_helpers.env import get_config, record_result
+from gemma_helpers.messages import say
 
 CONFIG = get_config()
 T = CONFIG.tour
@@ -83,9 +84,8 @@ cell_memory.show("00 chat")  # the planner's prediction for full mode on a free 
 model, tokenizer = models.load(CONFIG.chat_model)
 record_result("load_seconds_chat_model", round(time.time() - started, 1))
 reply = prompts.chat(model, tokenizer, conversation, max_new_tokens=T.first_reply_tokens, greedy=True)
-print(f"\n-> {CONFIG.chat_model} stopped by {reply.stopped_by}: " +
-      ("it ended its turn itself" if reply.stopped_by != "max_new_tokens" else
-       "it did not end its turn; it ran to the token limit"))
+print("\n" + say("stop.first_reply_own" if reply.stopped_by != "max_new_tokens" else "stop.first_reply_limit",
+                model=CONFIG.chat_model, stop=reply.stopped_by))
 # %% [markdown]
 # To end its turns, a base model must learn the turn format. In smoke mode this notebook teaches it: **40 LoRA steps
 # on 46 short conversations** (`data/chat_warmup.jsonl`), loss on the answers only, then merged into the weights
@@ -110,7 +110,7 @@ for question in questions:
     print(f"user: {question}\nmodel: ", end="")
     reply = prompts.chat(chat_model, chat_tokenizer, [{"role": "user", "content": question}],
                          max_new_tokens=CONFIG.max_new_tokens, seed=CONFIG.seed)
-    print(f"   [{len(reply.token_ids)} tokens, {reply.tokens_per_second:.1f} tokens/s, stopped by {reply.stopped_by}]")
+    print(say("stop.reply_stats", tokens=len(reply.token_ids), speed=reply.tokens_per_second, stop=reply.stopped_by))
     stops.append(reply.stopped_by)
 record_result("chat_replies_stopped_at_end_of_turn", f"{stops.count('<end_of_turn>')}/{len(stops)}")
 record_result("decode_tokens_per_second", round(reply.tokens_per_second, 1))
@@ -148,7 +148,7 @@ precision.plot_probe(fp32, fp16, bf16);
 policy = precision.policy()
 print(policy)
 token, finite = precision.next_token(model, tokenizer, prompt, dtype=policy.dtype)
-print(f"policy dtype {policy.dtype}: next token {token!r}, logits finite: {finite}")
+print(say("precision.policy_answer", dtype=policy.dtype, token=token, finite=finite))
 record_result("policy_dtype", policy.dtype)
 record_result("policy_next_token", token)
 # %% [markdown]

