@@ -107,3 +107,30 @@ def test_the_design_map_names_files_that_exist():
     paths = set(re.findall(r"`((?:gemma_helpers|scripts|bench|notebooks|tests|docs)/[\w./*-]+|pins\.toml)`", text))
     missing = [p for p in sorted(paths) if not any(ROOT.glob(p.replace("NN_*", "[0-9][0-9]_*")))]
     assert paths and missing == [], f"docs/design.md names files that do not exist: {missing}"
+
+
+def _section(text: str, heading: str) -> str:
+    return text.split(heading, 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_chinese_readme_serves_a_learner_in_china_first():
+    """README.zh-CN: the Chinese notebooks with their badges, China-reachable platforms before Colab with the steps
+    for ModelScope's notebook, and every fix the English FAQ gives."""
+    text = (ROOT / "README.zh-CN.md").read_text()
+    for number, row in times_rows(text).items():
+        assert f"](notebooks/zh/{number}_" in row[1], f"row {number} links the English notebook"
+        assert f"/blob/main/notebooks/zh/{number}_" in row[2], f"row {number} has no Chinese Colab badge"
+    assert "](notebooks/0" not in text, "link the Chinese notebooks (notebooks/zh/)"
+    platforms = [render_docs.cells(line)[1] for line in _section(text, "## 从哪里开始").splitlines()
+                 if line.startswith("| ") and not line.startswith("| 从哪里访问")]
+    assert platforms[0].startswith("魔搭") and platforms[-1] == "Colab", platforms
+    assert text.index("## 从哪里开始") < text.index("## 笔记本"), "where to run comes before the table"
+    steps = _section(text, "## 从哪里开始")
+    for step in ("git clone", "pip config set global.index-url", "%env GEMMA_HUB=modelscope", "requirements-colab.txt",
+                 "Kaggle 需要镜像吗", "AutoDL", "make kit"):
+        assert step in steps, step
+    english_faq = _section((ROOT / "README.md").read_text(), "## Troubleshooting")
+    chinese_faq = _section(text, "## 常见问题")
+    assert chinese_faq.count("\n- **") >= english_faq.count("\n- **")
+    missing = [span for span in re.findall(r"`[^`]+`", english_faq) if span not in chinese_faq]
+    assert missing == [], f"the Chinese FAQ drops what the English one says: {missing}"
