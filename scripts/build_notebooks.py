@@ -207,16 +207,23 @@ def build(source: Path) -> dict:
 # Entry format: a line `=== <key> <hash> ===` (key: title, goal, learn, intro, or cell<N>, N the source's cell index),
 # then the Chinese text up to the next such line.
 ZH_SRC = ROOT / "notebooks" / "src" / "zh"
-# The Chinese environment cell sets the notebook's language first (exercises read GEMMA_LANG).
-ZH_LANGUAGE = 'import os\nos.environ["GEMMA_LANG"] = "zh"  # 本笔记本的语言：练习的检查用中文回答\n'
+# The Chinese environment cell sets the notebook's language first (gemma_helpers.messages and the exercises read
+# GEMMA_LANG: what the package prints, its errors and the exercises' feedback come in Chinese).
+ZH_LANGUAGE = 'import os\nos.environ["GEMMA_LANG"] = "zh"  # 本笔记本的语言：程序打印的说明、报错和练习反馈都用中文\n'
+# Said once in every Chinese notebook's opening: what stays English, and why.
+ZH_ENGLISH_LEFT = ("*代码单元与英文版逐字节相同，所以表格的列名、图上的文字和代码里的名字保持英文；程序打印的说明、报错和"
+                   "练习反馈是中文。*")
 
 
 def run_time_zh(number: str, results: Path | None = None) -> str:
-    """run_time's line in Chinese, from the same files."""
+    """run_time's line in Chinese, from the same files: the estimate's basis is its `basis_zh` there."""
     t4, ci, seconds = run_time_facts(number, results)
+    if not t4.get("basis_zh"):
+        raise SystemExit(f"bench/results/t4_estimates.json: notebook {number}'s estimate has no basis_zh; write its "
+                         "basis in Chinese beside the English one (the same facts and numbers)")
     cpu = f"{seconds} 秒" if seconds < 120 else f"{seconds // 60} 分 {seconds % 60} 秒"
-    return (f"**运行时间**：完整模式下在免费 Colab T4 上约 {t4['minutes']} 分钟（估计值，未实测，依据（英文）："
-            f"{t4['basis']}）；冒烟模式下在 2 核 CPU 上 {cpu}（CI 于 {ci['date']} 实测，"
+    return (f"**运行时间**：完整模式下在免费 Colab T4 上约 {t4['minutes']} 分钟（估计值，未实测，依据："
+            f"{t4['basis_zh']}）；冒烟模式下在 2 核 CPU 上 {cpu}（CI 于 {ci['date']} 实测，"
             "`bench/results/ci_run.json`）。")
 
 
@@ -279,7 +286,7 @@ def build_zh(source: Path) -> dict:
     number = name.split("_")[0]
     learn = "\n".join(f"- {item.strip()}" for item in zh["learn"].split("|"))
     intro = (f"# {number} · {zh['title']}\n\n{badge(f'notebooks/zh/{name}.ipynb')}\n\n{zh['goal']}\n\n"
-             f"**你将学到**\n{learn}\n\n{run_time_zh(number)}\n\n{CHECKED_ZH}\n\n{zh['intro']}\n\n"
+             f"**你将学到**\n{learn}\n\n{run_time_zh(number)}\n\n{CHECKED_ZH}\n\n{zh['intro']}\n\n{ZH_ENGLISH_LEFT}\n\n"
              f"*本笔记本由 `scripts/build_notebooks.py` 从 `notebooks/src/{name}.py`（代码）与 "
              f"`notebooks/src/zh/{name}.md`（中文译文）生成：要修改，请编辑源文件后重新生成。*")
     nb = build(source)

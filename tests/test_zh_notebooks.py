@@ -17,9 +17,32 @@ TRANSLATED = [s for s in SOURCES if (bn.ZH_SRC / f"{s.stem}.md").exists()]
 EXEMPT = "<!-- glossary-exempt: {term} -->"
 
 
-def glossary() -> list[tuple[str, str]]:
-    rows = (bn.ZH_SRC / "glossary.tsv").read_text().splitlines()[1:]
-    return [(row.split("\t")[0], row.split("\t")[1]) for row in rows if row.strip()]
+def glossary() -> list[tuple[str, str, str]]:
+    """(English term, Chinese term, context): a term with several rows takes the first whose context (a regular
+    expression, empty for any) matches the English sentence it stands in: "memory" is 显存 beside GPU words, else 内存."""
+    rows = [row.split("\t") for row in (bn.ZH_SRC / "glossary.tsv").read_text().splitlines()[1:] if row.strip()]
+    return [(row[0], row[1], row[3] if len(row) > 3 else "") for row in rows]
+
+
+def wanted_terms(english: str) -> list[tuple[str, str]]:
+    """The (English term, Chinese term) pairs an English text calls for, each occurrence judged by its sentence."""
+    english = re.sub(r"`[^`]*`", "", english)  # code spans are identifiers, not prose
+    rows = glossary()
+    terms = list(dict.fromkeys(t for t, _, _ in rows))
+    found = []
+    for term in terms:
+        longer = [t for t in terms if len(t) > len(term) and t.lower().startswith(term.lower())]
+        for match in re.finditer(rf"\b{re.escape(term)}", english, re.IGNORECASE):
+            if any(english[match.start():].lower().startswith(t.lower()) for t in longer):
+                continue  # "memory planner" is its own term
+            stops = (". ", "; ", "\n\n", "|")
+            start = max(english.rfind(stop, 0, match.start()) for stop in stops)
+            ends = [i for i in (english.find(stop, match.end()) for stop in stops) if i >= 0]
+            sentence = english[start + 1:min(ends) if ends else len(english)]
+            chinese = next(zh for t, zh, context in rows if t == term and re.search(context, sentence))
+            if (term, chinese) not in found:
+                found.append((term, chinese))
+    return found
 
 
 def test_00_and_its_translation_are_complete_and_built():
@@ -84,16 +107,23 @@ def test_glossary_is_followed(source):
     misses = []
     for key, english in wanted.items():
         zh = have[key][1]
-        english = re.sub(r"`[^`]*`", "", english)  # code spans are identifiers, not prose
-        for term, chinese in glossary():
-            if re.search(rf"\b{re.escape(term)}", english, re.IGNORECASE) and chinese.lower() not in zh.lower() \
-                    and EXEMPT.format(term=term) not in zh:
+        for term, chinese in wanted_terms(english):
+            if chinese.lower() not in zh.lower() and EXEMPT.format(term=term) not in zh:
                 misses.append(f"{key}: '{term}' should be '{chinese}'")
     assert not misses, f"{source.stem}: {misses} (follow notebooks/src/zh/glossary.tsv, or mark an exemption)"
 
 
+def test_memory_is_gpu_memory_beside_gpu_words_and_ram_elsewhere():
+    assert wanted_terms("How much GPU memory the training takes.") == [("memory", "显存")]
+    assert wanted_terms("A T4's memory moves 320 GB/s. A phone keeps half its memory.") == [
+        ("memory", "显存"), ("memory", "内存")]
+    assert wanted_terms("the frozen weights wait in CPU memory, at the price of PCIe traffic") == [("memory", "内存")]
+    assert wanted_terms("A phone keeps half its memory; a free T4 runs 4B") == [("memory", "内存")]
+    assert wanted_terms("`gpu_memory` and the memory planner, per GPU") == [("memory planner", "内存规划器")]
+
+
 def test_glossary_keeps_technical_names_untranslated():
-    terms = {t.lower() for t, _ in glossary()}
+    terms = {t.lower() for t, _, _ in glossary()}
     for name in ("lora", "gguf", "llama.cpp", "unsloth", "token", "elo", "q4_k_m"):
         assert name not in terms
 
@@ -113,3 +143,22 @@ def test_exercise_checks_answer_in_the_notebooks_language(monkeypatch, capsys):
     monkeypatch.setenv(exercises.LANG_ENV, "zh")
     exercises.check_kv_cache_4b_32k(123456.0)
     assert capsys.readouterr().out.startswith("还不对：")
+
+
+def _numbers(text: str) -> set[str]:
+    return set(re.findall(r"\d+(?:[.,]\d+)*", text))
+
+
+@pytest.mark.parametrize("source", TRANSLATED, ids=lambda s: s.stem)
+def test_chinese_headers_say_the_run_time_basis_in_chinese(source):
+    """The header's run-time line renders the estimate's basis_zh (bench/results/t4_estimates.json), which states the
+    English basis's facts: the same numbers, and no English sentence left in the Chinese header."""
+    number = source.stem[:2]
+    entry = json.loads((ROOT / "bench" / "results" / "t4_estimates.json").read_text())["minutes"][number]
+    assert re.search(r"[\u4e00-\u9fff]", entry.get("basis_zh", "")), f"{number}: write basis_zh in Chinese"
+    assert _numbers(entry["basis_zh"]) == _numbers(entry["basis"]), f"{number}: basis_zh states other numbers"
+    header = "".join(json.loads((ROOT / "notebooks" / "zh" / f"{source.stem}.ipynb").read_text())["cells"][0]["source"])
+    assert entry["basis_zh"] in header and entry["basis"] not in header
+    prose = re.sub(r"`[^`]*`|!?\[[^\]]*\]\([^)]*\)", "", header)  # code and links (the badge) are not prose
+    english = re.findall(r"[A-Za-z][A-Za-z'-]*(?:[ ,]+[A-Za-z][A-Za-z'-]*){4,}", prose)
+    assert english == [], f"{source.stem}: English prose in the Chinese header: {english}"
