@@ -158,3 +158,20 @@ def test_the_set_up_check_in_chinese(zh, monkeypatch):
     assert "不是 CPU 版" in found[1] and found[2].startswith("版本与 pins.toml 固定的不一致（trl：未安装，固定版本为 1.15.0）")
     with pytest.raises(FileNotFoundError, match="找不到"):
         envcheck.pins(Path("/nonexistent/pins.toml"))
+
+
+def test_every_call_fills_exactly_the_placeholders_of_its_message():
+    """Each say("key", ...) in the package and the notebooks' sources passes the names its message uses, no more."""
+    calls = 0
+    for path in [*(ROOT / "gemma_helpers").glob("*.py"), *(ROOT / "notebooks" / "src").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "say" and node.args):
+                continue
+            arg = node.args[0]
+            keys = [arg.value] if isinstance(arg, ast.Constant) else [arg.body.value, arg.orelse.value]
+            for key in keys:
+                wanted = {name.split(".")[0].split("[")[0] for name, _, _ in
+                          messages.placeholders(messages.MESSAGES[key]["en"])}
+                assert {k.arg for k in node.keywords} == wanted, f"{path.name} line {node.lineno}: {key}"
+                calls += 1
+    assert calls > 40
