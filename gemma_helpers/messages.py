@@ -18,7 +18,8 @@ import os
 import string
 import unicodedata
 
-# The notebook's language: the same variable, read the same way, as the exercises' checks.
+# The notebook's language: the same variable, read the same way, as the exercises' checks (exercises.language;
+# tests/test_messages.py checks that the two agree; the exercises can take this reader instead of keeping their own).
 LANG_ENV = "GEMMA_LANG"
 LANGUAGES = ("en", "zh")
 
