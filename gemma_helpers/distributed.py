@@ -3,8 +3,15 @@ each process wrote.
 
 :func:`launch` runs ``<python> -m accelerate.commands.launch --config_file launch_configs/<strategy>.yaml
 --num_processes N ... -m <module> <args>`` as one subprocess, logs it to a file, and raises :class:`LaunchError`
-with the log's tail when it fails. accelerate's launcher (torchrun inside) starts and watches the processes; nothing
-here manages them. The same three config files serve GPUs and the CPU.
+with the log's tail when it fails. accelerate's launcher (torchrun inside) starts and watches the processes. The same
+three config files serve GPUs and the CPU.
+
+A launch that is cut short leaves nothing behind (:func:`stop_launch`): the launcher starts in a session (process
+group) of its own, and on a timeout, an exception or a KeyboardInterrupt (a notebook's stop button) every process
+under it gets SIGTERM, then, after a grace period, SIGKILL. The group alone is not enough: torchrun starts each
+worker in a session of its own (torch/distributed/elastic/multiprocessing/subprocess_handler: ``start_new_session``),
+so the workers are found as the launcher's descendants before the first signal and signalled one by one; otherwise
+they would keep their GPUs and the next launch would run out of memory or hang.
 
 What we found about the CPU (accelerate 1.16.0; Colab ships 1.14.0 and Kaggle 1.13.0, whose launcher and state
 code take the same paths):
@@ -33,6 +40,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -136,18 +144,68 @@ def launch(module: str, args: Sequence[str], *, strategy: str = "ddp", num_proce
     with open(log_path, "w") as log:
         log.write("$ " + " ".join(cmd) + "\n")
         log.flush()
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=run_env, start_new_session=True)
         try:
-            proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=run_env, timeout=timeout_s,
-                                  check=False)
+            proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            raise LaunchError(f"{strategy} launch of {module} passed its {timeout_s} s limit; log {log_path}:\n"
-                              f"{log_tail(log_path)}") from None
+            stop_launch(proc)
+            raise LaunchError(f"{strategy} launch of {module} passed its {timeout_s} s limit and was stopped (every "
+                              f"process of it); log {log_path}:\n{log_tail(log_path)}") from None
+        except BaseException:  # KeyboardInterrupt (a notebook's stop button) or any error here: no worker stays
+            stop_launch(proc)
+            raise
     seconds = time.time() - started
     if proc.returncode != 0:
         raise LaunchError(f"{strategy} launch of {module} on {num_processes} process(es) exited with "
                           f"{proc.returncode}; log {log_path}, its end:\n{log_tail(log_path)}")
     ranks = read_ranks(out_dir) if out_dir and any(out_dir.glob("rank*.json")) else []
     return LaunchResult(cmd, proc.returncode, seconds, log_path, strategy, num_processes, cpu, out_dir, ranks)
+
+
+GRACE_S = 10.0  # seconds between SIGTERM and SIGKILL: torchrun forwards SIGTERM to its workers and waits for them
+
+
+def launch_processes(pid: int) -> list:
+    """The launcher and every process under it (psutil.Process objects), found through parent links: torchrun's
+    workers sit in sessions of their own, so a process group does not hold them."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def stop_launch(proc: subprocess.Popen, grace_s: float = GRACE_S) -> list[int]:
+    """End a launch and everything it started: SIGTERM to the launcher's process group and to each descendant
+    (found before any signal, while the parent links still hold), a wait of up to `grace_s`, then SIGKILL to any
+    left. Returns the process ids it signalled."""
+    import psutil
+
+    procs = launch_processes(proc.pid)
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)  # the launcher started the group (start_new_session): its id is the pid
+    except (ProcessLookupError, PermissionError):
+        pass
+    for p in procs:
+        try:
+            p.send_signal(signal.SIGTERM)
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=grace_s)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    psutil.wait_procs(alive, timeout=grace_s)
+    proc.wait()
+    return [p.pid for p in procs]
 
 
 def _out_dir(args: Sequence[str]) -> Path | None:

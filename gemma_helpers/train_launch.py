@@ -7,7 +7,7 @@ processes with DDP, and with FSDP2 (``gemma_helpers/launch_configs/``; start it 
 
 The data are the lesson's offline puzzles (``chess.build_offline_dataset``), the model is loaded by plain
 transformers and PEFT (Unsloth does not run under several processes), and trained on the answers only with the
-lesson's recipe (``train.tokenize_rows``, ``train.add_lora``, ``train.SCHEDULES["text"]``) by the HF Trainer, which
+lesson's recipe (``train.tokenize_rows``, ``train.LORA_TARGETS``, ``train.SCHEDULES["text"]``) by the HF Trainer, which
 drives accelerate itself (its sampler sharding, gradient all-reduce or FSDP2 wrapping, checkpoints). Each process writes ``DIR/rank{r}.json`` (:func:`gemma_helpers.distributed.read_ranks` reads them).
 
 Global batch = per-device batch x processes x grad-accum: 2 processes with batch 1 see, step for step, the examples
@@ -16,9 +16,28 @@ and the loss the Trainer logs is the mean over all of them: the two curves agree
 
 Resume (``--resume``) goes on from ``train.last_checkpoint(DIR)``, also on another process count: a DDP checkpoint
 holds the whole adapter; an FSDP2 one (SHARDED_STATE_DICT) is a torch distributed checkpoint that DCP reshards on
-load. The adapter is saved once, after gathering the full state dict (``accelerator.get_state_dict``); it is not
-merged here: merging LoRA into sharded (DTensor) weights fails, so merge afterwards on one process from the saved
-adapter (``train.save_merged`` after ``peft.PeftModel.from_pretrained``).
+load. The adapter is saved once at the end, from the adapter tensors alone (:func:`save_adapter_from_shards`: each
+LoRA tensor's shards gathered, the base model never); it is not merged here: merging LoRA into sharded (DTensor)
+weights fails, so merge afterwards on one process from the saved adapter (``train.save_merged`` after
+``peft.PeftModel.from_pretrained``).
+
+The sizes that need more than one GPU (4B, 12B, 27B) load as ``Gemma3ForConditionalGeneration``, a SigLIP vision tower
+beside the language model. Read against transformers 5.17, accelerate 1.16 and PEFT, the script trains them so:
+
+* **Text LoRA on the language model only** (:func:`lora_targets`): ``train.LORA_TARGETS`` also names the SigLIP
+  tower's q/k/v projections, whose adapters get no gradient from text, and DDP (``ddp_find_unused_parameters=False``)
+  then stops at the second step ("Expected to have finished reduction in the prior iteration ..."). The adapter's
+  ``target_modules`` says so: a pattern under ``language_model``.
+* **Inputs**: ``input_ids``, ``attention_mask``, ``labels`` and, for the conditional-generation class,
+  ``token_type_ids`` (zeros: no image token), as its processor returns them; transformers 5.17 builds the same causal
+  mask from zeros as from none, and the 4.5x releases refused to train without them.
+* **FSDP2 units**: with a vision tower the script adds ``SiglipEncoderLayer`` to the layer classes to wrap
+  (:func:`wrap_classes`), so each SigLIP layer is a unit of its own instead of the whole tower sitting in the root.
+* **No whole model on one device**: under FSDP the model stays where ``from_pretrained`` put it (rank 0 on the CPU,
+  the others on the meta device with ``fsdp_cpu_ram_efficient_loading``); accelerate moves it to meta, ``fully_shard``
+  places each unit's shard on this rank's device and rank 0's weights are broadcast into the shards. Only DDP and one
+  process move the whole model (their copy) to the device. Activation checkpointing comes from the config's
+  ``fsdp_activation_checkpointing`` (applied to the same layer classes).
 """
 
 from __future__ import annotations
@@ -80,8 +99,11 @@ def requested_strategy() -> str:
     return "ddp" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else "single"
 
 
-def start_state(cpu: bool):
+def start_state(cpu: bool, model_dir: str | Path | None = None):
     """accelerate's process state, started before the Trainer so the model can be placed on this rank's device.
+
+    Under FSDP with a vision tower in `model_dir`, the layer classes to wrap get the SigLIP layer
+    (:func:`wrap_classes`) before accelerate's FSDP plugin reads them from the launcher's environment.
 
     On the CPU, FSDP is asked for but accelerate 1.16 only turns a launch into DistributedType.FSDP on accelerator
     device types (state.py: MULTI_GPU, MULTI_XPU, ...; a CPU launch stays MULTI_CPU, i.e. DDP): here the state is
@@ -100,6 +122,9 @@ def start_state(cpu: bool):
         # tensors to "cpu:1" (the Trainer's optimizer.pt load on resume fails with "don't know how to restore data
         # location"); plain "cpu" is the same memory. ACCELERATE_TORCH_DEVICE is accelerate's own override.
         os.environ["ACCELERATE_TORCH_DEVICE"] = "cpu"
+    wrap_key = "FSDP_TRANSFORMER_CLS_TO_WRAP"  # accelerate's plugin reads it (utils/dataclasses.py)
+    if sharded_by_fsdp() and model_dir is not None and os.environ.get(wrap_key):
+        os.environ[wrap_key] = wrap_classes(model_dir, os.environ[wrap_key])
     state = PartialState(cpu=cpu)
     if cpu and requested_strategy().startswith("fsdp") and state.distributed_type == DistributedType.MULTI_CPU:
         acc = AcceleratorState(cpu=True, dynamo_plugin=TorchDynamoPlugin(), _from_accelerator=True)
@@ -109,26 +134,62 @@ def start_state(cpu: bool):
     return state
 
 
+def has_vision_tower(model_dir: str | Path) -> bool:
+    """True when the model folder holds a Gemma 3 with a vision tower (4B, 12B, 27B: Gemma3ForConditionalGeneration)."""
+    config = json.loads((Path(model_dir) / "config.json").read_text())
+    return "vision_config" in config or any("ConditionalGeneration" in a for a in config.get("architectures") or [])
+
+
+def wrap_classes(model_dir: str | Path, configured: str) -> str:
+    """FSDP's layer classes to wrap for this model: the config's, plus the SigLIP layer where there is a vision tower
+    (a class the model lacks is an error in accelerate, so the config itself names the text layer only)."""
+    from .distributed import VISION_WRAP
+
+    names = [n.strip() for n in configured.split(",") if n.strip()]
+    if has_vision_tower(model_dir):
+        names += [n for n in VISION_WRAP.split(",") if n not in names]
+    return ",".join(names)
+
+
+def lora_targets(model):
+    """Where the adapters go: ``train.LORA_TARGETS`` in a text model; in a model with a vision tower, the same
+    projections of the language model only (a pattern PEFT matches against each module's full name)."""
+    from .train import LORA_TARGETS
+
+    if getattr(model.config, "vision_config", None) is None:
+        return list(LORA_TARGETS)
+    return rf"(.*\.)?language_model\..*\.({'|'.join(LORA_TARGETS)})"
+
+
+def sharded_by_fsdp() -> bool:
+    """True when the launcher asked for FSDP: the model is then placed by fully_shard, shard by shard."""
+    return requested_strategy().startswith("fsdp")
+
+
 def load_student(model_dir: str, device, seed: int, r: int):
-    """(PEFT model on `device`, tokenizer): plain transformers, the precision policy's dtype, LoRA from train."""
+    """(PEFT model, tokenizer): plain transformers, the precision policy's dtype, text LoRA (:func:`lora_targets`).
+
+    DDP and one process: the whole model on `device`. FSDP: nowhere yet (the CPU, or meta on the ranks that
+    cpu_ram_efficient_loading leaves empty); the Trainer's accelerator shards it onto `device`."""
     import torch
+    from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
     from .env import hardware_report
     from .precision import policy
     from .prompts import CHAT_TEMPLATE
-    from .train import add_lora
 
     dtype = "float32" if device.type == "cpu" else policy(hardware_report(), backend="transformers").dtype
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if getattr(tokenizer, "chat_template", None) is None:
         tokenizer.chat_template = CHAT_TEMPLATE
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
-    if any(p.device.type == "meta" for p in model.parameters()):
-        model = model.to_empty(device=device)  # FSDP's cpu_ram_efficient_loading: rank 0's weights arrive later
-    model = model.to(device)
+    if not sharded_by_fsdp():
+        model = model.to(device)  # DDP and one process train a whole copy on each device
     set_seed(seed)  # the same LoRA initialisation on every process and in every run
-    return add_lora(model, r=r, alpha=2 * r, seed=seed, backend="transformers"), tokenizer
+    config = LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0, target_modules=lora_targets(model),
+                        task_type="CAUSAL_LM")
+    return get_peft_model(model, config), tokenizer
 
 
 def stop_at_callback(step: int):
@@ -149,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Train, checkpoint, resume; write rank{r}.json and (on rank 0) the gathered adapter."""
     args = parse_args(argv)
     cpu = on_cpu()
-    state = start_state(cpu)
+    state = start_state(cpu, args.model)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -165,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.stop_at:
         callbacks.append(stop_at_callback(args.stop_at))
     trainer = answers_only_trainer(model, tokenizer, [ex.conversation() for ex in train_rows], args, rows,
-                                   callbacks=callbacks)
+                                   callbacks=callbacks, device=state.device)
     last = train.last_checkpoint(out) if args.resume else None
     if args.resume and last is None:
         raise SystemExit(f"--resume: no checkpoint-N folder under {out}; run once with --save-steps first")
@@ -176,12 +237,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     seconds = time.time() - began
     accelerator = trainer.accelerator
     if not args.no_adapter:
-        save_gathered_adapter(trainer, tokenizer, out / "adapter", args.model)
+        save_adapter_from_shards(trainer, tokenizer, out / "adapter", args.model)
     steps = int(result.global_step)
     record = {
         "rank": accelerator.process_index, "world_size": accelerator.num_processes,
         "strategy": requested_strategy(), "distributed_type": str(accelerator.distributed_type).split(".")[-1],
-        "fsdp": bool(trainer.is_fsdp_enabled),
+        "fsdp": bool(trainer.is_fsdp_enabled), **model_facts(trainer),
         "backend": _backend(), "device": str(accelerator.device), "threads": _threads(),
         "losses": [[int(h["step"]), float(h["loss"])] for h in trainer.state.log_history if "loss" in h],
         "startup_seconds": round(startup_s, 2), "seconds": round(seconds, 2), "steps": steps,
@@ -200,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def answers_only_trainer(model, tokenizer, conversations, args: argparse.Namespace, rows_wanted: int,
-                         callbacks=()):
+                         callbacks=(), device=None):
     """A plain transformers Trainer on the lesson's rows: loss on the answers only, ``train.SCHEDULES["text"]``; the
     first `rows_wanted` rows whose answer fits in ``--seq-len``.
 
@@ -226,6 +287,7 @@ def answers_only_trainer(model, tokenizer, conversations, args: argparse.Namespa
         raise SystemExit(f"--seq-len {args.seq_len} cuts off every answer (the prompts are longer): raise it")
     rows = kept[:rows_wanted]
     pad = tokenizer.pad_token_id
+    needs_token_types = getattr(model.config, "vision_config", None) is not None
 
     def collate(batch):
         width = max(len(r["input_ids"]) for r in batch)
@@ -235,10 +297,14 @@ def answers_only_trainer(model, tokenizer, conversations, args: argparse.Namespa
         for i, r in enumerate(batch):  # right padding, as TRL's collator
             n = len(r["input_ids"])
             ids[i, :n], labels[i, :n], mask[i, :n] = torch.tensor(r["input_ids"]), torch.tensor(r["labels"]), 1
-        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+        batch = {"input_ids": ids, "labels": labels, "attention_mask": mask}
+        if needs_token_types:  # Gemma3ForConditionalGeneration: 0 text, 1 image (its processor's output)
+            batch["token_type_ids"] = torch.zeros_like(ids)
+        return batch
 
-    device = str(next(model.parameters()).device)
-    flags = {} if device.startswith(("cpu", "meta")) else train.precision_for(model, "transformers").trainer_flags
+    # the device this rank trains on (under FSDP the model is not there yet: fully_shard places it)
+    device = str(device) if device is not None else str(next(model.parameters()).device)
+    flags = {} if device.startswith(("cpu", "meta")) else _gpu_precision().trainer_flags
     targs = TrainingArguments(
         output_dir=args.out, max_steps=args.steps, per_device_train_batch_size=args.per_device_batch,
         gradient_accumulation_steps=args.grad_accum, learning_rate=args.learning_rate,
@@ -258,20 +324,55 @@ def answers_only_trainer(model, tokenizer, conversations, args: argparse.Namespa
     return trainer
 
 
-def save_gathered_adapter(trainer, tokenizer, path: Path, base: str) -> Path:
-    """The LoRA adapter from the full (gathered) state dict, written by the main process only.
+def save_adapter_from_shards(trainer, tokenizer, path: Path, base: str) -> Path:
+    """The LoRA adapter alone, written by the main process: each adapter tensor's shards gathered (a collective
+    under FSDP2, so every process calls this), the frozen base never (a full state dict would gather the whole
+    base model to rank 0: 55 GB of CPU memory for 27B in bfloat16, to keep a few MB).
 
-    Every process must call this: under FSDP the gather is a collective. The adapter is not merged here: merging
-    into sharded weights fails; merge on one process from this folder instead."""
+    Not merged here: merging into sharded weights fails; merge on one process from this folder instead."""
     accelerator = trainer.accelerator
-    state_dict = accelerator.get_state_dict(trainer.model)  # FSDP2: full_state_dict gathered to rank 0
+    model = accelerator.unwrap_model(trainer.model)
+    adapter = {}
+    for name, tensor in model.state_dict().items():  # FSDP2: DTensor shards (the checkpoint wrapper's prefix removed)
+        if "lora_" not in name:
+            continue
+        full = tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor  # one adapter tensor at a time
+        if accelerator.is_main_process:
+            adapter[name] = full.detach().to("cpu").clone()
     if accelerator.is_main_process:
         from .tokenizer_files import saved_with_tokenizer_files
 
-        accelerator.unwrap_model(trainer.model).save_pretrained(str(path), state_dict=state_dict)
+        model.save_pretrained(str(path), state_dict=adapter)
         saved_with_tokenizer_files(tokenizer, path, base)
     accelerator.wait_for_everyone()
     return path
+
+
+def model_facts(trainer) -> dict:
+    """What was trained, for the rank file: the architecture, the adapted modules (and whether any sits in the vision
+    tower), the FSDP units by class, and the layers wrapped for activation checkpointing."""
+    from collections import Counter
+
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    lora = [n for n, m in model.named_modules() if hasattr(m, "lora_A") and len(m.lora_A)]
+    try:
+        from torch.distributed.fsdp import FSDPModule
+    except ImportError:  # pragma: no cover - torch without FSDP2
+        FSDPModule = ()  # noqa: N806
+    units = Counter(type(m).__name__ for m in trainer.model.modules() if FSDPModule and isinstance(m, FSDPModule))
+    checkpointed = Counter(type(m._checkpoint_wrapped_module).__name__ for m in trainer.model.modules()
+                           if hasattr(m, "_checkpoint_wrapped_module"))
+    return {"architecture": type(base).__name__, "lora_modules": len(lora),
+            "lora_in_vision_tower": sum("vision_tower" in n for n in lora),
+            "fsdp_units": dict(sorted(units.items())), "activation_checkpointed": dict(sorted(checkpointed.items()))}
+
+
+def _gpu_precision():
+    from .env import hardware_report
+    from .precision import policy
+
+    return policy(hardware_report(), backend="transformers")
 
 
 def _backend() -> str | None:

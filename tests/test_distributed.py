@@ -1,9 +1,10 @@
 """distributed + train_launch: one training script under accelerate's launcher on 1 process, DDP and FSDP2 (gloo,
 on this CPU), checkpoints that resume on another process count, and the pure parts (configs, argv, rank files).
 
-The launches use the Hub stand-in's tiny Gemma3ForCausalLM (the real architecture and the released 262k
-tokenizer; scripts/hub_standin/build.py) so a step takes a fraction of a second; each launch still pays accelerate's
-and torch's start-up (about 10 s per process on 2 cores). Marked ``distributed`` (``-m "not distributed"`` skips them).
+The launches use the Hub stand-in's tiny Gemma3ForConditionalGeneration (the architecture of 4B, 12B and 27B, the
+sizes that need more than one GPU: a SigLIP tower beside the language model, the released 262k tokenizer;
+scripts/hub_standin/build.py) so a step takes a fraction of a second; each launch still pays accelerate's and torch's
+start-up (about 10 s per process on 2 cores). Marked ``distributed`` (``-m "not distributed"`` skips them).
 """
 
 from __future__ import annotations
@@ -135,12 +136,52 @@ def test_missing_model_folder_is_a_clear_error_before_any_launch(tmp_path):
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
-    """The Hub stand-in's tiny Gemma3ForCausalLM (2 layers, hidden 64, the released 262k tokenizer)."""
+    """The Hub stand-in's tiny Gemma3ForConditionalGeneration, built as it serves it under the 4B id: 2 text layers
+    of hidden 64, a one-layer SigLIP tower at the real 896 px, the released 262k tokenizer."""
     build = load_script("scripts/hub_standin/build.py", "hub_standin_build")
-    out = tmp_path_factory.mktemp("tiny") / "gemma-3-tiny"
+    out = tmp_path_factory.mktemp("tiny") / "gemma-3-4b-tiny"
     out.mkdir()
-    build.build_text_model("unsloth/gemma-3-270m-it", out, build.released_tokenizer_dir(), {}, 0)
+    tokenizer = build.released_tokenizer_dir()
+    build.build_vision_model("unsloth/gemma-3-4b-it", out, build.vision_processor(tokenizer), 0, tokenizer, {})
     return out
+
+
+LANGUAGE_LORA = 2 * 7  # two text layers x train.LORA_TARGETS' seven projections; none in the SigLIP tower
+
+
+def test_fsdp_loading_places_no_whole_model_on_a_device(tiny_model, monkeypatch):
+    """Under FSDP the script leaves the model where from_pretrained put it, for fully_shard to place shard by shard:
+    asked for a CUDA device (this torch has none, so any whole-model move would fail), it moves nothing there. Its
+    LoRA sits on the language model only, and the conditional-generation class trains with the token_type_ids its
+    processor gives text (zeros), the same loss as without them in transformers 5.17."""
+    import torch
+
+    from gemma_helpers import train_launch
+
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    monkeypatch.setenv("FSDP_VERSION", "2")
+    moves = []
+    to = torch.nn.Module.to
+
+    def spy(module, *args, **kwargs):
+        moves.append((type(module).__name__, [str(a) for a in (*args, *kwargs.values())]))
+        return to(module, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Module, "to", spy)
+    model, _ = train_launch.load_student(str(tiny_model), torch.device("cuda"), 3407, 8)
+    assert not [m for m in moves if any("cuda" in a for a in m[1])], moves
+    assert {p.device.type for p in model.parameters()} == {"cpu"}
+    assert type(model.get_base_model()).__name__ == "Gemma3ForConditionalGeneration"
+    adapted = [n for n, m in model.named_modules() if hasattr(m, "lora_A") and len(m.lora_A)]
+    assert len(adapted) == LANGUAGE_LORA and all(".language_model." in n for n in adapted), adapted
+    monkeypatch.setattr(torch.nn.Module, "to", to)
+    ids = torch.tensor([[2, 105, 2364, 107, 4521, 106]])
+    model.train()
+    with_types = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids,
+                       token_type_ids=torch.zeros_like(ids)).loss
+    without = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids).loss
+    assert torch.isfinite(with_types) and torch.allclose(with_types, without)
+    assert train_launch.wrap_classes(tiny_model, "Gemma3DecoderLayer") == distributed.VISION_WRAP
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +216,8 @@ def test_ddp_on_two_processes_follows_one_process_with_grad_accum(single_and_ddp
     assert distributed.same_curve(curve_1, curve_2, rel=1e-4), (curve_1, curve_2)
     assert curve_2[-1][1] < curve_2[0][1]  # and it learns
     assert one.ranks[0]["tokens_seen"] == r0["tokens_seen"]  # counted over every process
+    assert (r0["architecture"], r0["lora_modules"], r0["lora_in_vision_tower"]) == (
+        "Gemma3ForConditionalGeneration", LANGUAGE_LORA, 0)
     assert (Path(two.out_dir) / "adapter" / "adapter_model.safetensors").is_file()
 
 
@@ -200,7 +243,14 @@ def test_fsdp2_sharded_checkpoint_resumes_on_one_process(tiny_model, tmp_path):
     assert (r0["distributed_type"], r0["fsdp"], r0["backend"], r0["world_size"]) == ("FSDP", True, "gloo", 2)
     shards = sorted(p.name for p in (tmp_path / "fsdp" / "checkpoint-2" / "pytorch_model_fsdp_0").glob("*.distcp"))
     assert shards == ["__0_0.distcp", "__1_0.distcp"]  # one shard per process: torch distributed checkpoint
-    assert (tmp_path / "fsdp" / "adapter" / "adapter_model.safetensors").is_file()  # gathered, then saved once
+    # each SigLIP layer is an FSDP unit of its own, and both layer kinds are checkpointed (fsdp2.yaml's key)
+    assert r0["fsdp_units"].get("SiglipEncoderLayer") == 1 and r0["fsdp_units"].get("Gemma3DecoderLayer") == 2
+    assert r0["activation_checkpointed"] == {"Gemma3DecoderLayer": 2, "SiglipEncoderLayer": 1}
+    from safetensors import safe_open
+
+    with safe_open(tmp_path / "fsdp" / "adapter" / "adapter_model.safetensors", "pt") as saved:
+        keys = list(saved.keys())  # the adapter alone, gathered tensor by tensor from the shards
+    assert len(keys) == 2 * LANGUAGE_LORA and all("lora_" in k and ".language_model." in k for k in keys), keys
 
     cut = tmp_path / "cut"  # a disconnect after step 2: checkpoint-2 is what is left
     shutil.copytree(tmp_path / "fsdp", cut, ignore=shutil.ignore_patterns("checkpoint-4", "rank*.json", "adapter"))
@@ -215,6 +265,46 @@ def test_fsdp2_sharded_checkpoint_resumes_on_one_process(tiny_model, tmp_path):
     assert all(loss == loss and abs(loss) < 1e3 for loss in losses)  # finite
     # DCP resharded the 2-process model and optimizer onto 1 process: steps 3 and 4 repeat the unbroken run's.
     assert distributed.same_curve(rank["losses"], r0["losses"], rel=1e-4), (rank["losses"], r0["losses"])
+
+
+WORKER = """import os, sys, time
+from pathlib import Path
+Path(sys.argv[1], "worker" + os.environ.get("RANK", "0")).write_text(str(os.getpid()))
+time.sleep(600)
+"""
+
+
+@pytest.mark.distributed
+def test_an_interrupted_launch_leaves_no_worker(tmp_path, monkeypatch):
+    """A notebook's stop button (KeyboardInterrupt) during a two-process launch: the launcher and both workers,
+    which torchrun starts in sessions of their own, are gone when launch() returns."""
+    import os
+    import signal
+    import threading
+    import time
+
+    import psutil
+
+    (tmp_path / "sleeper.py").write_text(WORKER)
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+
+    def interrupt_when_both_run():
+        deadline = time.time() + 240
+        while time.time() < deadline and len(list(tmp_path.glob("worker*"))) < 2:
+            time.sleep(0.2)
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_when_both_run, daemon=True).start()
+    started = time.time()
+    with pytest.raises(KeyboardInterrupt):
+        distributed.launch("sleeper", [str(tmp_path)], strategy="ddp", num_processes=2, cpu=True,
+                           log_path=tmp_path / "launch.log", timeout_s=300)
+    pids = [int(p.read_text()) for p in sorted(tmp_path.glob("worker*"))]
+    print(f"interrupted after {time.time() - started:.1f} s; workers {pids}")
+    assert len(pids) == 2
+    left = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert not left, f"workers {left} outlived the interrupted launch"
 
 
 @pytest.mark.distributed
