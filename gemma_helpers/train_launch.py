@@ -36,8 +36,12 @@ beside the language model. Read against transformers 5.17, accelerate 1.16 and P
 * **No whole model on one device**: under FSDP the model stays where ``from_pretrained`` put it (rank 0 on the CPU,
   the others on the meta device with ``fsdp_cpu_ram_efficient_loading``); accelerate moves it to meta, ``fully_shard``
   places each unit's shard on this rank's device and rank 0's weights are broadcast into the shards. Only DDP and one
-  process move the whole model (their copy) to the device. Activation checkpointing comes from the config's
-  ``fsdp_activation_checkpointing`` (applied to the same layer classes).
+  process move the whole model (their copy) to the device.
+* **Activation checkpointing** is asked for by the config's ``fsdp_activation_checkpointing`` and done by
+  transformers' own layer checkpointing (:func:`take_activation_checkpointing`): accelerate's way wraps each layer in
+  torch's checkpoint wrapper, whose "_checkpoint_wrapped_module." in the module names hides the adapter from PEFT's
+  state-dict filter, so the Trainer's sharded checkpoints held no adapter at all and a resumed run started from
+  scratch (the CPU rehearsal found it: a resumed loss 1% off).
 """
 
 from __future__ import annotations
@@ -161,6 +165,17 @@ def lora_targets(model):
     return rf"(.*\.)?language_model\..*\.({'|'.join(LORA_TARGETS)})"
 
 
+def take_activation_checkpointing() -> bool:
+    """True when the launcher's FSDP config asks for activation checkpointing; the request is then taken from
+    accelerate (its wrapper would rename the layers, see the module docstring) and the Trainer checkpoints the
+    same layers through transformers' ``gradient_checkpointing`` instead. Call before accelerate's state starts."""
+    key = "FSDP_ACTIVATION_CHECKPOINTING"  # what accelerate's launcher sets from fsdp_activation_checkpointing
+    if not (sharded_by_fsdp() and os.environ.get(key, "").lower() == "true"):
+        return False
+    os.environ[key] = "false"
+    return True
+
+
 def sharded_by_fsdp() -> bool:
     """True when the launcher asked for FSDP: the model is then placed by fully_shard, shard by shard."""
     return requested_strategy().startswith("fsdp")
@@ -184,6 +199,10 @@ def load_student(model_dir: str, device, seed: int, r: int):
     if getattr(tokenizer, "chat_template", None) is None:
         tokenizer.chat_template = CHAT_TEMPLATE
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
+    # no key/value cache in training: under activation checkpointing the recomputed forward would append its keys
+    # to the cache a second time (a 2x-long key against the mask: "size of tensor a (180) must match ... (90)")
+    for config in {id(c): c for c in (model.config, model.config.get_text_config())}.values():
+        config.use_cache = False
     if not sharded_by_fsdp():
         model = model.to(device)  # DDP and one process train a whole copy on each device
     set_seed(seed)  # the same LoRA initialisation on every process and in every run
@@ -210,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Train, checkpoint, resume; write rank{r}.json and (on rank 0) the gathered adapter."""
     args = parse_args(argv)
     cpu = on_cpu()
+    checkpoint_layers = take_activation_checkpointing()
     state = start_state(cpu, args.model)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -226,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.stop_at:
         callbacks.append(stop_at_callback(args.stop_at))
     trainer = answers_only_trainer(model, tokenizer, [ex.conversation() for ex in train_rows], args, rows,
-                                   callbacks=callbacks, device=state.device)
+                                   callbacks=callbacks, device=state.device, checkpoint_layers=checkpoint_layers)
     last = train.last_checkpoint(out) if args.resume else None
     if args.resume and last is None:
         raise SystemExit(f"--resume: no checkpoint-N folder under {out}; run once with --save-steps first")
@@ -261,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def answers_only_trainer(model, tokenizer, conversations, args: argparse.Namespace, rows_wanted: int,
-                         callbacks=(), device=None):
+                         callbacks=(), device=None, checkpoint_layers: bool = False):
     """A plain transformers Trainer on the lesson's rows: loss on the answers only, ``train.SCHEDULES["text"]``; the
     first `rows_wanted` rows whose answer fits in ``--seq-len``.
 
@@ -313,7 +333,8 @@ def answers_only_trainer(model, tokenizer, conversations, args: argparse.Namespa
         save_strategy="steps" if args.save_steps else "no", save_steps=args.save_steps or 500, save_total_limit=2,
         report_to=[], optim="adamw_torch", seed=args.seed, data_seed=args.seed, disable_tqdm=True,
         remove_unused_columns=False, include_num_input_tokens_seen="non_padding",
-        ddp_find_unused_parameters=False,  # LoRA: every adapter weight gets a gradient each step
+        ddp_find_unused_parameters=False,  # LoRA on the language model: every adapter weight gets a gradient
+        gradient_checkpointing=checkpoint_layers, gradient_checkpointing_kwargs={"use_reentrant": False},
         accelerator_config={"use_configured_state": True},  # keep start_state's state (else the Trainer resets it)
         use_cpu=device.startswith("cpu"), **flags)
     trainer = Trainer(model=model, args=targs, train_dataset=Dataset.from_list(rows), data_collator=collate,
@@ -342,7 +363,19 @@ def save_adapter_from_shards(trainer, tokenizer, path: Path, base: str) -> Path:
     if accelerator.is_main_process:
         from .tokenizer_files import saved_with_tokenizer_files
 
-        model.save_pretrained(str(path), state_dict=adapter)
+        if not adapter:
+            raise RuntimeError(f"no LoRA tensor in the model's state dict (keys such as {list(model.state_dict())[:3]})")
+        # Written here rather than by PEFT's save_pretrained, whose filter finds the adapter's modules by their
+        # names, which carry the activation checkpoint wrapper's "_checkpoint_wrapped_module." (the state dict's
+        # keys do not): it would write an empty file. The keys and files are PEFT's own: the adapter's name dropped
+        # from each key (peft.utils.save_and_load), adapter_model.safetensors and adapter_config.json.
+        from safetensors.torch import save_file
+
+        active = model.active_adapter
+        path.mkdir(parents=True, exist_ok=True)
+        save_file({k.replace(f".{active}.", "."): v.contiguous() for k, v in adapter.items()},
+                  str(path / "adapter_model.safetensors"), metadata={"format": "pt"})
+        model.peft_config[active].save_pretrained(str(path))
         saved_with_tokenizer_files(tokenizer, path, base)
     accelerator.wait_for_everyone()
     return path
@@ -360,9 +393,15 @@ def model_facts(trainer) -> dict:
         from torch.distributed.fsdp import FSDPModule
     except ImportError:  # pragma: no cover - torch without FSDP2
         FSDPModule = ()  # noqa: N806
-    units = Counter(type(m).__name__ for m in trainer.model.modules() if FSDPModule and isinstance(m, FSDPModule))
-    checkpointed = Counter(type(m._checkpoint_wrapped_module).__name__ for m in trainer.model.modules()
-                           if hasattr(m, "_checkpoint_wrapped_module"))
+    def unit(module) -> str:  # fully_shard names the class FSDP<class>; a checkpointed layer's unit is its wrapper
+        name = type(getattr(module, "_checkpoint_wrapped_module", module)).__name__
+        return name.removeprefix("FSDP")
+
+    units = Counter(unit(m) for m in trainer.model.modules() if FSDPModule and isinstance(m, FSDPModule))
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    checkpointed = Counter(unit(m) for m in trainer.model.modules() if hasattr(m, "_checkpoint_wrapped_module")
+                           or (isinstance(m, GradientCheckpointingLayer) and m.gradient_checkpointing))
     return {"architecture": type(base).__name__, "lora_modules": len(lora),
             "lora_in_vision_tower": sum("vision_tower" in n for n in lora),
             "fsdp_units": dict(sorted(units.items())), "activation_checkpointed": dict(sorted(checkpointed.items()))}
