@@ -331,7 +331,8 @@ class MultiGpuSettings:
     can be compared. ``processes`` None: one per GPU (the launcher's default on a GPU machine); on the CPU, 2.
     """
 
-    model: str  # the model every launch trains (smoke: the embedded 270M; full: the lesson's 270M IT)
+    model: str  # the model every launch trains (smoke: the embedded 270M; full: the 4B, the architecture of the sizes
+    #            that need more than one GPU, where one GPU here holds it in the script's dtype)
     steps: int  # optimizer steps of each training launch
     per_device_batch: int
     seq_len: int  # tokens per example (rows are cut to this)
@@ -342,6 +343,9 @@ class MultiGpuSettings:
     processes: int | None = None
     time_budget_s: float | None = None  # each training launch stops here (smoke), whatever steps remain
     plan_sizes: tuple[str, ...] = ("12b", "27b")  # the sizes whose multi-GPU plans the notebook shows
+    # trained instead where one GPU cannot hold `model` in the script's dtype (single and DDP keep a whole copy on
+    # each GPU; multigpu_lesson.lesson_model asks multigpu_plan): a T4 trains in float32, and a 4B needs ~17 GB
+    fallback_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -490,10 +494,13 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None, scal
                                   parity_positions=_n(512, k, 64), speed_tokens=128, speed_prompt_tokens=512,
                                   server_requests=4, vision_export=ExportSettings.vision_flag(FULL)),
             tour=TourSettings(chat_model="unsloth/gemma-3-270m-it"),
-            # Kaggle's 2x T4: the lesson's 270M IT, 60 steps (Unsloth's notebooks' count) at 2 x 512 tokens per GPU
-            multigpu=MultiGpuSettings(model="unsloth/gemma-3-270m-it", steps=_n(60, k, 4), per_device_batch=2,
+            # The 4B's architecture (Gemma3ForConditionalGeneration, as 12B and 27B) where one GPU holds it in the
+            # script's dtype (Ampere or newer); Kaggle's 2x T4 (float32 there) the lesson's 270M IT. 60 steps
+            # (Unsloth's notebooks' count) at 2 x 512 tokens per GPU
+            multigpu=MultiGpuSettings(model="unsloth/gemma-3-4b-it", steps=_n(60, k, 4), per_device_batch=2,
                                       seq_len=512, train_rows=_n(2_000, k, 32), save_steps=_n(30, k, 2),
-                                      mmlu_items=_n(200, k, 8), chess_items=_n(100, k, 8)),
+                                      mmlu_items=_n(200, k, 8), chess_items=_n(100, k, 8),
+                                      fallback_model="unsloth/gemma-3-270m-it"),
             flags=_flags(FULL, has_cuda),
             substitutes={} if has_cuda else dict(GPU_SUBSTITUTES), scale=k,
         )

@@ -58,12 +58,35 @@ def here(settings) -> Here:
     return Here(settings.processes or 2, True)
 
 
+def lesson_model(settings) -> tuple[str, str]:
+    """(model id, why): the settings' model where one GPU here holds it for the launched script (single and DDP keep
+    a whole copy per GPU; multigpu_plan.script_plan in the script's dtype), else ``settings.fallback_model``. On the
+    CPU (the full-mode rehearsal, or smoke mode) the settings' model."""
+    import re
+
+    from .catalog import CATALOG
+    from .multigpu_plan import Machine, script_plan
+
+    h = here(settings)
+    size = re.search(r"gemma-3-(\d+[mb])", settings.model)
+    if h.cpu or not settings.fallback_model or not size or size.group(1) not in CATALOG:
+        return settings.model, "the settings' model"
+    bf16 = h.compute_capability is not None and float(h.compute_capability) >= 8.0
+    gpu = Machine(h.gpu_name or "this GPU", 1, max(0.0, (h.gpu_gb or 0.0) - 1.0), bf16, "none", 100.0, "torch")
+    plan = script_plan(size.group(1), gpu, "one GPU", settings.per_device_batch, settings.seq_len)
+    if plan.fits:
+        return settings.model, f"one {h.gpu_name} holds it in {plan.dtype} (about {plan.per_gpu_gb:.0f} GB, est.)"
+    return settings.fallback_model, (f"{settings.model} needs about {plan.per_gpu_gb:.0f} GB in {plan.dtype} on one "
+                                     f"GPU (est.), more than this {h.gpu_name}'s {gpu.usable_gb:.0f} GB usable")
+
+
 def model_folder(settings) -> Path:
-    """The settings' model as a local folder (the launched processes load it; a hub id is downloaded once here)."""
+    """The lesson's model (:func:`lesson_model`) as a local folder (the launched processes load it; a hub id is
+    downloaded once here)."""
     from .models import resolve
     from .sources import model_folder as download
 
-    path = resolve(settings.model)
+    path = resolve(lesson_model(settings)[0])
     return Path(path) if Path(path).expanduser().exists() else Path(download(path))
 
 

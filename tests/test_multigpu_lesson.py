@@ -39,3 +39,19 @@ def test_lm_eval_sizes_the_model_to_the_dtype_the_gpus_must_use():
     assert "gemma-3-4b-it,tensor_parallel_size=2" in vllm and "dtype=float32" in vllm  # 8.6 GB per T4
     h100 = lesson.Here(8, False, "NVIDIA H100 80GB HBM3", "9.0", 85.0)
     assert "gemma-3-27b-it,dtype=bfloat16" in lesson.lm_eval_line(h100, "hf")
+
+
+def test_the_lesson_trains_the_4b_architecture_where_one_gpu_holds_it(monkeypatch):
+    """Single and DDP keep a whole copy per GPU: the 4B where one GPU holds it in the script's dtype (bf16 on an
+    H100), the fallback on a T4 (float32 there: ~17 GB of weights alone), the settings' model on the CPU."""
+    from gemma_helpers.env import build_config
+
+    s = build_config("full", has_cuda=True, scale=0.05).multigpu
+    assert s.model == "unsloth/gemma-3-4b-it" and s.fallback_model == "unsloth/gemma-3-270m-it"
+    monkeypatch.setattr(lesson, "here", lambda _: lesson.Here(2, False, "Tesla T4", "7.5", 15.8))
+    model, why = lesson.lesson_model(s)
+    assert model == s.fallback_model and "float32" in why
+    monkeypatch.setattr(lesson, "here", lambda _: lesson.Here(8, False, "NVIDIA H100 80GB HBM3", "9.0", 85.0))
+    assert lesson.lesson_model(s)[0] == s.model and "bfloat16" in lesson.lesson_model(s)[1]
+    monkeypatch.setattr(lesson, "here", lambda _: lesson.Here(2, True))
+    assert lesson.lesson_model(s)[0] == s.model  # the full-mode rehearsal: the stand-in's tiny 4B

@@ -56,18 +56,38 @@ for size in S.plan_sizes:
 # %% [markdown]
 # The step times are estimates (datasheet TFLOPs and an assumed utilisation), and a T4 has no bfloat16: Gemma 3's
 # activations overflow float16 (notebook 00), so on a T4 the plan counts float32 activations, and a multi-GPU run
-# there must keep them (Unsloth's float32 islands) or train in float32. Under FSDP with 4-bit weights,
-# `bnb_4bit_quant_storage` must equal the dtype the model is loaded in, or FSDP cannot flatten the shards; and an
-# adapter is merged only after the shards are gathered (`gemma_helpers/launch_configs/fsdp2.yaml` notes both).
+# there must keep them (Unsloth's float32 islands) or train in float32.
+#
+# The plans above are Unsloth's path. This notebook's own training script (next section) is plain transformers and
+# PEFT, and it is planned apart: float32 on a T4 (4 bytes a parameter and the T4's 8.1 float32 TFLOPs, about 8x
+# slower than Unsloth's float16), bfloat16 on Ampere or newer, every layer's activations kept on one GPU and with
+# DDP, activation checkpointing with FSDP2. Which tool to use on which machine, with the memory per GPU each one
+# predicts for the three sizes that need more than one free GPU (estimates from the architecture, batch 1 x 512
+# tokens per GPU, computed by `multigpu_plan.tool_table`; sources in the last column):
+# %%
+pd.DataFrame(multigpu_plan.tool_table())
+# %% [markdown]
+# Read it: on **one T4**, Unsloth's QLoRA (12B fits, 27B does not). On **Kaggle's two T4s**, Unsloth's layer split
+# for QLoRA up to 27B, or this script for 16-bit LoRA of the 4B with FSDP2 (in float32, about 14 of 15 GB: tight).
+# On **A100 or H100 nodes**, this script with FSDP2 in bfloat16 for every size. Sharded QLoRA is not in the table:
+# it works with FSDP1 and a 4-bit storage dtype equal to the compute dtype; under FSDP2, 4-bit weights stored as
+# uint8 are left unsharded (no saving) and a float storage gives wrong outputs (bitsandbytes#1945).
+# `gemma_helpers/launch_configs/fsdp2.yaml` says this with its sources. An adapter is merged only after training,
+# on one process, from the saved adapter.
 #
 # ## 2. One script, launched as one process and as two
 #
 # `gemma_helpers.train_launch` is one training script: the chess LoRA of notebook 03, through the Hugging Face
 # Trainer. `accelerate launch` starts it as N processes; the config file names the strategy
-# (`gemma_helpers/launch_configs/`: `single`, `ddp`, `fsdp2`), and the script does not change. This is the command
-# the notebook runs. On the CPU the launcher also gets `ACCELERATE_USE_CPU=true` in its environment (gloo between the
-# processes); on a GPU machine the same line starts one process per GPU (nccl):
+# (`gemma_helpers/launch_configs/`: `single`, `ddp`, `fsdp2`), and the script does not change. In full mode it
+# trains the 4B where one GPU here holds it (single and DDP keep a whole copy per GPU), else the 270M: the 4B has
+# the architecture of 12B and 27B, a vision tower beside the language model, and the script puts LoRA on the
+# language model only. This is the command the notebook runs. On the CPU the launcher also gets
+# `ACCELERATE_USE_CPU=true` in its environment (gloo between the processes); on a GPU machine the same line starts
+# one process per GPU (nccl):
 # %%
+MODEL, WHY = multigpu_lesson.lesson_model(S)
+print(f"the launches train {MODEL} ({WHY})")
 print(multigpu_lesson.command_line(S, "ddp", HERE.processes))
 # %% [markdown]
 # The **global batch** is what one optimizer step learns from: per-device batch x processes x gradient accumulation.
