@@ -51,7 +51,8 @@ from pathlib import Path
 CONFIGS = Path(__file__).resolve().parent / "launch_configs"
 STRATEGIES = ("single", "ddp", "fsdp2")
 # FSDP2's wrap classes for a vision model (Gemma3ForConditionalGeneration): the SigLIP tower's layers too
-# (transformers models/siglip/modeling_siglip.py). fsdp2.yaml names the text layer alone, which every Gemma 3 has.
+# (transformers models/siglip/modeling_siglip.py). fsdp2.yaml names the text layer alone, which every Gemma 3 has;
+# train_launch adds the SigLIP layer itself when the model has a vision tower (train_launch.wrap_classes).
 VISION_WRAP = "Gemma3DecoderLayer,SiglipEncoderLayer"
 
 
