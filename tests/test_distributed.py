@@ -38,6 +38,7 @@ def test_each_strategy_has_its_config_and_fsdp2_wraps_real_classes():
     assert cfg["fsdp_version"] == 2 and cfg["fsdp_state_dict_type"] == "SHARDED_STATE_DICT"
     assert cfg["fsdp_auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
     assert cfg["fsdp_cpu_ram_efficient_loading"] and cfg["fsdp_sync_module_states"]  # the launcher wants both
+    assert cfg["fsdp_activation_checkpointing"] is True  # long sequences of the big sizes; the script honours it
     for name in (cfg["fsdp_transformer_layer_cls_to_wrap"], *distributed.VISION_WRAP.split(",")):
         assert hasattr(gemma3, name) or hasattr(siglip, name), f"{name} is no class of transformers' Gemma 3"
     for strategy in distributed.STRATEGIES:  # the same file on GPUs and CPUs: the CPU is a launch flag
