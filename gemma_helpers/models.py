@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from filelock import FileLock
+
 from . import provenance, tokenizer_files
 from .catalog import CATALOG, GemmaSize, get_size, size_table  # noqa: F401  (re-exported)
 from .env import EMBEDDED, TINY_VISION, cache_dir
@@ -96,8 +98,15 @@ def embedded_model_dir(rebuild: bool = False) -> Path:
     """The embedded model as a plain HF folder (fp32 safetensors + tokenizer with our chat template, and the
     SentencePiece tokenizer.model rebuilt from the GGUF's vocabulary, as the released repos carry one); built once."""
     target = cache_dir() / "gemma-3-270m-hf"
-    if _has_manifest(target, "converted.json") and not rebuild:
+    if _is_built(target, "converted.json") and not rebuild:
         return _with_sentencepiece(_with_current_template(target))
+    with FileLock(f"{target}.lock"):  # two notebooks (or a notebook and `make env`) started at once build it once
+        if _is_built(target, "converted.json") and not rebuild:
+            return _with_sentencepiece(_with_current_template(target))
+        return _build_embedded(target)
+
+
+def _build_embedded(target: Path) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -153,10 +162,15 @@ def embedded_chat_dir(rebuild: bool = False, steps: int = 40) -> Path:
     the turn format; nothing else about the model changes much. provenance.json in the folder records the run.
     """
     target = cache_dir() / "gemma-3-270m-chat-hf"
-    if _has_manifest(target, "train.json") and not rebuild:
-        if not (target / tokenizer_files.SENTENCEPIECE).is_file():  # a cache from before the file was carried
-            tokenizer_files.carry(embedded_model_dir(), target)
-        return _with_current_template(target)
+    with FileLock(f"{target}.lock"):
+        if _is_built(target, "train.json") and not rebuild:
+            if not (target / tokenizer_files.SENTENCEPIECE).is_file():  # a cache from before the file was carried
+                tokenizer_files.carry(embedded_model_dir(), target)
+            return _with_current_template(target)
+        return _build_chat(target, steps)
+
+
+def _build_chat(target: Path, steps: int) -> Path:
     from . import train
 
     backend = default_backend()
@@ -179,6 +193,14 @@ def embedded_chat_dir(rebuild: bool = False, steps: int = 40) -> Path:
     shutil.rmtree(target, ignore_errors=True)
     work.rename(target)
     return target
+
+
+def _is_built(folder: Path, older_record: str) -> bool:
+    """Whether a cached model folder is whole: its manifest and the tokenizer files every loader reads. A folder
+    without them (a build interrupted, or raced by a second one before builds took a lock) is built again; loaded
+    as it was, its tokenizer would fall back to tokenizer.model and drop <bos>."""
+    return _has_manifest(folder, older_record) and all(
+        (folder / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json"))
 
 
 def _has_manifest(folder: Path, older_record: str) -> bool:

@@ -108,6 +108,21 @@ def test_a_cache_built_before_manifests_gets_one_and_is_not_rebuilt(tmp_path):
     assert record.extra == {"seconds": 31.2, "lora": {"r": 8, "alpha": 16}}
 
 
+def test_a_cached_folder_without_its_tokenizer_files_is_built_again(tmp_path):
+    from gemma_helpers import provenance
+
+    folder = tmp_path / "gemma-3-270m-hf"
+    folder.mkdir()
+    provenance.write(folder, provenance.Provenance(kind="converted", base="google/gemma-3-270m",
+                                                   made_by="gemma_helpers.models.embedded_model_dir"))
+    (folder / "tokenizer.model").write_bytes(b"")
+    # A manifest beside tokenizer.model alone: transformers would load the SentencePiece file and drop <bos>.
+    assert not models._is_built(folder, "converted.json")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (folder / name).write_text("{}")
+    assert models._is_built(folder, "converted.json")
+
+
 def test_default_backend_follows_the_switch(monkeypatch):
     monkeypatch.setenv("GEMMA_NO_UNSLOTH", "1")
     assert models.default_backend() == "transformers"
