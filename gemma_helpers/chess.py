@@ -12,9 +12,11 @@
   than a FEN.
 * Evaluation: :func:`evaluate` generates an answer per position (batched, greedy or the recommended sampling) and
   scores it into a :class:`ChessResult`, the project's :class:`~gemma_helpers.scores.EvalResult`: legal-move rate (the answer holds a move that python-chess accepts as legal there), exact match with the
-  reference, and puzzle solve rate (the first move of the puzzle's solution, which is what a one-move answer can
-  solve; for mate-in-one puzzles any mating move counts). :func:`board_svg` draws the model's move next to the
-  reference.
+  reference, the puzzle's first move right, and the puzzle solved on its whole line (:func:`solve_lines`: the solver
+  plays every one of its moves, the opponent's replies come from the line; solved when every move is the line's or
+  mates, as Lichess scores puzzles). :func:`random_mover_result` is chance on the same positions: what a uniformly
+  random legal mover scores, computed exactly (its expectation, no sampling). :func:`board_svg` draws the model's
+  move next to the reference.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import random
 import re
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,7 @@ class ChessExample:
     source_id: str = ""
     rating: int | None = None
     themes: tuple[str, ...] = ()
+    line: tuple[str, ...] = ()  # a puzzle's solution from this position: solver, opponent, solver, ... (UCI)
 
     def conversation(self, with_answer: bool = True) -> list[dict[str, str]]:
         """The row as chat messages (system task, user position, and the answer when with_answer)."""
@@ -128,7 +131,16 @@ def puzzle_example(puzzle: dict[str, Any], where: str = "puzzle") -> ChessExampl
     answer = _legal_move(board, moves[1], where).uci()
     return ChessExample(fen=board.fen(), task=PUZZLE_TASK, prompt=format_position(board.fen()), answer=answer,
                         move=answer, kind="puzzle", source_id=str(puzzle.get("id", "")),
-                        rating=puzzle.get("rating"), themes=tuple(puzzle.get("themes", ())))
+                        rating=puzzle.get("rating"), themes=tuple(puzzle.get("themes", ())),
+                        line=_checked_line(board, moves[1:], where))
+
+
+def _checked_line(board, line: Sequence[str], where: str) -> tuple[str, ...]:
+    """The solution line, every move replayed and checked legal (the board is not changed)."""
+    board = board.copy()
+    for i, uci in enumerate(line):
+        board.push(_legal_move(board, uci, f"{where} (solution move {i + 1})"))
+    return tuple(line)
 
 
 PIECE_ORDER = "KQRBNP"
@@ -338,7 +350,8 @@ def parse_move(fen: str, answer: str) -> str | None:
 
 
 def solves_puzzle(example: ChessExample, move: str | None) -> bool:
-    """Whether a move solves the puzzle's first step: the reference move, or any mate where the puzzle mates."""
+    """Whether a move gets the puzzle's first step right: the reference move, or any mate (the "first move right"
+    column; the puzzle itself is solved only on its whole line, :func:`solve_lines`)."""
     import chess
 
     if move is None:
@@ -350,7 +363,108 @@ def solves_puzzle(example: ChessExample, move: str | None) -> bool:
     return board.is_checkmate()
 
 
-LEGAL, EXACT, SOLVED = "legal move", "exact match", "puzzle solved"  # the metrics' names in tables and results
+LEGAL, EXACT, FIRST, SOLVED = "legal move", "exact match", "first move right", "puzzle solved"  # metric names
+
+
+def _line(example: ChessExample) -> tuple[str, ...]:
+    """The solver's line from the example's position (a row built without one: its reference move alone)."""
+    return example.line or (example.move,)
+
+
+def _follow_up(example: ChessExample, fen: str, move: str) -> ChessExample:
+    """The same puzzle later in its line: the position after the opponent's reply, asked the same way."""
+    return ChessExample(fen=fen, task=example.task, prompt=format_position(fen), answer=move, move=move,
+                        kind=example.kind, source_id=example.source_id, rating=example.rating, themes=example.themes)
+
+
+def solve_lines(examples: Sequence[ChessExample], first_answers: Sequence[str], answer_fn=None) -> list[float]:
+    """Per example: 1.0 when the puzzle is solved on its whole line, 0.0 when not, NaN when it is no puzzle.
+
+    As Lichess scores a puzzle: the solver plays each of its moves of the line (``first_answers`` are its replies in
+    the example's position; ``answer_fn(examples) -> replies`` is asked for the later ones, all puzzles still
+    going in one batch per move), the opponent's replies come from the line, and a move that is not the line's
+    fails the puzzle unless it mates (a mate always solves). ``answer_fn`` may be None only when no line needs a
+    second move of the solver.
+    """
+    import chess
+
+    out = [math.nan if ex.kind != "puzzle" else 0.0 for ex in examples]
+    going = [(i, chess.Board(ex.fen), 0, ex, a) for i, (ex, a) in enumerate(zip(examples, first_answers, strict=True))
+             if ex.kind == "puzzle"]
+    while going:
+        ask = []
+        for i, board, step, ex, answer in going:
+            line = _line(examples[i])
+            move = parse_move(board.fen(), answer)
+            if move is None:
+                continue
+            board.push(chess.Move.from_uci(move))
+            if board.is_checkmate() or (move == line[step] and step + 1 >= len(line)):
+                out[i] = 1.0
+            elif move == line[step]:
+                board.push(chess.Move.from_uci(line[step + 1]))
+                if step + 2 >= len(line):  # a line that ends on the opponent's move: every solver move was right
+                    out[i] = 1.0
+                else:
+                    ask.append((i, board, step + 2, _follow_up(ex, board.fen(), line[step + 2])))
+        if ask and answer_fn is None:
+            raise ValueError(f"{len(ask)} puzzles go on past their first move: pass answer_fn, the player that made "
+                             "the first answers, so it plays the rest of each line")
+        replies = answer_fn([e for *_, e in ask]) if ask else []
+        going = [(i, board, step, ex, reply) for (i, board, step, ex), reply in zip(ask, replies, strict=True)]
+    return out
+
+
+def _line_chance(board, line: Sequence[str]) -> float:
+    """The probability that a uniformly random legal mover solves the line from this board (solver to move)."""
+    import chess
+
+    legal = list(board.legal_moves)
+    if not legal:
+        return 0.0
+    chance, right = 0.0, chess.Move.from_uci(line[0])
+    for move in legal:
+        board.push(move)
+        if board.is_checkmate():
+            chance += 1.0
+        elif move == right:
+            if len(line) <= 2:
+                chance += 1.0
+            else:
+                board.push(chess.Move.from_uci(line[1]))
+                chance += _line_chance(board, line[2:])
+                board.pop()
+        board.pop()
+    return chance / len(legal)
+
+
+def random_mover_result(examples: Sequence[ChessExample]) -> ChessResult:
+    """Chance on these positions: what a uniformly random legal mover scores, in expectation, computed exactly.
+
+    Per position with L legal moves: legal move 1, exact match 1/L, first move right (the reference move or any
+    mate) its share of the L moves, puzzle solved the probability of getting the whole line right by chance
+    (:func:`solve_lines`' rule, move after move). Scores are probabilities, so the rates are the expected rates and
+    a rating fitted on them (``chess_lesson.puzzle_rating``) is the rating of a player scoring its expectation.
+    """
+    import chess
+
+    if not examples:
+        raise ValueError("no examples: chance is computed on the positions a model was evaluated on")
+    exact, first, solved = [], [], []
+    for ex in examples:
+        board = chess.Board(ex.fen)
+        legal = [m.uci() for m in board.legal_moves]
+        exact.append(float(ex.move in legal) / max(len(legal), 1))
+        if ex.kind != "puzzle":
+            first.append(math.nan)
+            solved.append(math.nan)
+            continue
+        first.append(sum(solves_puzzle(ex, m) for m in legal) / max(len(legal), 1))
+        solved.append(_line_chance(board, _line(ex)))
+    return ChessResult(task="chess best move", metric=LEGAL, scores=tuple(1.0 for _ in examples),
+                       groups=tuple(ex.kind for ex in examples), answers=(),
+                       extra={EXACT: tuple(exact), FIRST: tuple(first), SOLVED: tuple(solved)},
+                       note="random legal mover: expected rates, computed exactly")
 
 
 class ChessResult(EvalResult):
@@ -369,13 +483,23 @@ class ChessResult(EvalResult):
 
     @property
     def solve_rate(self) -> float | None:
-        """Share of puzzles solved (None when no position is a puzzle)."""
-        rate = self.rate_of(SOLVED)
+        """Share of puzzles solved on their whole line (None when no position is a puzzle, or lines were not
+        played)."""
+        rate = self.rate_of(SOLVED) if SOLVED in self.extra else math.nan
+        return None if math.isnan(rate) else rate
+
+    @property
+    def first_move_rate(self) -> float | None:
+        """Share of puzzles whose first move was right (None when no position is a puzzle)."""
+        rate = self.rate_of(FIRST)
         return None if math.isnan(rate) else rate
 
 
-def score(examples: Sequence[ChessExample], answers: Sequence[str], seconds: float = 0.0) -> ChessResult:
-    """Per position: a legal move, the reference move, a solved puzzle (NaN where it is no puzzle); one result."""
+def score(examples: Sequence[ChessExample], answers: Sequence[str], seconds: float = 0.0, answer_fn=None,
+          lines: bool = True) -> ChessResult:
+    """Per position: a legal move, the reference move, the puzzle's first move right and the puzzle solved on its
+    whole line (NaN where it is no puzzle; :func:`solve_lines` asks ``answer_fn`` for the line's later moves);
+    ``lines=False`` leaves the whole-line column out (a legal-rate curve needs no more than the first answers)."""
     if len(examples) != len(answers):
         raise ValueError(f"{len(examples)} examples but {len(answers)} answers")
     if not examples:
@@ -386,7 +510,8 @@ def score(examples: Sequence[ChessExample], answers: Sequence[str], seconds: flo
         task="chess best move", metric=LEGAL, scores=tuple(float(m is not None) for m in moves),
         groups=tuple(ex.kind for ex in examples), answers=tuple(answers),
         extra={EXACT: tuple(float(m == ex.move) for ex, m in pairs),
-               SOLVED: tuple(float(solves_puzzle(ex, m)) if ex.kind == "puzzle" else math.nan for ex, m in pairs)},
+               FIRST: tuple(float(solves_puzzle(ex, m)) if ex.kind == "puzzle" else math.nan for ex, m in pairs),
+               **({SOLVED: tuple(solve_lines(examples, answers, answer_fn))} if lines else {})},
         seconds=seconds)
 
 
@@ -427,14 +552,19 @@ def generate_answers(model, tokenizer, examples: Sequence[ChessExample], *, gree
 
 
 def evaluate(model, tokenizer, examples: Sequence[ChessExample], *, greedy: bool = True, max_new_tokens: int = 6,
-             batch_size: int = 25, seed: int = 0) -> ChessResult:
-    """Generate an answer per position and score it (greedy, or the recommended sampling); seconds = generation."""
+             batch_size: int = 25, seed: int = 0, lines: bool = True) -> ChessResult:
+    """Generate an answer per position and score it (greedy, or the recommended sampling), puzzles on their whole
+    line when ``lines``; seconds = generation."""
     import time
 
+    def ask(chunk: Sequence[ChessExample]) -> list[str]:
+        return generate_answers(model, tokenizer, chunk, greedy=greedy, max_new_tokens=max_new_tokens,
+                                batch_size=batch_size, seed=seed)
+
     started = time.time()
-    answers = generate_answers(model, tokenizer, examples, greedy=greedy, max_new_tokens=max_new_tokens,
-                               batch_size=batch_size, seed=seed)
-    return score(examples, answers, seconds=time.time() - started)
+    answers = ask(examples)
+    result = score(examples, answers, answer_fn=ask, lines=lines)
+    return replace(result, seconds=time.time() - started)
 
 
 def legal_rate_callback(model, tokenizer, examples: Sequence[ChessExample], every: int,
@@ -453,7 +583,7 @@ def legal_rate_callback(model, tokenizer, examples: Sequence[ChessExample], ever
         def on_step_end(self, args, state, control, **kwargs):
             if state.global_step % every == 0:
                 model.eval()
-                scores = evaluate(model, tokenizer, examples, max_new_tokens=max_new_tokens)
+                scores = evaluate(model, tokenizer, examples, max_new_tokens=max_new_tokens, lines=False)
                 curve.append((state.global_step, scores.rate))
                 self.seconds += scores.seconds
                 model.train()
@@ -474,11 +604,12 @@ def plot_scores(results: dict[str, EvalResult], path: str | Path | None = None):
     """A grouped bar chart: legal-move rate, exact match and puzzles solved, per labelled run."""
     import matplotlib.pyplot as plt
 
-    metrics = (LEGAL, EXACT, SOLVED)
+    metrics = (LEGAL, EXACT, FIRST, SOLVED)
     fig, ax = plt.subplots(figsize=(7, 3.4))
     width = 0.8 / max(len(results), 1)
     for i, (label, s) in enumerate(results.items()):
-        values = [0.0 if math.isnan(s.rate_of(m)) else 100 * s.rate_of(m) for m in metrics]
+        rates = [s.rate_of(m) if m in (s.metric, *s.extra) else math.nan for m in metrics]
+        values = [0.0 if math.isnan(r) else 100 * r for r in rates]
         bars = ax.bar([j + i * width for j in range(len(metrics))], values, width, label=label)
         ax.bar_label(bars, fmt="%.0f", fontsize=8)
     ax.set_xticks([j + width * (len(results) - 1) / 2 for j in range(len(metrics))], list(metrics))

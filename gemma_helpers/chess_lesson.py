@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -92,11 +92,26 @@ class ChessLessonResult:
         return learning_curve(self.training, self.after[AFTER])
 
     def table(self) -> list[dict[str, Any]]:
-        """Before / after (greedy) / after (sampled): n and each metric in percent."""
-        return chess.results_table({BEFORE: self.before, **self.after})
+        """Before / after (greedy) / after (sampled), and chance on the same positions: n and each metric in %."""
+        return chess.results_table(with_chance({BEFORE: self.before, **self.after}, self.data))
 
 
 BEFORE, AFTER, SAMPLED = "before (greedy)", "after (greedy)", "after (sampled)"
+CHANCE = "random legal mover"  # chance: chess.random_mover_result on the same positions
+
+
+def chance(data: ChessData, positions: int) -> ChessResult:
+    """What a uniformly random legal mover scores on the first `positions` held-out positions (exact expectation)."""
+    return chess.random_mover_result(data.held_out[:positions])
+
+
+def with_chance(results: dict[str, ChessResult], data: ChessData) -> dict[str, ChessResult]:
+    """The results and, for each number of positions among them, the random legal mover on those positions."""
+    out = dict(results)
+    counts = sorted({r.n for r in results.values()})
+    for n in counts:
+        out[CHANCE if len(counts) == 1 else f"{CHANCE} (first {n})"] = chance(data, n)
+    return out
 
 
 def load_data(settings, offline: bool) -> ChessData:
@@ -135,10 +150,15 @@ def evaluate(student: Student, data: ChessData, settings, greedy: bool = True, p
     once it is spent: result.n says how many positions were answered, and the evaluations after training take the
     same ones (``evaluate_after(..., positions=before.n)``)."""
     examples = data.held_out[:positions]
-    answers, seconds = in_budget(lambda chunk: chess.generate_answers(
-        student.model, student.tokenizer, chunk, greedy=greedy, max_new_tokens=settings.answer_tokens),
-        examples, time_budget_s)
-    return chess.score(examples[:len(answers)], answers, seconds)
+
+    def ask(chunk: Sequence[ChessExample]) -> list[str]:
+        return chess.generate_answers(student.model, student.tokenizer, chunk, greedy=greedy,
+                                      max_new_tokens=settings.answer_tokens)
+
+    started = time.time()
+    answers, _ = in_budget(ask, examples, time_budget_s)
+    result = chess.score(examples[:len(answers)], answers, answer_fn=ask)  # puzzles played to the end of the line
+    return replace(result, seconds=time.time() - started)
 
 
 def add_adapter(student: Student, settings) -> Student:
@@ -192,7 +212,8 @@ class Reinforced:
     after: ChessResult
 
     def table(self, data: ChessData) -> list[dict[str, Any]]:
-        """Before / after the round: legal move, exact match, puzzles solved, puzzle rating (strength_table)."""
+        """Before / after the round, and chance: legal move, exact match, first move right, puzzles solved,
+        puzzle rating (strength_table)."""
         return strength_table({ROUND_BEFORE: self.before, ROUND_AFTER: self.after}, data)
 
 
@@ -269,39 +290,71 @@ def evaluate_constrained(student: Student, data: ChessData, settings, adapter: b
     from .chess_game import constrained_player
 
     examples = data.held_out[:positions or settings.constrained_positions]
-    answers, seconds = in_budget(constrained_player(student.model, student.tokenizer, adapter=adapter), examples,
-                                 time_budget_s)
-    result = chess.score(examples[:len(answers)], answers, seconds)
+    player = constrained_player(student.model, student.tokenizer, adapter=adapter)
+    started = time.time()
+    answers, _ = in_budget(player, examples, time_budget_s)
+    result = chess.score(examples[:len(answers)], answers, answer_fn=player)
+    result = replace(result, seconds=time.time() - started)
     if result.legal_rate != 1.0:
         raise AssertionError(f"a constrained answer was not a legal move ({result.legal_rate:.0%} legal): "
                              "chess_constrained must only choose among the legal moves")
     return result
 
 
-def puzzle_rating(data: ChessData, result: ChessResult):
-    """The model's Lichess puzzle rating from a result on rated held-out puzzles (rating.puzzle_rating: maximum
-    likelihood under the Elo model, with its 95% interval); None when the positions carry no rating
-    (ChessInstruct's do not)."""
-    from .chess import SOLVED
-    from .rating import puzzle_rating as fit
+def puzzle_rating(data: ChessData, result: ChessResult, examples: Sequence[ChessExample] | None = None):
+    """The model's Lichess puzzle rating from a result on rated puzzles, solved on their whole line
+    (rating.puzzle_rating: maximum likelihood under the Elo model, with its 95% interval; for chance, whose scores
+    are probabilities, rating.expected_puzzle_rating); None when the positions carry no rating (ChessInstruct's do
+    not). ``examples``: the positions the result is on (default the held-out ones)."""
+    from . import rating
 
-    solved = result.extra[SOLVED]
-    pairs = [(ex.rating, bool(s)) for ex, s in zip(data.held_out, solved, strict=False) if ex.rating]
-    return fit(pairs) if pairs else None
+    solved = result.extra.get(chess.SOLVED, ())
+    pairs = [(ex.rating, s) for ex, s in zip(data.held_out if examples is None else examples, solved, strict=False)
+             if ex.rating and s == s]  # s == s: not NaN
+    if not pairs:
+        return None
+    if all(s in (0.0, 1.0) for _, s in pairs):
+        return rating.puzzle_rating((r, s == 1.0) for r, s in pairs)
+    return rating.expected_puzzle_rating(pairs)
 
 
-def strength_table(results: dict[str, ChessResult], data: ChessData) -> list[dict[str, Any]]:
-    """One row per (model, way of answering): positions, legal move, exact match, puzzles solved, puzzle rating."""
+def _percent(rate: float | None) -> float | None:
+    return None if rate is None else round(100 * rate, 1)
+
+
+def strength_table(results: dict[str, ChessResult], data: ChessData,
+                   examples: Sequence[ChessExample] | None = None) -> list[dict[str, Any]]:
+    """One row per (model, way of answering), and the random legal mover on the same positions: positions, legal
+    move, exact match, first move right, puzzles solved (whole line), puzzle rating."""
     from .rating import format_estimate
 
     rows = []
-    for label, res in results.items():
-        rated = puzzle_rating(data, res)
-        rows.append({"model, answers": label, "positions": res.n, "legal move %": round(100 * res.legal_rate, 1),
-                     "exact match %": round(100 * res.exact_match, 1),
-                     "puzzles solved %": None if res.solve_rate is None else round(100 * res.solve_rate, 1),
+    shown = results if examples is not None else with_chance(results, data)
+    for label, res in shown.items():
+        rated = puzzle_rating(data, res, examples)
+        rows.append({"model, answers": label, "positions": res.n, "legal move %": _percent(res.legal_rate),
+                     "exact match %": _percent(res.exact_match), "first move right %": _percent(res.first_move_rate),
+                     "puzzles solved %": _percent(res.solve_rate),
                      "puzzle rating (95% interval)": format_estimate(rated) if rated else "no rated puzzles"})
     return rows
+
+
+def chance_verdicts(results: dict[str, ChessResult], data: ChessData) -> list[str]:
+    """One sentence per result: are its puzzles solved (whole line) and its puzzle rating above chance on the same
+    positions, below it, or not apart from it? Computed from the 95% intervals, never typed by hand."""
+    from . import rating
+
+    lines = []
+    for label, res in results.items():
+        rand = chance(data, res.n)
+        if res.solve_rate is None or rand.solve_rate is None:
+            lines.append(f"{label}: no puzzles among its positions, so no chance level for puzzles solved.")
+            continue
+        lines.append(res.versus_chance(label, rand.solve_rate, chess.SOLVED))
+        mine, theirs = puzzle_rating(data, res), puzzle_rating(data, rand)
+        if mine is not None and theirs is not None:
+            lines.append(rating.compare(mine, theirs, f"{label}", f"the {CHANCE}"))
+    return lines
 
 
 def prompt_style(data: ChessData):
@@ -336,3 +389,47 @@ def play_matches(student: Student, settings, constrained: bool = True, stockfish
             results.append(chess_match.play_match(player, opponent, settings.match_games, settings.match_max_plies,
                                                   time_budget_s=left, style=style))
     return results
+
+
+CLAIM = "270M: amateur 3-dan (业余三段) in phone chess"
+
+
+def claim_row(match, rated, chance_rated, mode: str) -> dict[str, Any]:
+    """The guide's claim beside the measurements, with a verdict that says what they can and cannot tell.
+
+    The claim implies a club player, who beats a random mover every time. ``match``: a chess_match.MatchResult
+    against the random mover (or None); ``rated``/``chance_rated``: the model's and the random legal mover's puzzle
+    ratings on the same puzzles (rating.RatingEstimate or None).
+    """
+    from . import rating
+
+    verdict = []
+    if match is None or not match.games:
+        verdict.append("no games against the random mover were played")
+    else:
+        ended = len(match.games) - match.adjudicated
+        if match.losses or (match.draws - match.adjudicated):
+            verdict.append(f"contradicted: {match.losses} losses and {match.draws - match.adjudicated} draws on the "
+                           "board against a random mover, which a club player does not concede")
+        elif ended == 0:
+            verdict.append(f"the games cannot tell: all {len(match.games)} were stopped at the move limit, and a "
+                           "rating made of such draws measures the limit, not the player")
+        elif match.wins == len(match.games):
+            verdict.append(f"consistent but weak evidence: every game won, which only says "
+                           f"{rating.format_estimate(match.rating())}")
+        else:
+            verdict.append(f"not shown: {match.wins} of {len(match.games)} games won, {match.adjudicated} stopped "
+                           "at the move limit")
+    if rated is not None and chance_rated is not None:
+        verdict.append(rating.compare(rated, chance_rated, "the puzzle rating", "chance's"))
+    elif rated is None:
+        verdict.append("no puzzle rating: these positions carry no rating")
+    wdl = "no games" if match is None or not match.games else f"{match.wins}/{match.draws}/{match.losses}"
+    return {"claim": CLAIM, "what it implies": "a club player: wins against a random mover every time",
+            "measured here (mode)": mode, "vs random mover (W/D/L)": wdl,
+            "of which stopped at the move limit": 0 if match is None else match.adjudicated,
+            "match rating": rating.format_estimate(match.rating()) if match is not None and match.games
+            else "no games",
+            "puzzle rating": rating.format_estimate(rated) if rated else "no rated puzzles",
+            "random legal mover's puzzle rating": rating.format_estimate(chance_rated) if chance_rated else "-",
+            "what the measurements tell": "; ".join(verdict)}

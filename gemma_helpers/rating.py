@@ -4,7 +4,9 @@ Under the Elo model a player rated R scores, on average, ``1 / (1 + 10 ** ((R_op
 rated R_opp. Given games against opponents whose ratings are known (the anchors), :func:`fit_rating` finds the
 rating that makes the observed results most likely, and the 95% interval of ratings the results do not rule out.
 :func:`match_rating` does this for games against anchors, :func:`puzzle_rating` for rated puzzles (each one a game
-against its rating: solved is a win, missed a loss). :func:`format_estimate` writes the result as one line.
+against its rating: solved is a win, missed a loss), :func:`expected_puzzle_rating` for a player known only by its
+chance of solving each puzzle (the random legal mover). :func:`format_estimate` writes the result as one line, and
+:func:`compare` says in one sentence whether two ratings' intervals tell them apart.
 
 **The numbers are only as good as the anchors.** A rating is on the scale of the anchors it was measured against:
 Stockfish's ``UCI_Elo`` is calibrated against engines of the CCRL list, the random mover's rating in
@@ -119,30 +121,32 @@ def _crossing(f, start: float, direction: int) -> float:
     return (inside + outside) / 2
 
 
-def _checked(results: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
-    """The results as (float, float) pairs, or ValueError saying what to pass."""
+def _checked(results: Iterable[tuple[float, float]], fractional: bool = False) -> list[tuple[float, float]]:
+    """The results as (float, float) pairs, or ValueError saying what to pass (``fractional``: any score in [0, 1])."""
     pairs = [(float(opponent), float(score)) for opponent, score in results]
     if not pairs:
         raise ValueError("no results: pass at least one (opponent_rating, score) pair, score 1 for a win, 0.5 for a "
                          "draw, 0 for a loss")
-    bad = [p for p in pairs if p[1] not in _SCORES or not math.isfinite(p[0])]
+    bad = [p for p in pairs if not math.isfinite(p[0])
+           or not (0.0 <= p[1] <= 1.0 if fractional else p[1] in _SCORES)]
     if bad:
         raise ValueError(f"{len(bad)} results are not (finite rating, score in {{0, 0.5, 1}}), e.g. {bad[0]}: "
                          f"score each game 1 (won), 0.5 (drawn) or 0 (lost)")
     return pairs
 
 
-def fit_rating(results: Iterable[tuple[float, float]]) -> RatingEstimate:
+def fit_rating(results: Iterable[tuple[float, float]], fractional: bool = False) -> RatingEstimate:
     """The maximum-likelihood Elo rating from (opponent_rating, score) results, with its 95% interval.
 
     The rating solves sum(score - expected_score) = 0 (by bisection); the interval holds the ratings whose
     log-likelihood is within 1.92 of the maximum (the likelihood-ratio interval, asymmetric where the results are
     lopsided, unlike +-1.96 standard errors). A draw counts as half a win and half a loss, the usual treatment
     (BayesElo's separate draw parameter is not modelled). Every game won or every game lost has no finite maximum:
-    the rating and the open bound are infinite and ``note`` says so.
+    the rating and the open bound are infinite and ``note`` says so. ``fractional`` accepts any score in [0, 1]
+    (an expected score: the same likelihood, each result weighted by its probability).
     """
-    pairs = _checked(results)
-    counts = {name: sum(_SCORES[s] == name for _, s in pairs) for name in _SCORES.values()}
+    pairs = _checked(results, fractional)
+    counts = {name: sum(_SCORES.get(s) == name for _, s in pairs) for name in _SCORES.values()}
     total = sum(s for _, s in pairs)
     if 0 < total < len(pairs):
         best, low, high, note = *_two_sided(pairs, total), ""
@@ -202,6 +206,29 @@ def puzzle_rating(puzzles: Iterable[tuple[float, bool]]) -> RatingEstimate:
             raise ValueError(f"solved must be True or False, not {solved!r}: pass (puzzle_rating, solved) pairs")
         pairs.append((rating, 1.0 if solved else 0.0))
     return fit_rating(pairs)
+
+
+def expected_puzzle_rating(puzzles: Iterable[tuple[float, float]]) -> RatingEstimate:
+    """The rating of a player known by its probability of solving each rated puzzle: (puzzle_rating, probability).
+
+    The fit of :func:`puzzle_rating` with each puzzle's expected score in place of a 0/1 result: the rating of a
+    player who scores exactly its expectation on these puzzles, with the interval such a player's n results would
+    give. This is how chance gets a rating on the same puzzles as a model (the random legal mover's probability of
+    solving each puzzle is exact).
+    """
+    return fit_rating(puzzles, fractional=True)
+
+
+def compare(first: RatingEstimate, second: RatingEstimate, first_name: str, second_name: str) -> str:
+    """One sentence: whether the 95% intervals put ``first`` above, below, or not apart from ``second``."""
+    if first.low > second.high:
+        return (f"{first_name} rates above {second_name}: {format_estimate(first)} against "
+                f"{format_estimate(second)}, intervals apart.")
+    if first.high < second.low:
+        return (f"{first_name} rates below {second_name}: {format_estimate(first)} against "
+                f"{format_estimate(second)}, intervals apart.")
+    return (f"{first_name} cannot be told apart from {second_name} by rating: {format_estimate(first)} against "
+            f"{format_estimate(second)}, intervals overlap.")
 
 
 def _span(low: float, high: float) -> str:

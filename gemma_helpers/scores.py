@@ -32,6 +32,22 @@ def _mean(values: Sequence[float]) -> float:
     return sum(kept) / len(kept) if kept else math.nan
 
 
+def versus_chance(name: str, successes: float, n: int, chance: float, what: str = "") -> str:
+    """One sentence on whether a rate (successes of n) is above, below or not apart from chance, from its interval.
+
+    ``chance`` is the rate a chance player scores on the same items (an exact expectation, so it has no interval of
+    its own); the rate is above chance only when its whole 95% Wilson interval lies above it. ``what`` names the
+    metric ("puzzles solved").
+    """
+    low, high = wilson_interval(successes, n)
+    rate = f"{successes / n:.0%}{' ' + what if what else ''} (95% interval {low:.0%}-{high:.0%}, n={n})"
+    if low > chance:
+        return f"{name}: {rate} is above chance ({chance:.0%}): the whole interval lies above it."
+    if high < chance:
+        return f"{name}: {rate} is below chance ({chance:.0%}): the whole interval lies below it."
+    return f"{name}: {rate} cannot be told apart from chance ({chance:.0%}), which lies inside its interval."
+
+
 @dataclass(frozen=True)
 class EvalResult:
     """What one evaluation measured, item by item.
@@ -92,6 +108,14 @@ class EvalResult:
         for group, value in zip(groups, values, strict=True):
             out.setdefault(group, []).append(value)
         return {g: (_mean(v), sum(not math.isnan(x) for x in v)) for g, v in out.items()}
+
+    def versus_chance(self, name: str, chance: float, metric: str | None = None) -> str:
+        """:func:`versus_chance` for one metric of this result (right/wrong scores: the successes are their sum)."""
+        values = [v for v in (self.scores if metric is None or metric == self.metric else self.extra[metric])
+                  if not math.isnan(v)]
+        if not values:
+            return f"{name}: no item to compare with chance"
+        return versus_chance(name, sum(values), len(values), chance, metric or self.metric)
 
     def row(self, label: str = "") -> dict[str, Any]:
         """A table row: n and every metric in percent (one decimal), the headline metric first."""

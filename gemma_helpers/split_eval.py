@@ -203,9 +203,12 @@ def score_chess(model, tokenizer, examples: Sequence[Any], indices: Sequence[int
 
     out = []
     for index, example in zip(indices, examples, strict=True):
-        answer = chess.generate_answers(model, tokenizer, [example], greedy=True, max_new_tokens=max_new_tokens,
-                                        batch_size=1)[0]
-        result = chess.score([example], [answer])
+        def ask(chunk):
+            return chess.generate_answers(model, tokenizer, chunk, greedy=True, max_new_tokens=max_new_tokens,
+                                          batch_size=1)
+
+        answer = ask([example])[0]
+        result = chess.score([example], [answer], answer_fn=ask)  # a puzzle is played to the end of its line
         answers = [continuation_ids(tokenizer, example.answer), continuation_ids(tokenizer, answer)]
         scores = continuation_logprobs(model, prompt_ids(tokenizer, example), answers)
         solved = result.extra[chess.SOLVED][0]

