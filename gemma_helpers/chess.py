@@ -310,6 +310,15 @@ def load_chess_instruct(split: str, rows: int) -> list[ChessExample]:
     return examples
 
 
+def drop_seen_positions(held_out: Sequence[ChessExample],
+                        train: Sequence[ChessExample]) -> tuple[list[ChessExample], int]:
+    """(the held-out rows whose position no training row with a move has, how many were dropped); the position is
+    :func:`position_key` (placement, side to move, castling, en passant), so a transposition counts as seen."""
+    seen = {position_key(ex.fen) for ex in train if ex.move}
+    kept = [ex for ex in held_out if position_key(ex.fen) not in seen]
+    return kept, len(held_out) - len(kept)
+
+
 def build_dataset(settings, offline: bool) -> tuple[list[ChessExample], list[ChessExample]]:
     """(train, held-out) for a ChessSettings: ChessInstruct from the hub, or the offline puzzles.
 
@@ -320,9 +329,13 @@ def build_dataset(settings, offline: bool) -> tuple[list[ChessExample], list[Che
         return build_offline_dataset(settings.train_rows, settings.eval_positions)
     train, train_report = chess_instruct_rows("train", settings.train_rows)
     print(train_report.summary())
-    held_out, test_report = chess_instruct_rows("test", settings.eval_positions, scored_only=True)
+    held_out, test_report = chess_instruct_rows("test", None, scored_only=True)
     print(test_report.summary().replace(f"kept {test_report.kept}",
                                         f"kept {test_report.kept} one-move rows ({', '.join(MOVE_KINDS)})"))
+    held_out, dropped = drop_seen_positions(held_out, train)
+    print(f"held-out: {dropped} of {len(held_out) + dropped} one-move positions also appear in the training rows "
+          f"(the test split is a random row split of the same games) and are left out")
+    held_out = held_out[:settings.eval_positions]
     if len(held_out) < settings.eval_positions:
         print(f"held-out: {len(held_out)} one-move positions exist in the test split; eval_positions asked for "
               f"{settings.eval_positions}, so {len(held_out)} are evaluated")

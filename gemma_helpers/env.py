@@ -515,7 +515,7 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None, scal
                               learning_rate=1e-3, lora_r=32, lora_alpha=32, gradient_accumulation=1, image_size=64,
                               max_length=128, load_in_4bit=False, chartqa_items=0, max_new_tokens=4,
                               chart_set="simple", train_fully=("vision_tower", "multi_modal_projector")),
-        bench=BenchSettings(model=EMBEDDED, mmlu_per_subject=1, mmlu_subjects=8, humaneval_problems=4,
+        bench=BenchSettings(model=EMBEDDED, mmlu_per_subject=2, mmlu_subjects=57, humaneval_problems=4,
                             vision_items=12, humaneval_model=EMBEDDED, humaneval_max_new_tokens=48,
                             humaneval_timeout_s=5.0, vision_model=TINY_VISION, chartqa_max_new_tokens=8,
                             docvqa_max_new_tokens=8, mathvista_max_new_tokens=8),

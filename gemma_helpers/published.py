@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .scores import chance_sentence
+
 REPORT = "Gemma 3 Technical Report (arXiv:2503.19786)"
 MODEL_CARD = "Gemma 3 model card, Benchmark results"
 REPORT_TABLE6 = "Gemma 3 Technical Report (arXiv:2503.19786), Table 6"
@@ -121,9 +123,14 @@ def score_interval(scores: Sequence[float]) -> tuple[float, float, float]:
     return mean, max(0.0, mean - half), min(1.0, mean + half)
 
 
-def compare(benchmark: str, scores: Sequence[float], model_name: str, note: str = "") -> dict[str, Any]:
-    """Our score (per-item scores in [0, 1]) with n and its 95% interval, beside the published one for the same
-    model when there is one; ``within_interval`` says whether the published number lies inside our interval."""
+def compare(benchmark: str, scores: Sequence[float], model_name: str, note: str = "", chance: float | None = None,
+            no_chance: str = "", stand_in: str = "") -> dict[str, Any]:
+    """Our score (per-item scores in [0, 1]) with n and its 95% interval, beside chance and the published one for
+    the same model when there is one; ``within_interval`` says whether the published number lies inside our
+    interval, ``vs chance`` whether our interval lies above chance (``chance``: a chance player's expected score;
+    where there is none, ``no_chance`` says why, e.g. an open answer), ``comparable with`` what the score may be
+    set beside. ``stand_in``: why the model cannot do the task at all (a tiny random stand-in): the row is then
+    labelled a pipeline check, not a benchmark result."""
     mean, low, high = score_interval(scores)
     ref = published_for(benchmark, model_name)
     within = None if ref is None else low * 100 <= ref.value <= high * 100
@@ -131,10 +138,20 @@ def compare(benchmark: str, scores: Sequence[float], model_name: str, note: str 
         note = note or f"no published {benchmark} number for this model: grey bars are for reference only"
     elif not within:
         note = note or "published number outside our 95% interval: see the notes on sample, prompt and quantization"
+    if stand_in:
+        versus = f"pipeline check, not a benchmark result: {stand_in}"
+        comparable = "nothing: it shows that the code runs end to end"
+    else:
+        versus = (chance_sentence(benchmark, mean, low, high, len(scores), chance) if chance is not None
+                  else no_chance or "no chance level given")
+        comparable = (f"the published {ref.variant} {ref.size} number ({ref.setting})" if ref is not None else
+                      f"chance only: no published {benchmark} number exists for {model_name}")
     return {"benchmark": benchmark, "model": model_name, "n": len(scores), "ours": 100 * mean,
-            "low": 100 * low, "high": 100 * high, "published": None if ref is None else ref.value,
+            "low": 100 * low, "high": 100 * high, "chance": None if chance is None else 100 * chance,
+            "published": None if ref is None else ref.value,
             "published_as": "" if ref is None else f"{ref.variant} {ref.size}, {ref.setting}",
-            "source": "" if ref is None else ref.source, "within_interval": within, "note": note}
+            "source": "" if ref is None else ref.source, "within_interval": within, "vs chance": versus,
+            "comparable with": comparable, "note": note}
 
 
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:

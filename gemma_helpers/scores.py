@@ -40,7 +40,12 @@ def versus_chance(name: str, successes: float, n: int, chance: float, what: str 
     metric ("puzzles solved").
     """
     low, high = wilson_interval(successes, n)
-    rate = f"{successes / n:.0%}{' ' + what if what else ''} (95% interval {low:.0%}-{high:.0%}, n={n})"
+    return chance_sentence(name, successes / n, low, high, n, chance, what)
+
+
+def chance_sentence(name: str, rate: float, low: float, high: float, n: int, chance: float, what: str = "") -> str:
+    """:func:`versus_chance` for a rate whose 95% interval (low, high) is already known (a graded score's, say)."""
+    rate = f"{rate:.0%}{' ' + what if what else ''} (95% interval {low:.0%}-{high:.0%}, n={n})"
     if low > chance:
         return f"{name}: {rate} is above chance ({chance:.0%}): the whole interval lies above it."
     if high < chance:

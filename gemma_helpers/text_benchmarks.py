@@ -58,6 +58,9 @@ def progress(items: Sequence[Any], desc: str):
 # ------------------------------------------------------------------------------------------------ MMLU
 
 
+MMLU_CHANCE = 0.25  # four choices, one right: a uniform guess scores 25% in expectation
+
+
 @dataclass(frozen=True)
 class MMLUItem:
     """One MMLU question: subject (underscored, as cais/mmlu names it), question, four choices, answer index."""

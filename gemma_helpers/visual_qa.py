@@ -326,6 +326,23 @@ def load_mathvista(n: int, seed: int = 0) -> list[VQAItem]:
 VISION_BENCHMARKS = ("ChartQA", "DocVQA", "MathVista")
 
 
+def chance_level(benchmark: str, items: Sequence[Any]) -> tuple[float | None, str]:
+    """(what a chance player scores in expectation, or None; and when None, why there is no chance level).
+
+    A multiple-choice MathVista item has a chance of 1/k (k choices); an open answer (ChartQA's, DocVQA's,
+    MathVista's free-form items) has none: guessing a number or a phrase has no probability to state.
+    """
+    _check(benchmark)
+    choice = [it for it in items if getattr(it, "qtype", "") == "multi_choice" and getattr(it, "choices", ())]
+    if items and len(choice) == len(items):
+        return sum(1 / len(it.choices) for it in choice) / len(choice), ""
+    if choice:
+        part = sum(1 / len(it.choices) for it in choice) / len(choice)
+        return None, (f"no chance level: {len(items) - len(choice)} of {len(items)} items are open answers (the "
+                      f"{len(choice)} multiple-choice ones: {part:.0%} by chance)")
+    return None, "no chance level: open answer"
+
+
 def _check(benchmark: str) -> None:
     if benchmark not in VISION_BENCHMARKS:
         raise ValueError(f"benchmark must be one of {VISION_BENCHMARKS}, not {benchmark!r}")

@@ -244,7 +244,8 @@ def test_build_dataset_evaluates_what_the_test_split_has_and_says_so(monkeypatch
 
     move = instruct_row("FIND_NEXT_BEST_MOVE", {"moves": ["e2e4"]}, {"next best move": "e7e5"})
     other = instruct_row("FIND_FINAL_SCORE", {"moves": ["e2e4"]}, {"score": "1-0"})
-    splits = {"train": [other, move] * 10, "test": [other, other, move] * 4}
+    unseen = instruct_row("FIND_NEXT_BEST_MOVE", {"moves": ["d2d4"]}, {"next best move": "d7d5"})
+    splits = {"train": [other, move] * 10, "test": [other, other, unseen] * 4 + [move]}  # the last one seen in training
     real = C.chess_instruct_rows
     monkeypatch.setattr(C, "chess_instruct_rows",
                         lambda split, limit=None, scored_only=False: real(split, limit, scored_only, splits[split]))
@@ -253,6 +254,7 @@ def test_build_dataset_evaluates_what_the_test_split_has_and_says_so(monkeypatch
     assert len(train) == 15 and len(held_out) == 4 and all(ex.move for ex in held_out)
     out = capsys.readouterr().out
     assert "4 one-move positions exist" in out and "so 4 are evaluated" in out
+    assert "1 of 5 one-move positions also appear in the training rows" in out
 
 
 def test_legal_rate_curve_uses_the_evaluations_answer_budget(monkeypatch):
@@ -296,3 +298,13 @@ def test_batched_left_padded_generation_matches_one_at_a_time(embedded):
     finally:
         tokenizer.padding_side = side
     assert batched == single
+
+
+def test_held_out_positions_seen_in_training_are_dropped_and_counted():
+    after_e4 = "rnbqkbnr/pppppppp/8/8/4P3/8/PPPP1PPP/RNBQKBNR b KQkq - 0 1"
+    same_later = "rnbqkbnr/pppppppp/8/8/4P3/8/PPPP1PPP/RNBQKBNR b KQkq - 4 3"  # the same position, other counters
+    train = [example(after_e4, "e7e5", kind="FIND_NEXT_BEST_MOVE"), C.ChessExample(
+        fen=START, task="t", prompt="p", answer="1-0", move="", kind="FIND_FINAL_SCORE")]  # no move: no position
+    held = [example(same_later, "c7c5", kind="FIND_NEXT_BEST_MOVE"), example(START, "e2e4", kind="FIND_LAST_MOVE")]
+    kept, dropped = C.drop_seen_positions(held, train)
+    assert (kept, dropped) == ([held[1]], 1)

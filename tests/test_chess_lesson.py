@@ -30,7 +30,14 @@ def test_run_chains_the_steps_and_measures_before_and_after(lesson):
     assert result.training.result.steps == 2 and len(result.training.result.losses) == 2
     assert [step for step, _ in result.curve] == [0, 2]  # before, then every curve_every steps
     assert result.curve[0][1] == result.before.rate and result.curve[-1][1] == result.after[chess_lesson.AFTER].rate
-    assert [row["model"] for row in result.table()] == ["before (greedy)", "after (greedy)", "after (sampled)"]
+    assert [row["model"] for row in result.table()] == ["before (greedy)", "after (greedy)", "after (sampled)",
+                                                        # chance on each set of positions: the sampled one is shorter
+                                                        "random legal mover (first 1)", "random legal mover (first 2)"]
+    import chess
+
+    chance = result.table()[-1]  # a random legal mover matches the reference once in #legal moves
+    by_hand = sum(1 / chess.Board(ex.fen).legal_moves.count() for ex in result.data.held_out[:2]) / 2
+    assert chance["legal move %"] == 100.0 and chance["exact match %"] == round(100 * by_hand, 1)
 
 
 def test_the_saved_model_carries_its_manifest_and_notebook_01_exports_it(lesson):
@@ -76,3 +83,25 @@ def test_an_evaluation_budget_stops_between_batches_and_answers_at_least_one():
     assert (len(answers), calls) == (16, [16]) and seconds >= 0.02  # one batch, then the budget was spent
     answers, _ = chess_lesson.in_budget(slow, list(range(40)), time_budget_s=None)
     assert len(answers) == 40 and calls[1:] == [16, 16, 8]
+
+
+def test_the_claim_row_says_what_its_games_can_and_cannot_tell():
+    from types import SimpleNamespace
+
+    from gemma_helpers import rating
+
+    def match(wins, draws, losses, adjudicated):
+        games = [None] * (wins + draws + losses)
+        results = [(-122.3, 1.0)] * wins + [(-122.3, 0.5)] * draws + [(-122.3, 0.0)] * losses
+        return SimpleNamespace(games=games, wins=wins, draws=draws, losses=losses, adjudicated=adjudicated,
+                               rating=lambda: rating.match_rating(results))
+
+    verdict = "what the measurements tell"
+    assert "cannot tell: all 2 were stopped at the move limit" in chess_lesson.claim_row(
+        match(0, 2, 0, 2), None, None, "smoke")[verdict]
+    assert chess_lesson.claim_row(match(1, 1, 1, 0), None, None, "smoke")[verdict].startswith("contradicted: 1 losses")
+    assert "every game won" in chess_lesson.claim_row(match(3, 0, 0, 0), None, None, "full")[verdict]
+    strong = rating.puzzle_rating([(1500, True)] * 30 + [(1500, False)] * 3)
+    weak = rating.expected_puzzle_rating([(1500, 0.05)] * 33)
+    row = chess_lesson.claim_row(None, strong, weak, "full")
+    assert "no games" in row[verdict] and "the puzzle rating rates above chance's" in row[verdict]

@@ -30,7 +30,7 @@ NEEDS = {
     "multigpu_lesson": [], "multigpu_plan": ["catalog", "memory"], "notebook_runner": [],
     "parity": ["env", "export", "gguf_files", "messages", "prompts", "provenance", "tokenizer_files"],
     "phone": ["env", "export", "gguf_files", "messages", "prompts", "provenance", "tokenizer_files"],
-    "precision": ["messages"], "prompts": [], "provenance": [], "published": [], "rating": [],
+    "precision": ["messages"], "prompts": [], "provenance": [], "published": ["scores"], "rating": [],
     "runtimes": ["env", "messages", "prompts"], "sandbox": [], "scores": [], "sources": ["messages"], "speed": [],
     "split_eval": ["messages", "precision"], "text_benchmarks": ["envcheck", "gpu_guard", "messages", "scores"],
     "tokenizer_files": [], "train": ["prompts"], "train_launch": [],

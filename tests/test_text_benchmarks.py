@@ -227,3 +227,16 @@ def test_guide_claims_checked():
     assert "|" in published.format_table(published.GUIDE_CLAIMS)
 
 
+
+
+def test_compare_sets_each_score_beside_chance_and_says_what_it_may_be_compared_with():
+    # 60 of 100 right: Wilson interval about 50%-69%, wholly above MMLU's chance of 25%
+    row = published.compare("MMLU", [1] * 60 + [0] * 40, "unsloth/gemma-3-4b-pt", chance=text_benchmarks.MMLU_CHANCE)
+    assert row["chance"] == 25.0 and "is above chance (25%)" in row["vs chance"]
+    assert row["comparable with"].startswith("the published PT 4B number")
+    # 30 of 114 (26%) on a model with no published number: chance is all it can be set beside
+    small = published.compare("MMLU", [1] * 30 + [0] * 84, "embedded", chance=0.25)
+    assert "cannot be told apart from chance" in small["vs chance"] and small["comparable with"].startswith("chance only")
+    open_answer = published.compare("DocVQA", [0.0] * 12, "tiny-vision", no_chance="no chance level: open answer",
+                                    stand_in="a tiny random stand-in")
+    assert open_answer["chance"] is None and open_answer["vs chance"].startswith("pipeline check, not a benchmark")

