@@ -207,10 +207,11 @@ for row in rows:
     record_result(f"{row['benchmark'].lower()}_score", round(row["ours"], 1))
     record_result(f"{row['benchmark'].lower()}_n", row["n"])
 # %% [markdown]
-# **How to read this.** In smoke mode MMLU asks the 270M two questions from each of the 57 subjects: 114 questions,
-# an interval about 16 points wide (the cell above prints it), enough to tell a score near chance from one well
-# above it, but the 270M has no published MMLU number, so chance is all it can be set beside. The vision rows of
-# smoke mode are pipeline checks of a stand-in, not results. In full mode the samples are 20 questions x 57
+# **How to read this.** In smoke mode MMLU asks the 270M one question from each of the 57 subjects (what fits the
+# notebook's few minutes on two cores): an interval about 22 points wide (the cell above prints it), enough to tell
+# a score near chance from one far above it, not to rank two models a few points apart; and the 270M has no
+# published MMLU number, so chance is all it can be set beside. The vision rows of smoke mode (4 items each) are
+# pipeline checks of a stand-in, not results. In full mode the samples are 20 questions x 57
 # subjects = 1,140 for MMLU (interval about +-3 points), all 164 HumanEval problems (about +-7) and 200 items per
 # vision benchmark (about +-7), and a published number outside the interval is a finding to explain. What differs
 # from the report even then:
