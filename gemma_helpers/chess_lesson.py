@@ -416,18 +416,18 @@ def claim_row(match, rated, chance_rated, mode: str) -> dict[str, Any]:
     if match is None or not match.games:
         verdict.append("no games against the random mover were played")
     else:
-        ended = len(match.games) - match.adjudicated
-        if match.losses or (match.draws - match.adjudicated):
-            verdict.append(f"contradicted: {match.losses} losses and {match.draws - match.adjudicated} draws on the "
-                           "board against a random mover, which a club player does not concede")
-        elif ended == 0:
-            verdict.append(f"the games cannot tell: all {len(match.games)} were stopped at the move limit, and a "
+        board_draws = match.draws - match.limit_draws
+        if match.losses or board_draws:
+            verdict.append(f"contradicted: {match.losses} losses and {board_draws} draws on the board against a "
+                           "random mover, which a club player does not concede")
+        elif match.limit_draws == len(match.games):
+            verdict.append(f"the games cannot tell: all {len(match.games)} were drawn at the move limit, and a "
                            "rating made of such draws measures the limit, not the player")
         elif match.wins == len(match.games):
             verdict.append(f"consistent but weak evidence: every game won, which only says "
                            f"{rating.format_estimate(match.rating())}")
         else:
-            verdict.append(f"not shown: {match.wins} of {len(match.games)} games won, {match.adjudicated} stopped "
+            verdict.append(f"not shown: {match.wins} of {len(match.games)} games won, {match.limit_draws} drawn "
                            "at the move limit")
     if rated is not None and chance_rated is not None:
         verdict.append(rating.compare(rated, chance_rated, "the puzzle rating", "chance's"))
@@ -436,7 +436,7 @@ def claim_row(match, rated, chance_rated, mode: str) -> dict[str, Any]:
     wdl = "no games" if match is None or not match.games else f"{match.wins}/{match.draws}/{match.losses}"
     return {"claim": CLAIM, "what it implies": "a club player: wins against a random mover every time",
             "measured here (mode)": mode, "vs random mover (W/D/L)": wdl,
-            "of which stopped at the move limit": 0 if match is None else match.adjudicated,
+            "of which decided at the move limit": 0 if match is None else match.adjudicated,
             "match rating": rating.format_estimate(match.rating()) if match is not None and match.games
             else "no games",
             "puzzle rating": rating.format_estimate(rated) if rated else "no rated puzzles",

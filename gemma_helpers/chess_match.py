@@ -13,8 +13,10 @@ The rules, so that a rating means what it says:
 * **A reply that names no legal move loses the game** (as in maxim-saplin/llm_chess, where a player that cannot make
   a legal move loses); it is counted in ``illegal replies``. Unlike :class:`chess_game.Game`, no random move is
   played for it: a rating has to pay for illegal moves.
-* A game still going after ``max_plies`` half-moves is **adjudicated a draw** and recorded as such (the table counts
-  them): a weak player's rating from such draws is generous.
+* A game still going after ``max_plies`` half-moves is **adjudicated by material** and recorded as such: the side
+  :data:`MATERIAL_MARGIN` pawns or more ahead (pawn 1, knight and bishop 3, rook 5, queen 9, the textbook values)
+  wins, otherwise it is a draw; the table counts both kinds. A weak player's rating from draws at the limit is
+  generous.
 * Every game is replayed and checked before it is counted (:meth:`MatchGame.check`): each move legal in turn, the
   sides alternating with the model on its colour, each model move the one its reply names, and the result the
   board's or the stated adjudication.
@@ -36,6 +38,9 @@ from .rating import ANCHORS, RatingEstimate, format_estimate, match_rating
 
 ILLEGAL_REPLY = "illegal reply (the model loses)"
 MOVE_LIMIT = "move limit (adjudicated a draw)"
+BY_MATERIAL = "move limit (adjudicated by material)"
+MATERIAL_MARGIN = 3  # pawns ahead at the move limit that win the game: a minor piece, a usual adjudication margin
+PIECE_VALUES = {"p": 1, "n": 3, "b": 3, "r": 5, "q": 9}
 STOCKFISH_HINT = "apt-get install -y stockfish"  # Debian, Ubuntu, Colab (prefix sudo where you are not root)
 DEBIAN_STOCKFISH = Path("/usr/games/stockfish")  # Debian installs games outside PATH
 
@@ -156,7 +161,7 @@ class MatchGame:
     record: GameRecord
     model_white: bool
     result: str  # "1-0", "0-1" or "1/2-1/2"
-    termination: str  # the board's ("checkmate", ...), ILLEGAL_REPLY or MOVE_LIMIT
+    termination: str  # the board's ("checkmate", ...), ILLEGAL_REPLY, MOVE_LIMIT or BY_MATERIAL
     max_plies: int
     forfeit_reply: str | None = None  # the reply that named no legal move (the game ended there)
     game_seed: int = 0
@@ -222,8 +227,20 @@ def _outcome(board, plies: int, model_white: bool, max_plies: int, forfeit_reply
     if outcome is not None:
         return board.result(), outcome.termination.name.lower().replace("_", " ")
     if plies == max_plies:
+        ahead = material(board)
+        if abs(ahead) >= MATERIAL_MARGIN:
+            return ("1-0" if ahead > 0 else "0-1"), BY_MATERIAL
         return "1/2-1/2", MOVE_LIMIT
     raise ValueError(f"the game stops after {plies} half-moves, neither over, nor forfeited, nor at the limit")
+
+
+def material(board) -> int:
+    """White's material minus Black's, in pawns (:data:`PIECE_VALUES`; kings do not count)."""
+    total = 0
+    for piece in board.piece_map().values():
+        value = PIECE_VALUES.get(piece.symbol().lower(), 0)
+        total += value if piece.color else -value
+    return total
 
 
 def _ask(player: AnswerFn, game: Game) -> str:
@@ -290,7 +307,12 @@ class MatchResult:
 
     @property
     def adjudicated(self) -> int:
-        """Draws by the move limit rather than on the board."""
+        """Games decided at the move limit rather than on the board (by material, or drawn)."""
+        return sum(g.termination in (MOVE_LIMIT, BY_MATERIAL) for g in self.games)
+
+    @property
+    def limit_draws(self) -> int:
+        """Games drawn at the move limit (neither side enough material ahead)."""
         return sum(g.termination == MOVE_LIMIT for g in self.games)
 
     def rating(self) -> RatingEstimate:
@@ -345,13 +367,15 @@ def _openings(openings: Sequence[str] | None) -> list[str | None]:
 
 
 def match_table(results: Sequence[MatchResult]) -> list[dict[str, Any]]:
-    """One row per match, for a DataFrame: the opponent, its anchor rating and scale, the games, W/D/L, the draws
-    adjudicated at the move limit, illegal replies, and the rating with its interval."""
+    """One row per match, for a DataFrame: the opponent, its anchor rating and scale, the games, W/D/L, the games
+    adjudicated at the move limit (drawn, or won on material), illegal replies, and the rating with its interval."""
     rows = []
     for res in results:
         est = format_estimate(res.rating()) if res.games else "no games"
         rows.append({"opponent": res.opponent, "anchor rating": res.anchor_rating, "anchor scale": res.anchor_scale,
                      "games": len(res.games), "W/D/L": f"{res.wins}/{res.draws}/{res.losses}",
-                     "draws at the move limit": res.adjudicated, "illegal replies": res.illegal_replies,
+                     "draws at the move limit": res.limit_draws,
+                     "decided on material at the move limit": res.adjudicated - res.limit_draws,
+                     "illegal replies": res.illegal_replies,
                      "rating (95% interval)": est, "stopped by": res.stopped_by})
     return rows

@@ -90,14 +90,15 @@ def test_the_claim_row_says_what_its_games_can_and_cannot_tell():
 
     from gemma_helpers import rating
 
-    def match(wins, draws, losses, adjudicated):
+    def match(wins, draws, losses, limit_draws):
         games = [None] * (wins + draws + losses)
         results = [(-122.3, 1.0)] * wins + [(-122.3, 0.5)] * draws + [(-122.3, 0.0)] * losses
-        return SimpleNamespace(games=games, wins=wins, draws=draws, losses=losses, adjudicated=adjudicated,
+        return SimpleNamespace(games=games, wins=wins, draws=draws, losses=losses, limit_draws=limit_draws,
+                               adjudicated=limit_draws,
                                rating=lambda: rating.match_rating(results))
 
     verdict = "what the measurements tell"
-    assert "cannot tell: all 2 were stopped at the move limit" in chess_lesson.claim_row(
+    assert "cannot tell: all 2 were drawn at the move limit" in chess_lesson.claim_row(
         match(0, 2, 0, 2), None, None, "smoke")[verdict]
     assert chess_lesson.claim_row(match(1, 1, 1, 0), None, None, "smoke")[verdict].startswith("contradicted: 1 losses")
     assert "every game won" in chess_lesson.claim_row(match(3, 0, 0, 0), None, None, "full")[verdict]

@@ -71,6 +71,7 @@ def test_a_game_at_the_move_limit_is_adjudicated_a_draw_and_the_table_says_so():
     assert all(len(g.record.plies) == 6 for g in res.games)
     row = match_table([res])[0]
     assert row["W/D/L"] == "0/2/0" and row["draws at the move limit"] == 2
+    assert row["decided on material at the move limit"] == 0
     assert row["anchor rating"] == pytest.approx(-122.3) and row["rating (95% interval)"].startswith("-122 (95%")
 
 
@@ -147,3 +148,17 @@ def test_a_short_real_match_against_stockfish_is_checked_and_rated():
     assert len(res.games) == 2 and res.anchor_rating == sf.rating
     assert all(g.check() for g in res.games)
     assert res.rating().n == 2
+
+
+def test_at_the_move_limit_three_pawns_of_material_decide_the_game():
+    from gemma_helpers.chess_match import BY_MATERIAL, _outcome, material
+
+    # White: K, Q, 8 pawns; Black: K, R, 8 pawns: 9 - 5 = 4 pawns ahead, a win for White when the limit is reached
+    board = chess.Board("r3k3/pppppppp/8/8/8/8/PPPPPPPP/3QK3 w - - 0 1")
+    assert material(board) == 4
+    assert _outcome(board, 10, model_white=True, max_plies=10, forfeit_reply=None) == ("1-0", BY_MATERIAL)
+    assert _outcome(board.mirror(), 10, model_white=True, max_plies=10, forfeit_reply=None) == ("0-1", BY_MATERIAL)
+    # a knight against two pawns: 1 pawn ahead, under the margin of 3, so a draw
+    level = chess.Board("4k3/8/8/8/8/8/pp6/4K1N1 w - - 0 1")
+    assert material(level) == 1
+    assert _outcome(level, 10, model_white=True, max_plies=10, forfeit_reply=None) == ("1/2-1/2", MOVE_LIMIT)
