@@ -28,14 +28,25 @@ export.ensure_llama_cpp(server=True)
 # ## 1. The files
 #
 # Notebook 01 wrote the GGUF files and recorded their source; if they are there they are reused, otherwise they are
-# exported now (about a minute).
+# exported now (about a minute). When they hold notebook 03's chess fine-tune, they are used for the chess game
+# only: a model taught nothing but moves has nothing to say about the sky. The chat, the streamed reply, the server
+# and the Modelfile use a **chat model** (`S.model`: the embedded chat model in smoke mode, the instruction-tuned
+# 270M in full mode), exported the same way, at the quant type we serve (`serve_quant`).
 # %%
 SOURCE = export.choose_source(S.model, output_dir(S.chess_output_glob), output_dir("01_gguf_export"))
 source, what = SOURCE.folder, SOURCE.what
 files = export.export_gguf(SOURCE, output_dir("01_gguf_export"), S.quant_types)
-print("model:", what)
+print("notebook 01's files:", what)
 for q, f in files.items():
     print(f"  {q:7s} {f.size_mb:7.1f} MB  {f.path}")
+if SOURCE.finetune:  # the chat model, never taught chess, exported the same way
+    chat_source = export.choose_source(S.model, OUT / "no-chess-here", OUT)
+    chat_files = export.export_gguf(chat_source, OUT / "chat-gguf", (S.serve_quant,))
+else:  # notebook 01's files already hold the chat model
+    chat_source, chat_files = SOURCE, files
+SERVE = chat_files[S.serve_quant]  # the chat model's file: sections 2 to 4 chat with it
+GAME = files[S.serve_quant]  # notebook 01's file (the chess fine-tune when notebook 03 ran): the game plays it
+print(f"chat model ({S.model}): {SERVE.path}\nchess game: {GAME.path}")
 # %% [markdown]
 # ## 2. llama.cpp inside Python
 #
@@ -47,17 +58,19 @@ for q, f in files.items():
 # 2. llama.cpp turns our prompt into exactly the tokens the transformers tokenizer makes (one `<bos>`, not two);
 # 3. greedy replies: the same tokens from llama.cpp as from transformers, file by file.
 #
-# We chat with the file named by `serve_quant` in the configuration: Q4_K_M on a GPU (full mode), Q8_0 in smoke mode,
-# because notebook 01 measured that Q4_K_M rounds the embedded chat model's small LoRA away (the greedy table
-# below shows it again: the Q4_K_M file repeats the prompt like the base model instead of answering).
+# We chat with the chat model's file of the type `serve_quant` names: Q4_K_M on a GPU (full mode), Q8_0 in smoke
+# mode. Why Q8_0 for a 270M fine-tune, in notebook 01's numbers (smoke mode, `bench/results/notebooks.json`): against
+# the fine-tuned model, its Q8_0 file picks the same next token 98% of the time (mean KL 0.005) and its Q4_K_M file
+# only 73.5% (mean KL 0.72), because the embedded base sits on Q4_K's grid and rounding takes a small LoRA's
+# changes away again, for a file only 38 MB smaller. The greedy table below compares notebook 01's files (`files`:
+# the chess fine-tune when notebook 03 ran) with the model they came from.
 # %%
 from transformers import AutoTokenizer
 
-tokenizer = AutoTokenizer.from_pretrained(source)
+tokenizer = AutoTokenizer.from_pretrained(chat_source.folder)
 question = [{"role": "system", "content": "Answer in one short sentence."},
             {"role": "user", "content": "Why is the sky blue?"}]
-SERVE = files[S.serve_quant]  # the file we chat with (configuration: serve_quant; notebook 01 says why in smoke mode)
-llm = runtimes.load_llama(SERVE.path, n_ctx=1024)
+llm = runtimes.load_llama(SERVE.path, n_ctx=1024)  # the chat model (SERVE, chosen in section 1)
 print("stop tokens end generation:", runtimes.stop_tokens_are_eog(llm))
 same = runtimes.prompt_tokens(llm, question) == tokenizer(prompts.chat_prompt(question), add_special_tokens=False)["input_ids"]
 print("prompt tokens identical to transformers':", same)
@@ -68,7 +81,7 @@ print("prompt tokens identical to transformers':", same)
 reply = runtimes.chat(llm, question, max_tokens=CONFIG.max_new_tokens, seed=0)
 llm.close()
 # %%
-reference_model, _ = parity.load_reference(source)
+reference_model, _ = parity.load_reference(source)  # notebook 01's model, compared with its own files
 hf_ids = prompts.generate_ids(reference_model, tokenizer, question, max_new_tokens=24, greedy=True)
 pd.DataFrame(runtimes.greedy_agreement(files, ("f16", S.serve_quant, "q4_k_m"), hf_ids, question, tokenizer.decode,
                                        max_tokens=24))
@@ -80,14 +93,14 @@ pd.DataFrame(runtimes.greedy_agreement(files, ("f16", S.serve_quant, "q4_k_m"), 
 # a phone app would keep a model to the rules. **Free** (`chess_game.gguf_player`): an illegal reply is shown and
 # counted, and a random legal move stands in for it. Otherwise the files hold the chat model, never taught chess,
 # and the cell says so. To play yourself: `chess_game.play_widget(chess_game.Game(),
-# chess_game.gguf_constrained_player(runtimes.load_llama(SERVE.path, n_ctx=512)))`.
+# chess_game.gguf_constrained_player(runtimes.load_llama(GAME.path, n_ctx=512)))`.
 # %%
 from IPython.display import display
 
 from gemma_helpers import chess_game
 
 if SOURCE.finetune:
-    chess_llm = runtimes.load_llama(SERVE.path, n_ctx=512)
+    chess_llm = runtimes.load_llama(GAME.path, n_ctx=512)  # the chess fine-tune's file, not the chat model's
     moves, style = ["e2e4", "g1f3", "f1c4"], chess_game.PromptStyle.of(SOURCE.record)  # asked as it was trained
     grammar_record = chess_game.scripted_game(moves, chess_game.gguf_constrained_player(chess_llm),
                                               on_illegal="random", style=style).check()
