@@ -149,7 +149,10 @@ def fit_rating(results: Iterable[tuple[float, float]], fractional: bool = False)
     counts = {name: sum(_SCORES.get(s) == name for _, s in pairs) for name in _SCORES.values()}
     total = sum(s for _, s in pairs)
     if 0 < total < len(pairs):
-        best, low, high, note = *_two_sided(pairs, total), ""
+        best, low, high = _two_sided(pairs, total)
+        note = "" if math.isfinite(low) and math.isfinite(high) else (
+            f"the results rule out no rating {'below' if low == -math.inf else 'above'} the estimate within "
+            f"{_REACH:.0f} points: the interval is open on that side")
     else:
         best, low, high, note = _one_sided(pairs, won=total == len(pairs))
     return RatingEstimate(best, low, high, len(pairs), counts["win"], counts["draw"], counts["loss"], note)
@@ -168,7 +171,16 @@ def _two_sided(pairs: list[tuple[float, float]], total: float) -> tuple[float, f
     def within(r: float) -> float:
         return log_likelihood(r, pairs) - floor
 
-    return best, _crossing(within, best, -1), _crossing(within, best, 1)
+    return best, _bound(within, best, -1), _bound(within, best, 1)
+
+
+def _bound(f, start: float, direction: int) -> float:
+    """:func:`_crossing`, or an infinite bound where the likelihood never falls far enough (an expected score of a
+    few thousandths: its lower bound lies further than any real rating)."""
+    try:
+        return _crossing(f, start, direction)
+    except ArithmeticError:
+        return direction * math.inf
 
 
 def _one_sided(pairs: list[tuple[float, float]], won: bool) -> tuple[float, float, float, str]:
@@ -239,8 +251,12 @@ def _span(low: float, high: float) -> str:
 
 def format_estimate(est: RatingEstimate) -> str:
     """One line: '1234 (95% interval 1100-1350, n=40)', or the bound that exists when every game was won or lost."""
-    if est.high == math.inf:
+    if est.high == math.inf and est.rating == math.inf:
         return f"above {est.low:.0f} (95% lower bound; every game won, so no upper bound; n={est.n})"
-    if est.low == -math.inf:
+    if est.low == -math.inf and est.rating == -math.inf:
         return f"below {est.high:.0f} (95% upper bound; every game lost, so no lower bound; n={est.n})"
+    if est.low == -math.inf:
+        return f"{est.rating:.0f} (95% interval: below {est.high:.0f}, no finite lower bound, n={est.n})"
+    if est.high == math.inf:
+        return f"{est.rating:.0f} (95% interval: above {est.low:.0f}, no finite upper bound, n={est.n})"
     return f"{est.rating:.0f} (95% interval {_span(est.low, est.high)}, n={est.n})"

@@ -156,3 +156,13 @@ def test_compare_says_which_rating_is_above_only_when_the_intervals_are_apart():
     assert rating.compare(strong, weak, "A", "B").startswith("A rates above B")
     assert rating.compare(weak, strong, "B", "A").startswith("B rates below A")
     assert "cannot be told apart" in rating.compare(fit_rating(even(1500, 4)), fit_rating(even(1550, 4)), "A", "B")
+
+
+def test_a_tiny_expected_score_has_an_open_lower_bound_and_says_so():
+    # 2 puzzles at 1500, each solved with probability 0.001: the maximum sits where E = 0.001, at
+    # 1500 + 400 log10(0.001 / 0.999) = 300.2; the log-likelihood falls by only 0.002 * ln(10) / 400 per point below
+    # it, so 1.92 is reached some 170,000 points down, beyond any rating: no finite lower bound
+    est = rating.expected_puzzle_rating([(1500, 0.001)] * 2)
+    assert est.rating == pytest.approx(1500 + 400 * math.log10(0.001 / 0.999), abs=0.01)
+    assert est.low == -math.inf and math.isfinite(est.high) and "open" in est.note
+    assert format_estimate(est) == f"300 (95% interval: below {est.high:.0f}, no finite lower bound, n=2)"
