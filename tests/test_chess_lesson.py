@@ -62,7 +62,7 @@ def test_strength_steps_answer_legally_by_construction_and_rate_the_puzzles(less
     rated = chess_lesson.puzzle_rating(result.data, constrained)
     assert rated is not None and rated.n == 2  # the held-out puzzles carry their Lichess ratings
     rows = chess_lesson.strength_table({"base, free": result.before, "base, constrained": constrained}, result.data)
-    assert [r["positions"] for r in rows] == [2, 2] and rows[1]["legal move %"] == 100.0
+    assert [r["positions"] for r in rows] == [2, 2, 2] and rows[1]["legal move %"] == 100.0  # and chance's row
     matches = chess_lesson.play_matches(student, replace(settings, match_games=2, match_max_plies=6),
                                         stockfish=False)
     assert [m.opponent for m in matches] == ["random mover"] and len(matches[0].games) == 2
