@@ -219,5 +219,6 @@ def test_the_lesson_step_measures_the_same_positions_before_and_after_the_round(
     assert reinforced.grpo.steps == 1 and reinforced.before is before
     assert reinforced.after.n == before.n == 1
     rows = reinforced.table(data)
-    assert [r["model, answers"] for r in rows] == [chess_lesson.ROUND_BEFORE, chess_lesson.ROUND_AFTER]
+    assert [r["model, answers"] for r in rows] == [chess_lesson.ROUND_BEFORE, chess_lesson.ROUND_AFTER,
+                                                   chess_lesson.CHANCE]  # chance on the same position
     assert all(r["positions"] == 1 for r in rows)
