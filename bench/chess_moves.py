@@ -21,6 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from gemma_helpers.hardware import cpu_name  # noqa: E402  (after the path above; imports no heavy library)
+
 
 def players(positions: int):
     """(examples, {name: answer_fn}) for the embedded model in both runtimes, free and constrained."""
@@ -55,19 +57,13 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"player": name, "ms_per_move": round(ms, 1), "legal_rate": round(legal, 3)})
         print(f"{name:52s} {ms:9.1f} ms/move   legal {legal:.0%}", flush=True)
     report = {"positions": len(examples), "model": "embedded Gemma 3 270M (base)", "rows": rows,
-              "cpu": platform.processor() or _cpu(), "cores": os.cpu_count(), "threads": os.cpu_count(),
+              "cpu": platform.processor() or cpu_name(), "cores": os.cpu_count(), "threads": os.cpu_count(),
               "load_average_before": round(load_before, 2), "load_average_after": round(os.getloadavg()[0], 2),
               "date": time.strftime("%Y-%m-%d")}
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0
 
-
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ def run_child(dtype: str, steps: int, out: Path, emulate: bool = False) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Time both dtypes, print the table, write the JSON."""
-    from gemma_helpers.env import cpu_native_bf16, hardware_report
+    from gemma_helpers.hardware import cpu_name, cpu_native_bf16, hardware_report
     from gemma_helpers.precision import policy
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
               f"fp32 {em['float32']:.2f} s/step, ratio {em['bfloat16'] / em['float32']:.2f}; the policy on such a "
               f"CPU (no avx512_bf16/amx_bf16 flag) chooses float32")
         emulated = {"median_step_s": em, "ratio_bf16_over_fp32": em["bfloat16"] / em["float32"], "runs": emulated}
-    result = {"cpu": _cpu_name(), "cpu_flags": flags, "cores": os.cpu_count(),
+    result = {"cpu": cpu_name(), "cpu_flags": flags, "cores": os.cpu_count(),
               "native_bf16": cpu_native_bf16(), "median_step_s": median, "ratio_bf16_over_fp32":
               median["bfloat16"] / median["float32"], "faster": faster, "policy": chosen,
               "policy_matches_faster": chosen == faster, "runs": runs, "emulated_bf16": emulated,
@@ -107,12 +107,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {args.out}")
     return 0
 
-
-def _cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 if __name__ == "__main__":

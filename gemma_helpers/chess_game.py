@@ -27,7 +27,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .chess import PUZZLE_TASK, ChessExample, format_position, parse_move
+from .chess import PUZZLE_TASK, ChessExample, format_position, generate_answers, parse_move
+from .chess_constrained import constrained_answers, gguf_constrained_answers
+from .hardware import in_ci
+from .runtimes import chat
 
 AnswerFn = Callable[[Sequence[ChessExample]], list[str]]
 YOU, MODEL, SUBSTITUTE = "you", "model", "random (model's reply was illegal)"
@@ -350,8 +353,6 @@ def model_player(model, tokenizer, max_new_tokens: int = 6, greedy: bool = True,
     ``adapter=False`` runs generation inside PEFT's ``disable_adapter()``: the base model's answers without loading
     it a second time (only while the adapter is not merged: ``train.save_merged`` merges it in place).
     """
-    from .chess import generate_answers
-
     if not adapter and not hasattr(model, "disable_adapter"):
         raise ValueError("adapter=False needs a model with a LoRA adapter (PEFT); this one has none: pass the base "
                          "model itself instead")
@@ -368,7 +369,6 @@ def model_player(model, tokenizer, max_new_tokens: int = 6, greedy: bool = True,
 def gguf_player(llm, max_new_tokens: int = 6) -> AnswerFn:
     """An answer_fn that asks a GGUF opened with llama.cpp (``runtimes.load_llama``) through the lesson's prompt,
     greedily: the fine-tune as a phone app runs it (notebook 02)."""
-    from .runtimes import chat
 
     def ask(examples: Sequence[ChessExample]) -> list[str]:
         return [chat(llm, ex.conversation(with_answer=False), max_tokens=max_new_tokens, greedy=True, echo=False)
@@ -381,8 +381,6 @@ def constrained_player(model, tokenizer, adapter: bool = True, batch_size: int =
     """An answer_fn whose reply is always legal: the model's best-ranked legal move
     (:func:`gemma_helpers.chess_constrained.constrained_answers`); adapter=False ranks with a LoRA model's base, as
     in :func:`model_player`."""
-    from .chess_constrained import constrained_answers
-
     if not adapter and not hasattr(model, "disable_adapter"):
         raise ValueError("adapter=False needs a model with a LoRA adapter (PEFT); this one has none: pass the base "
                          "model itself instead")
@@ -399,8 +397,6 @@ def constrained_player(model, tokenizer, adapter: bool = True, batch_size: int =
 def gguf_constrained_player(llm, max_new_tokens: int | None = None) -> AnswerFn:
     """An answer_fn that asks a GGUF in llama.cpp greedily, held by a grammar to the legal moves' answers
     (:func:`gemma_helpers.chess_constrained.gguf_constrained_answers`; the token budget always fits the longest)."""
-    from .chess_constrained import gguf_constrained_answers
-
     return lambda examples: gguf_constrained_answers(llm, examples, max_new_tokens)
 
 
@@ -411,7 +407,6 @@ def has_widget_front_end() -> bool:
         from IPython import get_ipython
     except ImportError:
         return False
-    from .env import in_ci
 
     shell = get_ipython()
     return shell is not None and hasattr(shell, "kernel") and not in_ci()

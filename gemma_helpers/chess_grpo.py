@@ -36,6 +36,7 @@ from typing import Any
 
 from .chess import UCI_MOVE, ChessExample, parse_move, solves_puzzle
 from .prompts import RECOMMENDED, STOP_TOKEN_IDS, chat_prompt
+from .train import SCHEDULES, TimeBudget, precision_for
 
 LEGAL_REWARD, SOLVED_REWARD, FORMAT_REWARD = 1.0, 2.0, 0.25
 # Rows whose reference is "the best move here": a mate is as good as the reference there. Other one-move rows
@@ -244,8 +245,6 @@ def grpo_trainer(student, rows: Sequence[dict[str, str]], settings, output_dir: 
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
-    from .train import SCHEDULES, precision_for
-
     schedule = SCHEDULES["grpo"]
     model, tokenizer = student.model, student.tokenizer
     device = str(next(model.parameters()).device)
@@ -286,8 +285,6 @@ def grpo_round(student, data, settings, out_dir: str | Path, time_budget_s: floa
 
     Stops after ``settings.grpo_steps`` steps, or after the step during which ``time_budget_s`` seconds had passed
     (None: ``settings.grpo_budget_s``; 0: no budget), whichever comes first; the result says which."""
-    from .train import TimeBudget
-
     budget_s = getattr(settings, "grpo_budget_s", None) if time_budget_s is None else time_budget_s
     budget = TimeBudget(budget_s) if budget_s else None
     output_dir = Path(out_dir) / "grpo"

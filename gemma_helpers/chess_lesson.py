@@ -25,11 +25,15 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import chess, provenance
+from . import chess, chess_game, chess_match, models, provenance, rating, train
 from .chess import ChessExample, ChessResult
+from .chess_game import CHESS_INSTRUCT, PromptStyle, constrained_player
+from .chess_grpo import grpo_round
+from .env import get_config
+from .rating import format_estimate
 
-MADE_BY = "notebook 03 (03_finetune_chess_270m)"  # what to run when its model is missing
-MERGED, ADAPTER = "merged-16bit", "adapter"  # the folders save() writes under the lesson's output folder
+# provenance's names, kept here for one release (learners' code reads chess_lesson.MERGED and friends).
+MADE_BY, MERGED, ADAPTER = provenance.CHESS_LESSON, provenance.MERGED, provenance.ADAPTER
 
 
 @dataclass(frozen=True)
@@ -123,8 +127,6 @@ def load_data(settings, offline: bool) -> ChessData:
 
 def load_model(settings, backend: str | None = None) -> Student:
     """Step 2a: load settings.model with `backend` (None: models.default_backend), remembering both."""
-    from . import models
-
     backend = backend or models.default_backend()
     model, tokenizer = models.load(settings.model, max_seq_length=settings.max_length, backend=backend)
     return Student(model, tokenizer, backend, models.resolve(settings.model))
@@ -163,8 +165,6 @@ def evaluate(student: Student, data: ChessData, settings, greedy: bool = True, p
 
 def add_adapter(student: Student, settings) -> Student:
     """Step 3a: LoRA adapters (rank settings.lora_r) on every projection, by the library that loaded the model."""
-    from . import train
-
     model = train.add_lora(student.model, r=settings.lora_r, alpha=settings.lora_alpha, backend=student.backend)
     return Student(model, student.tokenizer, student.backend, student.base)
 
@@ -173,8 +173,6 @@ def train_model(student: Student, data: ChessData, settings, out_dir: str | Path
                 resume: bool = True, callbacks: Sequence[Any] = ()) -> Training:
     """Step 3b: LoRA training on the answers only, checkpoints in out_dir/run (resumed when `resume`), and the
     legal-move rate every settings.curve_every steps (from `before` at step 0)."""
-    from . import train
-
     curve = [(0, before.rate)] if before is not None else []
     measure = [chess.legal_rate_callback(student.model, student.tokenizer, data.held_out, settings.curve_every,
                                          curve, settings.answer_tokens)] if settings.curve_every else []
@@ -225,8 +223,6 @@ def reinforce(student: Student, data: ChessData, settings, out_dir: str | Path, 
     """Step 4b: a round of GRPO on the training positions, rewarded by python-chess (chess_grpo.grpo_round: at most
     settings.grpo_steps steps and settings.grpo_budget_s seconds), then the greedy evaluation again on `before`'s
     positions (the evaluation after supervised training), so the two rows compare the same puzzles."""
-    from .chess_grpo import grpo_round
-
     result = grpo_round(student, data, settings, out_dir, time_budget_s)
     return Reinforced(result, before, evaluate(student, data, settings, positions=before.n))
 
@@ -235,11 +231,9 @@ def save(student: Student, data: ChessData, settings, training: Training, out_di
          reinforced: Reinforced | None = None) -> Saved:
     """Step 5: the adapter (out_dir/adapter) and the merged bfloat16 model (out_dir/merged-16bit), each with its
     provenance.json. The merge happens in place: afterwards the model has no adapter left to switch off."""
-    from . import train
-
     out_dir = Path(out_dir)
-    adapter_dir = train.save_adapter(student.model, student.tokenizer, out_dir / ADAPTER, base=student.base)
-    merged_dir = train.save_merged(student.model, student.tokenizer, out_dir / MERGED, dtype="bfloat16",
+    adapter_dir = train.save_adapter(student.model, student.tokenizer, out_dir / provenance.ADAPTER, base=student.base)
+    merged_dir = train.save_merged(student.model, student.tokenizer, out_dir / provenance.MERGED, dtype="bfloat16",
                                    base=student.base)
     extra = {"prompt_style": asdict(prompt_style(data)), "backend": student.backend, "lora_r": settings.lora_r,
              "lora_alpha": settings.lora_alpha,
@@ -249,12 +243,11 @@ def save(student: Student, data: ChessData, settings, training: Training, out_di
         extra.update(grpo_steps=reinforced.grpo.steps, grpo_seconds=round(reinforced.grpo.seconds, 1),
                      grpo_stopped_by=reinforced.grpo.stopped_by)
     common = {"base": student.base, "data": data.description, "steps": training.result.steps, "extra": extra,
-              "adapter": str(adapter_dir.resolve())}
-    provenance.write(adapter_dir, provenance.Provenance(kind="adapter", made_by=f"{MADE_BY}: chess_lesson.save",
-                                                        dtype="float32", **common))
-    record = provenance.Provenance(kind="merged", made_by=f"{MADE_BY}: chess_lesson.save", dtype="bfloat16", **common)
+              "adapter": str(adapter_dir.resolve()), "made_by": provenance.MADE_BY_CHESS, "finetune": "chess-lora"}
+    provenance.write(adapter_dir, provenance.Provenance(kind="adapter", dtype="float32", **common))
+    record = provenance.Provenance(kind="merged", dtype="bfloat16", **common)
     provenance.write(merged_dir, record)
-    return Saved(adapter_dir, merged_dir, provenance.read(merged_dir, MADE_BY))
+    return Saved(adapter_dir, merged_dir, provenance.read(merged_dir, provenance.CHESS_LESSON))
 
 
 def run(settings, out_dir: str | Path, offline: bool | None = None, backend: str | None = None,
@@ -263,8 +256,6 @@ def run(settings, out_dir: str | Path, offline: bool | None = None, backend: str
     offline=None asks the configuration."""
     started = time.time()
     if offline is None:
-        from .env import get_config
-
         offline = not get_config().flag("hub_downloads")
     data = load_data(settings, offline)
     student = load_model(settings, backend)
@@ -287,8 +278,6 @@ def evaluate_constrained(student: Student, data: ChessData, settings, adapter: b
     """The first `positions` (default settings.constrained_positions) held-out positions answered with the
     best-ranked legal move (chess_constrained), within `time_budget_s` as :func:`evaluate` is; every answer is legal
     by construction, and this asserts it. adapter=False: the base."""
-    from .chess_game import constrained_player
-
     examples = data.held_out[:positions or settings.constrained_positions]
     player = constrained_player(student.model, student.tokenizer, adapter=adapter)
     started = time.time()
@@ -306,8 +295,6 @@ def puzzle_rating(data: ChessData, result: ChessResult, examples: Sequence[Chess
     (rating.puzzle_rating: maximum likelihood under the Elo model, with its 95% interval; for chance, whose scores
     are probabilities, rating.expected_puzzle_rating); None when the positions carry no rating (ChessInstruct's do
     not). ``examples``: the positions the result is on (default the held-out ones)."""
-    from . import rating
-
     solved = result.extra.get(chess.SOLVED, ())
     pairs = [(ex.rating, s) for ex, s in zip(data.held_out if examples is None else examples, solved, strict=False)
              if ex.rating and s == s]  # s == s: not NaN
@@ -326,8 +313,6 @@ def strength_table(results: dict[str, ChessResult], data: ChessData,
                    examples: Sequence[ChessExample] | None = None) -> list[dict[str, Any]]:
     """One row per (model, way of answering), and the random legal mover on the same positions: positions, legal
     move, exact match, first move right, puzzles solved (whole line), puzzle rating."""
-    from .rating import format_estimate
-
     rows = []
     shown = results if examples is not None else with_chance(results, data)
     for label, res in shown.items():
@@ -342,8 +327,6 @@ def strength_table(results: dict[str, ChessResult], data: ChessData,
 def chance_verdicts(results: dict[str, ChessResult], data: ChessData) -> list[str]:
     """One sentence per result: are its puzzles solved (whole line) and its puzzle rating above chance on the same
     positions, below it, or not apart from it? Computed from the 95% intervals, never typed by hand."""
-    from . import rating
-
     lines = []
     for label, res in results.items():
         rand = chance(data, res.n)
@@ -361,8 +344,6 @@ def prompt_style(data: ChessData):
     """How this lesson asks its model (chess_game.PromptStyle), from its training rows: ChessInstruct's next-best-move
     task and move lists when it trained on ChessInstruct, else the piece list. save() records it in provenance.json,
     so a game or a match against the saved model asks it the way it was trained."""
-    from .chess_game import CHESS_INSTRUCT, PromptStyle
-
     for row in data.train:
         if row.kind == "FIND_NEXT_BEST_MOVE":
             return PromptStyle(CHESS_INSTRUCT, row.task)
@@ -375,8 +356,6 @@ def play_matches(student: Student, settings, constrained: bool = True, stockfish
     random mover and, when `stockfish` and the engine is installed, Stockfish at settings.stockfish_elo; colours
     alternate, every game is checked move by move (chess_match), and no game starts after settings.match_budget_s;
     `style`: how the model is asked (:func:`prompt_style`; default the piece list)."""
-    from . import chess_game, chess_match
-
     player = (chess_game.constrained_player if constrained else chess_game.model_player)(student.model,
                                                                                           student.tokenizer)
     kinds = [chess_match.random_mover]
@@ -410,8 +389,6 @@ def claim_row(match, rated, chance_rated, mode: str) -> dict[str, Any]:
     against the random mover (or None); ``rated``/``chance_rated``: the model's and the random legal mover's puzzle
     ratings on the same puzzles (rating.RatingEstimate or None).
     """
-    from . import rating
-
     verdict = []
     if match is None or not match.games:
         verdict.append("no games against the random mover were played")

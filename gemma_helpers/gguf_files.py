@@ -8,7 +8,7 @@
 * Tools' logs (the converter's and quantizer's per-tensor lines) go to a log file, not the notebook: a failure
   raises with the log's tail and its path.
 * :func:`quantize`: llama.cpp's quantizer (``llama_model_quantize``: Q4_K_M and friends), through llama-cpp-python.
-* :func:`export_gguf`: several quant types at once, cached in a folder whose ``export.json`` names the source.
+* :func:`write_ggufs`: several quant types at once, cached in a folder whose ``export.json`` names the source.
 * :func:`read_gguf`: a GGUF's facts (tensor bytes, types, chat template, name and tokenizer keys) in well under a
   second, or a clear :class:`GGUFError` for a damaged or truncated file; :func:`sha256` to check a copy.
 
@@ -246,7 +246,7 @@ def quantize(src: str | Path, dst: str | Path, qtype: str = "q4_k_m", threads: i
         import llama_cpp
     except ImportError as err:
         raise ImportError("quantize() runs llama.cpp's quantizer through llama-cpp-python: pip install "
-                          f"llama-cpp-python=={LLAMA_CPP_PYTHON} (gemma_helpers.export.ensure_llama_cpp does it)") \
+                          f"llama-cpp-python=={LLAMA_CPP_PYTHON} (gemma_helpers.llamacpp.ensure_llama_cpp does it)") \
             from err
 
     if qtype not in QUANTIZER_TYPES:
@@ -353,7 +353,7 @@ def read_gguf(path: str | Path) -> GGUFInfo:
 
     path = Path(path)
     if not path.is_file():
-        raise GGUFError(f"{path} does not exist: export it first (export_gguf)")
+        raise GGUFError(f"{path} does not exist: export it first (write_ggufs)")
     size = path.stat().st_size
     if size < 24:
         raise GGUFError(f"{path} is {size} bytes: too short to be a GGUF; delete it and re-export")
@@ -415,7 +415,7 @@ def sha256(path: str | Path, chunk: int = 1 << 22) -> str:
 
 @dataclass(frozen=True)
 class ExportedFile:
-    """One GGUF made by export_gguf."""
+    """One GGUF made by write_ggufs."""
 
     quant: str
     path: str
@@ -429,8 +429,8 @@ class ExportedFile:
         return self.size_bytes / 1e6
 
 
-def export_log(out_dir: str | Path, name: str = "gemma3-export") -> Path:
-    """Where export_gguf appends the converter's and quantizer's output for the files it writes in out_dir."""
+def export_log(out_dir: str | Path, name: str = "model") -> Path:
+    """Where write_ggufs appends the converter's and quantizer's output for the files it writes in out_dir."""
     return Path(out_dir) / f"{name}-export.log"
 
 
@@ -445,8 +445,8 @@ def source_fingerprint(hf_dir: str | Path, chat_template: str | None = None) -> 
     return digest.hexdigest()[:16]
 
 
-def export_gguf(hf_dir: str | Path, out_dir: str | Path, quant_types: Sequence[str] = ("f16", "q8_0", "q4_k_m"),
-                name: str = "gemma3-export", reuse: bool = True, chat_template: str | None = None,
+def write_ggufs(hf_dir: str | Path, out_dir: str | Path, quant_types: Sequence[str] = ("f16", "q8_0", "q4_k_m"),
+                name: str = "model", reuse: bool = True, chat_template: str | None = None,
                 cache: str | Path | None = None, metadata: dict[str, Any] | None = None) -> dict[str, ExportedFile]:
     """Write name-<quant>.gguf for each quant type (carrying `chat_template` and the ``general.*`` `metadata` when
     given, each file checked for them once written); files from an earlier run on the same source, template and

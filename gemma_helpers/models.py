@@ -21,11 +21,12 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from . import provenance, tokenizer_files
+from . import provenance, tokenizer_files, train
 from .catalog import CATALOG, GemmaSize, get_size, size_table  # noqa: F401  (re-exported)
 from .env import EMBEDDED, TINY_VISION, cache_dir
 from .envcheck import pinned
 from .gpu_guard import unsloth_failed
+from .hardware import hardware_report
 from .memory import (  # noqa: F401  (re-exported)
     DEVICES,
     QUANT_TYPES,
@@ -39,6 +40,8 @@ from .memory import (  # noqa: F401  (re-exported)
     plot_memory,
     weight_bytes,
 )
+from .precision import policy
+from .prompts import CHAT_TEMPLATE, STOP_TOKEN_IDS
 from .sources import model_path
 
 # ------------------------------------------------------------------------------------------ the embedded model
@@ -110,8 +113,6 @@ def _build_embedded(target: Path) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .prompts import CHAT_TEMPLATE, STOP_TOKEN_IDS
-
     started = time.time()
     gguf = embedded_gguf()
     work = target.with_name(target.name + ".partial")
@@ -129,7 +130,7 @@ def _build_embedded(target: Path) -> Path:
     model.generation_config.bos_token_id, model.generation_config.pad_token_id = 2, 0
     model.save_pretrained(work)
     provenance.write(work, provenance.Provenance(
-        kind="converted", base="google/gemma-3-270m", made_by="gemma_helpers.models.embedded_model_dir",
+        kind="converted", base="google/gemma-3-270m", made_by=provenance.MADE_BY_EMBEDDED,
         dtype="float32", extra={"source": str(gguf), "sha256": EMBEDDED_GGUF_SHA256,
                                 "seconds": round(time.time() - started, 1),
                                 "note": "google/gemma-3-270m (base) dequantized from Q4_K_M to float32"}))
@@ -171,8 +172,6 @@ def embedded_chat_dir(rebuild: bool = False, steps: int = 40) -> Path:
 
 
 def _build_chat(target: Path, steps: int) -> Path:
-    from . import train
-
     backend = default_backend()
     model, tokenizer = load(EMBEDDED, backend=backend)
     model = train.add_lora(model, r=8, alpha=16, backend=backend)
@@ -186,7 +185,7 @@ def _build_chat(target: Path, steps: int) -> Path:
     tokenizer_files.saved_with_tokenizer_files(tokenizer, work, embedded_model_dir())
     shutil.rmtree(work / "run", ignore_errors=True)
     provenance.write(work, provenance.Provenance(
-        kind="merged", base=str(embedded_model_dir()), made_by="gemma_helpers.models.embedded_chat_dir",
+        kind="merged", base=str(embedded_model_dir()), made_by=provenance.MADE_BY_CHAT_WARMUP, finetune="chat-warmup",
         data=f"{CHAT_WARMUP.name} ({len(chat_warmup_conversations())} conversations)", steps=result.steps,
         dtype="float32", extra={"seconds": round(result.seconds, 1), "first_loss": result.losses[0][1],
                                 "last_loss": result.losses[-1][1], "lora": {"r": 8, "alpha": 16}}))
@@ -216,7 +215,8 @@ def _has_manifest(folder: Path, older_record: str) -> bool:
     provenance.write(folder, provenance.Provenance(
         kind="converted" if converted else "merged",
         base="google/gemma-3-270m" if converted else str(data.get("base") or embedded_model_dir()),
-        made_by=f"gemma_helpers.models.{'embedded_model_dir' if converted else 'embedded_chat_dir'}",
+        made_by=provenance.MADE_BY_EMBEDDED if converted else provenance.MADE_BY_CHAT_WARMUP,
+        finetune="" if converted else "chat-warmup",
         data="" if converted else str(data.get("data", "")), steps=int(data.get("steps", 0)), dtype="float32",
         extra={k: v for k, v in data.items() if k not in ("base", "data", "steps")}))
     return True
@@ -233,8 +233,6 @@ def _with_sentencepiece(folder: Path) -> Path:
 
 def _with_current_template(folder: Path) -> Path:
     """Rewrite a cached folder's chat_template.jinja when prompts.CHAT_TEMPLATE has changed since it was built."""
-    from .prompts import CHAT_TEMPLATE
-
     path = folder / "chat_template.jinja"
     if not path.exists() or path.read_text() != CHAT_TEMPLATE:
         path.write_text(CHAT_TEMPLATE)
@@ -272,16 +270,18 @@ def local_or_hub(path: str) -> str:
     return path if Path(path).expanduser().exists() else model_path(path)
 
 
+def loadable(name: str) -> str:
+    """A model name (:func:`resolve`'s) as the loaders open it: a local folder or a hub id (:func:`local_or_hub`)."""
+    return local_or_hub(resolve(name))
+
+
 def load(name: str = EMBEDDED, *, max_seq_length: int = 2048, backend: str | None = None, dtype: str | None = None,
          load_in_4bit: bool = False):
     """Load (model, tokenizer) with `backend` ('unsloth' or 'transformers'; None: :func:`default_backend`).
 
     Pass the same backend on to ``train.add_lora`` / ``train.lora_sft``: they call Unsloth's LoRA and precision
     rules only for a model Unsloth loaded."""
-    from .env import hardware_report
-    from .precision import policy
-
-    path = local_or_hub(resolve(name))
+    path = loadable(name)
     backend = backend or default_backend()
     pol = policy(hardware_report(), backend="unsloth" if backend == "unsloth" else "transformers")
     dtype = dtype or pol.dtype
@@ -302,8 +302,6 @@ def load(name: str = EMBEDDED, *, max_seq_length: int = 2048, backend: str | Non
     else:
         raise ValueError(f"backend must be 'unsloth' or 'transformers', not {backend!r}")
     if getattr(tokenizer, "chat_template", None) is None:
-        from .prompts import CHAT_TEMPLATE
-
         tokenizer.chat_template = CHAT_TEMPLATE
     model.eval()
     return model, tokenizer

@@ -18,6 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import distributed, sources, split_eval
+from .catalog import CATALOG, get_size
+from .models import resolve
+from .multigpu_plan import Machine, script_plan
+
 # Relative tolerance on each logged loss between launches of the same global batch. tests/test_distributed.py holds
 # DDP to 1e-4 against one process on a tiny model; on the 270M the order of float sums (threads per process, the
 # all-reduce) moves losses in the fifth digit, so the lesson allows 1e-3 and prints the largest difference found.
@@ -64,9 +69,6 @@ def lesson_model(settings) -> tuple[str, str]:
     CPU (the full-mode rehearsal, or smoke mode) the settings' model."""
     import re
 
-    from .catalog import CATALOG
-    from .multigpu_plan import Machine, script_plan
-
     h = here(settings)
     size = re.search(r"gemma-3-(\d+[mb])", settings.model)
     if h.cpu or not settings.fallback_model or not size or size.group(1) not in CATALOG:
@@ -83,11 +85,8 @@ def lesson_model(settings) -> tuple[str, str]:
 def model_folder(settings) -> Path:
     """The lesson's model (:func:`lesson_model`) as a local folder (the launched processes load it; a hub id is
     downloaded once here)."""
-    from .models import resolve
-    from .sources import model_folder as download
-
     path = resolve(lesson_model(settings)[0])
-    return Path(path) if Path(path).expanduser().exists() else Path(download(path))
+    return Path(path) if Path(path).expanduser().exists() else Path(sources.model_folder(path))
 
 
 def global_batch(settings, processes_here: int) -> int:
@@ -123,8 +122,6 @@ def _args(settings, out: Path, processes: int, processes_here: int, stop_at: int
 
 def command_line(settings, strategy: str, processes: int) -> str:
     """The launch command a training step runs, as one shell line (for reading)."""
-    from . import distributed
-
     h = here(settings)
     cmd = distributed.launch_command(distributed.TRAIN_MODULE,
                                      _args(settings, Path("OUT") / f"{strategy}-{processes}p", processes,
@@ -177,8 +174,6 @@ def train(settings, out_dir: str | Path, strategy: str, processes: int, stop_at:
     ``stop_at``: end at that step (a checkpoint is written every ``settings.save_steps``). ``resume``: go on from
     the newest checkpoint of that earlier run's folder, to ``settings.steps``."""
     import shutil
-
-    from . import distributed
 
     h = here(settings)
     out = Path(out_dir) / f"{strategy}-{processes}p"
@@ -306,8 +301,6 @@ class Evaluation:
 
 def evaluate(settings, out_dir: str | Path, processes: int) -> Evaluation:
     """Each task (MMLU, chess) once in this process and once split across `processes` launched processes."""
-    from . import distributed, split_eval
-
     h = here(settings)
     model = str(model_folder(settings))
     single, split, agreements = {}, {}, {}
@@ -333,9 +326,6 @@ def lm_eval_line(where: Here, backend: str, sizes: Sequence[str] = ("27b", "12b"
     """lm-evaluation-harness's command for this machine's GPUs (Kaggle's two T4s when it has none), for the largest
     Gemma 3 size whose weights, in the dtype those GPUs must use, take at most LM_EVAL_WEIGHT_SHARE of each GPU: hf
     keeps a whole copy per GPU, vLLM splits one copy over all of them (tensor parallel)."""
-    from . import split_eval
-    from .catalog import get_size
-
     gpus, gpu, cap, gb = ((2, "T4", "7.5", T4_GB) if where.cpu else
                           (where.processes, where.gpu_name, where.compute_capability, where.gpu_gb or T4_GB))
     dtype, _ = split_eval.lm_eval_dtype(gpu, cap)

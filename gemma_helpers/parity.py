@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .export import import_llama_cpp, read_gguf, tool_output_to
+from .llamacpp import import_llama_cpp, read_gguf, tool_output_to
 
 NEAR_TIE = 0.5  # nats between the reference's first and second choice
 # Varied text (prose, a chat turn, code, science, a story): the default streams of the parity check.

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .export import ExportedFile
+from .catalog import CATALOG
+from .llamacpp import ExportedFile
+from .memory import plan_memory
 from .prompts import RECOMMENDED
 
 _SAMPLING = (f"temperature {RECOMMENDED.temperature}, top-k {RECOMMENDED.top_k}, top-p {RECOMMENDED.top_p}, "
@@ -41,8 +43,6 @@ def _plan_for_file(size: str, quant: str, context: int, file_bytes: int):
     """The planner's plan for a context, with the weights replaced by a measured file size."""
     from dataclasses import replace
 
-    from .memory import plan_memory
-
     estimate = plan_memory(size, quant if quant in ("bf16", "f16", "q8_0", "q4_k_m", "q4_0") else "f16", context)
     weights_gb = file_bytes / 1e9
     return replace(estimate, quant=quant, weights_gb=weights_gb, overhead_gb=0.15 + 0.05 * weights_gb)
@@ -65,9 +65,6 @@ def phone_table(files: dict[str, ExportedFile], size: str = "270m",
 def planner_phone_table(quants: Sequence[str] = ("f16", "q8_0", "q4_k_m"),
                         contexts: Sequence[int] = (2048, 8192)) -> list[dict[str, Any]]:
     """The planner's estimate for all five Gemma 3 sizes: GB per quant and context, and the phones that hold it."""
-    from .catalog import CATALOG
-    from .memory import plan_memory
-
     rows = []
     for name in CATALOG:
         for quant in quants:

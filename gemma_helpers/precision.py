@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .hardware import Hardware, hardware_report
 from .messages import say
 
 FP16_MAX = 65504.0
@@ -69,13 +70,11 @@ def fp16_forced(environ: Mapping[str, str] | None = None) -> bool:
     return environ.get("GEMMA_FORCE_FP16", "").strip() == "1"
 
 
-def policy(hardware=None, backend: str = "unsloth") -> Policy:
+def policy(hardware: Hardware | None = None, backend: str = "unsloth") -> Policy:
     """The dtype policy: bf16 where supported; on fp16-only GPUs Unsloth's fp32 islands or plain fp32; else fp32."""
     if backend not in ("unsloth", "transformers"):
         raise ValueError(f"backend must be 'unsloth' or 'transformers', not {backend!r}")
     if hardware is None:
-        from .env import hardware_report
-
         hardware = hardware_report()
     if hardware.gpu_name is None:
         if backend == "unsloth" and hardware.cpu_bf16:
@@ -212,15 +211,13 @@ def _forced_float32_patched() -> bool:
     return os.environ.get("UNSLOTH_FORCE_FLOAT32", "0") == "1"
 
 
-def check_dtypes(name: str, text: str, prompt: str, dtypes: Sequence[str] = PROBE_DTYPES,
+def check_dtypes(path: str, text: str, prompt: str, dtypes: Sequence[str] = PROBE_DTYPES,
                  fresh_process: bool | None = None) -> dict[str, DtypeCheck]:
-    """Probe a **plain transformers copy** of a model (a name as ``models.resolve`` takes it), loaded in float32 on
-    the CPU and cast to each dtype: no Unsloth float32 islands, and the same arithmetic on every machine (on a T4,
-    bfloat16 would only be emulated). Runs in a fresh Python process when Unsloth's float16 patches are active here
-    (``fresh_process=None`` decides), so that they cannot hide the overflow."""
-    from .models import local_or_hub, resolve
-
-    path = local_or_hub(resolve(name))
+    """Probe a **plain transformers copy** of a model (a folder or hub id as transformers opens it; for one of the
+    curriculum's names, ``models.loadable(name)``), loaded in float32 on the CPU and cast to each dtype: no Unsloth
+    float32 islands, and the same arithmetic on every machine (on a T4, bfloat16 would only be emulated). Runs in a
+    fresh Python process when Unsloth's float16 patches are active here (``fresh_process=None`` decides), so that
+    they cannot hide the overflow."""
     fresh = _forced_float32_patched() if fresh_process is None else fresh_process
     rows = _check_in_child(path, text, prompt, dtypes) if fresh else _check_here(path, text, prompt, dtypes)
     return {row["dtype"]: DtypeCheck(Probe(row["dtype"], row["layer_max"], row["logits_finite"]), row["token"],

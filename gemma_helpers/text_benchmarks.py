@@ -29,7 +29,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .gpu_guard import release_memory  # noqa: F401  (notebook 05 calls it here: frees and checks the GPU)
+from .models import load
+from .prompts import STOP_TOKEN_IDS, chat_prompt
+from .published import compare
+from .sandbox import run_python
 from .scores import EvalResult, wilson_interval  # noqa: F401  (every score's interval: scores.py is its home)
+from .sources import announce_dataset
 
 if TYPE_CHECKING:  # only for the type hint: importing env here would make this module need it
     from .env import BenchSettings
@@ -115,8 +120,6 @@ def _read_cais_mmlu() -> tuple[list[MMLUItem], dict[str, list[MMLUItem]]]:
     except ImportError as err:
         raise ModuleNotFoundError("MMLU from the hub needs the `datasets` package: pip install datasets",
                                   name="datasets") from err
-
-    from .sources import announce_dataset
 
     announce_dataset(CAIS_MMLU)
     data = load_dataset(CAIS_MMLU, data_files=CAIS_MMLU_FILES, verification_mode="no_checks")  # a subset of splits
@@ -304,7 +307,6 @@ def humaneval_prompt(problem: dict[str, str], chat: bool = False) -> str:
     models, a chat turn asking for the function with the model's reply already started with the same header."""
     if not chat:
         return problem["prompt"]
-    from .prompts import chat_prompt
 
     ask = ("Complete the following Python function. Reply with the complete function in one Python code block.\n\n"
            f"```python\n{problem['prompt']}```")
@@ -321,8 +323,6 @@ def generate_completions(model, tokenizer, problems: Sequence[dict[str, str]], c
                          max_new_tokens: int = 512) -> list[str]:
     """Greedy completions (the function body), cut at the stop sequences, with a progress bar."""
     import torch
-
-    from .prompts import STOP_TOKEN_IDS
 
     tokenizer = text_tokenizer(tokenizer)
     stops = CHAT_CODE_STOPS if chat else HUMANEVAL_STOPS
@@ -372,8 +372,6 @@ def humaneval_program(problem: dict[str, str], completion: str) -> tuple[str, st
 def check_completions(problems: Sequence[dict[str, str]], completions: Sequence[str], allow: bool,
                       timeout_s: float = 10.0, memory_mb: int = 1024):
     """Run each completion against its tests in the sandbox; None (and a message) unless execution is allowed."""
-    from .sandbox import run_python
-
     if not allow:
         print(CODE_EXECUTION_MESSAGE)
         return None
@@ -420,8 +418,6 @@ class TextBenchResult:
 
     def rows(self) -> list[dict[str, Any]]:
         """Our numbers beside the published ones (HumanEval only when its programs ran)."""
-        from .published import compare
-
         rows = [compare("MMLU", self.mmlu.scores, self.model)]
         if self.humaneval.n:
             rows.append(compare("HumanEval", self.humaneval.scores, self.humaneval_model))
@@ -447,8 +443,6 @@ def run(settings: BenchSettings, out_dir: str | Path, *, allow_code: bool = Fals
     """Notebook 05's text part end to end: load MMLU -> score it -> generate HumanEval completions -> check them
     (in the sandbox, only with ``allow_code``); writes text_benchmarks.json into out_dir and returns the result.
     ``compare_methods`` also times both MMLU methods on the same questions (bench/eval_throughput.py)."""
-    from .models import load
-
     started = time.perf_counter()
     items, fewshot = load_mmlu(settings.mmlu_subjects, settings.mmlu_per_subject, settings.mmlu_shots,
                                source=settings.mmlu_source, seed=settings.mmlu_seed)

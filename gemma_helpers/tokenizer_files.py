@@ -24,6 +24,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from .sources import model_file
+
 SENTENCEPIECE = "tokenizer.model"
 CARRIED = (SENTENCEPIECE, "added_tokens.json", "special_tokens_map.json")  # what save_pretrained no longer writes
 SPECIAL = ("<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>", "<start_of_image>",
@@ -38,7 +40,6 @@ def _fetch(base: str, name: str) -> Path | None:
         return folder / name if (folder / name).is_file() else None
     if "/" not in base:
         return None
-    from .sources import model_file
 
     return model_file(base, name)
 

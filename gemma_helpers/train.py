@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .prompts import END_OF_TURN, chat_prompt
+from .hardware import hardware_report
+from .precision import policy
+from .prompts import CHAT_TEMPLATE, END_OF_TURN, chat_prompt
+from .tokenizer_files import saved_with_tokenizer_files
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -157,9 +160,6 @@ def precision_for(model, backend: str = "transformers"):
     ``GEMMA_NO_UNSLOTH=1``) trains in float32 rather than in the float16 where Gemma 3 overflows.
     """
     from dataclasses import replace
-
-    from .env import hardware_report
-    from .precision import policy
 
     hardware = hardware_report()
     if next(model.parameters()).device.type != "cuda":  # on the CPU, whatever GPU the machine has
@@ -317,8 +317,6 @@ def save_adapter(model, tokenizer, path: str | Path, base: str | Path | None = N
 
     The base's tokenizer.model and added tokens are carried over (``tokenizer_files.carry``; `base` defaults to where
     the tokenizer was loaded from): transformers 5 writes tokenizer.json only, and llama.cpp's converter needs them."""
-    from .tokenizer_files import saved_with_tokenizer_files
-
     path = Path(path)
     model.save_pretrained(str(path))
     saved_with_tokenizer_files(tokenizer, path, base)
@@ -346,8 +344,6 @@ def save_merged(model, tokenizer, path: str | Path, dtype: str = "bfloat16", bas
     config = json.loads(config_file.read_text())
     config["dtype"] = dtype
     config_file.write_text(json.dumps(config, indent=2) + "\n")
-    from .prompts import CHAT_TEMPLATE
-    from .tokenizer_files import saved_with_tokenizer_files
 
     saved_with_tokenizer_files(tokenizer, path, base)
 

@@ -53,6 +53,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import chess, train
+from .distributed import VISION_WRAP
+from .hardware import hardware_report
+from .precision import policy
+from .prompts import CHAT_TEMPLATE
+from .tokenizer_files import saved_with_tokenizer_files
+from .train import LORA_TARGETS
+
 STARTED = time.time()  # the process's start (near enough): start-up is everything before the first step
 EVAL_ROWS = 1  # the script trains only; build_offline_dataset still sets held-out positions aside
 
@@ -147,8 +155,6 @@ def has_vision_tower(model_dir: str | Path) -> bool:
 def wrap_classes(model_dir: str | Path, configured: str) -> str:
     """FSDP's layer classes to wrap for this model: the config's, plus the SigLIP layer where there is a vision tower
     (a class the model lacks is an error in accelerate, so the config itself names the text layer only)."""
-    from .distributed import VISION_WRAP
-
     names = [n.strip() for n in configured.split(",") if n.strip()]
     if has_vision_tower(model_dir):
         names += [n for n in VISION_WRAP.split(",") if n not in names]
@@ -158,8 +164,6 @@ def wrap_classes(model_dir: str | Path, configured: str) -> str:
 def lora_targets(model):
     """Where the adapters go: ``train.LORA_TARGETS`` in a text model; in a model with a vision tower, the same
     projections of the language model only (a pattern PEFT matches against each module's full name)."""
-    from .train import LORA_TARGETS
-
     if getattr(model.config, "vision_config", None) is None:
         return list(LORA_TARGETS)
     return rf"(.*\.)?language_model\..*\.({'|'.join(LORA_TARGETS)})"
@@ -189,10 +193,6 @@ def load_student(model_dir: str, device, seed: int, r: int):
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
-
-    from .env import hardware_report
-    from .precision import policy
-    from .prompts import CHAT_TEMPLATE
 
     dtype = "float32" if device.type == "cpu" else policy(hardware_report(), backend="transformers").dtype
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -233,8 +233,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     state = start_state(cpu, args.model)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-
-    from . import chess, train
 
     rows = args.rows or args.steps * args.per_device_batch * args.grad_accum * state.num_processes
     # twice the rows asked for, so that dropping those whose answer --seq-len cuts off still leaves `rows`: the
@@ -294,8 +292,6 @@ def answers_only_trainer(model, tokenizer, conversations, args: argparse.Namespa
     import torch
     from datasets import Dataset
     from transformers import Trainer, TrainingArguments
-
-    from . import train
 
     schedule = train.SCHEDULES["text"]
     rows = train.tokenize_rows(tokenizer, train.to_prompt_completion(conversations))
@@ -361,8 +357,6 @@ def save_adapter_from_shards(trainer, tokenizer, path: Path, base: str) -> Path:
         if accelerator.is_main_process:
             adapter[name] = full.detach().to("cpu").clone()
     if accelerator.is_main_process:
-        from .tokenizer_files import saved_with_tokenizer_files
-
         if not adapter:
             raise RuntimeError(f"no LoRA tensor in the model's state dict (keys such as {list(model.state_dict())[:3]})")
         # Written here rather than by PEFT's save_pretrained, whose filter finds the adapter's modules by their
@@ -408,9 +402,6 @@ def model_facts(trainer) -> dict:
 
 
 def _gpu_precision():
-    from .env import hardware_report
-    from .precision import policy
-
     return policy(hardware_report(), backend="transformers")
 
 

@@ -22,10 +22,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from . import charts
+from . import charts, vision_standin
 from .cell_memory import vision_eval_batch
 from .env import TINY_VISION
+from .hardware import cuda_available, hardware_report
+from .models import _unsloth_importable
+from .precision import policy
 from .prompts import END_OF_TURN, chat_prompt
+from .sources import model_path
+from .tokenizer_files import carry
+from .train import SCHEDULES, TrainResult, precision_for
 
 IGNORE = -100
 BACKENDS = ("unsloth", "transformers")
@@ -41,17 +47,13 @@ def choose_backend(name: str) -> str:
     or ``GEMMA_NO_UNSLOTH=1``)."""
     if name == TINY_VISION:
         return "transformers"
-    from .env import cuda_available
-    from .models import _unsloth_importable
 
     return "unsloth" if cuda_available() and _unsloth_importable() else "transformers"
 
 
 def tiny_vision_dir(rebuild: bool = False) -> Path:
     """The stand-in's cached folder, built once (:func:`gemma_helpers.vision_standin.tiny_vision_dir`)."""
-    from .vision_standin import tiny_vision_dir as build
-
-    return build(rebuild)
+    return vision_standin.tiny_vision_dir(rebuild)
 
 
 def load_vision_model(name: str, load_in_4bit: bool = True, max_length: int = 2048, backend: str | None = None):
@@ -67,14 +69,9 @@ def load_vision_model(name: str, load_in_4bit: bool = True, max_length: int = 20
         path = tiny_vision_dir()
         return AutoModelForImageTextToText.from_pretrained(path).eval(), AutoProcessor.from_pretrained(path)
     if "/" in name and not Path(name).expanduser().exists():
-        from .sources import model_path
-
         name = model_path(name)  # the id itself, or a local folder when GEMMA_HUB=modelscope
     if backend == "unsloth":
         from unsloth import FastVisionModel
-
-        from .env import hardware_report
-        from .precision import policy
 
         dtype = policy(hardware_report(), backend="unsloth").torch_dtype  # float16 on a T4 (or GEMMA_FORCE_FP16=1)
         model, processor = FastVisionModel.from_pretrained(name, load_in_4bit=load_in_4bit, dtype=dtype,
@@ -87,9 +84,6 @@ def load_vision_model(name: str, load_in_4bit: bool = True, max_length: int = 20
 
 def _load_with_transformers(name: str, load_in_4bit: bool):
     from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    from .env import hardware_report
-    from .precision import policy
 
     pol = policy(hardware_report(), backend="transformers")
     extra: dict[str, Any] = {}
@@ -195,8 +189,6 @@ def train_vision_lora(model, processor, rows: Sequence[charts.ChartQuestion], *,
     """Train what requires a gradient; returns train.TrainResult (losses per step): Unsloth + TRL's SFTTrainer
     (``backend="unsloth"``), or a torch loop (AdamW, a short warm-up, then a linear decay); their recipes are
     ``train.SCHEDULES["vision_gpu"]`` and ``["vision_cpu"]``."""
-    from .train import SCHEDULES, TrainResult
-
     _check_backend(backend)
     if not rows:
         raise ValueError("no training rows: pass at least one chart question")
@@ -256,8 +248,6 @@ def _train_unsloth(model, processor, rows, output_dir, max_steps, batch_size, le
     from trl import SFTConfig, SFTTrainer
     from unsloth import FastVisionModel
     from unsloth.trainer import UnslothVisionDataCollator
-
-    from .train import SCHEDULES, TrainResult, precision_for
 
     recipe = SCHEDULES["vision_gpu"]
     FastVisionModel.for_training(model)
@@ -341,8 +331,6 @@ def save_adapter_and_merged(model, processor, output_dir: str | Path, base: str 
     """Save the LoRA adapter and, when `merged`, a merged 16-bit model (what Ollama and llama.cpp's converter need).
 
     Both carry the base's tokenizer.model and added tokens where the base has them (``tokenizer_files.carry``)."""
-    from .tokenizer_files import carry
-
     _check_backend(backend)
     output_dir = Path(output_dir)
     adapter, merged_dir = output_dir / "adapter", output_dir / "merged"

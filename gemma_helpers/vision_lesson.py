@@ -18,7 +18,9 @@ from typing import Any
 
 from . import charts, vision
 from .env import TINY_VISION
+from .models import plan_lora_memory
 from .scores import EvalResult
+from .vision_standin import describe
 
 METRIC = "relaxed accuracy"
 
@@ -148,8 +150,6 @@ def describe_model(name: str, model=None) -> str:
     """One paragraph on what is loaded: the stand-in says loudly that it is one."""
     params = f" ({model.num_parameters():,} parameters)" if model is not None else ""
     if name == TINY_VISION:
-        from .vision_standin import describe
-
         return describe(params)
     return f"{name}{params}: Gemma 3 with its SigLIP vision tower (896x896 px -> 256 image tokens)"
 
@@ -197,8 +197,6 @@ def plot_answers(rows: Sequence[charts.ChartQuestion], predictions: dict[str, Se
 
 def memory_plans(settings, seq_len: int = 384) -> dict[str, Any]:
     """The planner's estimates for 4B vision LoRA at these settings: the recipe, trained embeddings, 16-bit."""
-    from .models import plan_lora_memory
-
     common = {"lora_r": settings.lora_r if settings.model != TINY_VISION else 16, "seq_len": seq_len,
               "batch_size": settings.batch_size if settings.model != TINY_VISION else 2}
     return {"QLoRA, embeddings frozen (the recipe)": plan_lora_memory("4b", "4bit", **common),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import charts
 from .env import cache_dir
-from .prompts import END_OF_TURN
+from .prompts import CHAT_TEMPLATE, END_OF_TURN
 
 TINY_IMAGE, TINY_PATCH, TINY_MM_TOKENS = 64, 16, 16  # (64 / 16)^2 = 16 patches, one soft token each
 TINY_WIDTH = 128  # hidden size of both towers: at 64 the model learned to count but not to bind a colour to a bar
@@ -49,8 +49,6 @@ def build_tiny_processor(vocab_size: int = 512):
     from tokenizers import models as tok_models
     from transformers import Gemma3Processor, GemmaTokenizer
     from transformers.models.gemma3 import Gemma3ImageProcessorPil  # the default one needs torchvision
-
-    from .prompts import CHAT_TEMPLATE
 
     bpe = Tokenizer(tok_models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
     bpe.normalizer = normalizers.Replace(" ", "▁")  # Gemma's scheme: spaces become ▁, no pre-splitting of words

@@ -29,6 +29,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import charts, vision
+from .charts import CHARTQA_INSTRUCTION, relaxed_accuracy
+from .sources import announce_dataset
+
 ANLS_THRESHOLD = 0.5
 DOCVQA_INSTRUCTION = "\nAnswer the question using a single word or phrase."  # lmms-eval docvqa, default post_prompt
 
@@ -289,7 +293,6 @@ def _load_dataset(dataset_id: str):
     except ImportError as err:
         raise ModuleNotFoundError("DocVQA or MathVista from the hub needs the `datasets` package: pip install "
                                   "datasets", name="datasets") from err
-    from .sources import announce_dataset
 
     announce_dataset(dataset_id)
     return load_dataset
@@ -350,8 +353,6 @@ def _check(benchmark: str) -> None:
 
 def load_items(benchmark: str, n: int, source: str = "synthetic", seed: int = 0, image_size: int = 448) -> list:
     """n items of a vision benchmark: the real test set from the hub (``source='hub'``) or the offline stand-in."""
-    from . import charts
-
     _check(benchmark)
     if source not in ("hub", "synthetic"):
         raise ValueError(f"source must be 'hub' or 'synthetic', not {source!r}")
@@ -365,8 +366,6 @@ def load_items(benchmark: str, n: int, source: str = "synthetic", seed: int = 0,
 
 def prompt_for(benchmark: str, item: Any) -> str:
     """The text sent with the image: the question with the benchmark's own instruction (see the module docstring)."""
-    from .charts import CHARTQA_INSTRUCTION
-
     _check(benchmark)
     if benchmark == "ChartQA":
         return item.question + CHARTQA_INSTRUCTION
@@ -387,8 +386,6 @@ def final_answer(benchmark: str, item: Any, reply: str) -> str:
 def score(benchmark: str, items: Sequence[Any], predictions: Sequence[str]) -> list[float]:
     """Per-item scores in [0, 1] of whole replies: relaxed accuracy (ChartQA), ANLS (DocVQA), the answer a
     solution ends with (MathVista)."""
-    from .charts import relaxed_accuracy
-
     _check(benchmark)
     if len(items) != len(predictions):
         raise ValueError(f"{len(items)} items but {len(predictions)} predictions: pass one prediction per item")
@@ -404,9 +401,7 @@ def generate_replies(model, processor, images: Sequence[Any], prompts: Sequence[
                      batch_size: int | None = None) -> list[str]:
     """Greedy whole replies, one image and one prompt per item (:func:`gemma_helpers.vision.generate_replies`; its
     batch sized by the memory planner on a GPU)."""
-    from .vision import generate_replies as generate
-
-    return generate(model, processor, images, prompts, max_new_tokens, batch_size)
+    return vision.generate_replies(model, processor, images, prompts, max_new_tokens, batch_size)
 
 
 def evaluate(model, processor, benchmark: str, items: Sequence[Any], max_new_tokens: int) -> dict[str, Any]:

@@ -14,7 +14,7 @@
 #  3. Every package the cell installed or changed must be pinned in requirements-colab*.txt, and Colab's torch must
 #     be untouched.
 #  4. `pip check` must pass, except for the lines explained in ALLOWED below.
-#  5. Every third-party module that notebooks/src/*.py and gemma_helpers/*.py import must import, every gemma_helpers
+#  5. Every third-party module that notebooks/src/*.py and gemma_helpers/**/*.py import must import, every gemma_helpers
 #     module must import, and the notebooks' environment cell must run. unsloth is imported only where a GPU is
 #     found: it refuses to import without one (Colab's T4 has one).
 # Exit status 0 only if every step passed. Scratch space: $COLAB_CHECK_DIR (default /tmp/colab-check), made anew.
@@ -156,7 +156,7 @@ from pathlib import Path
 
 pending = set(sys.argv[1].split())
 names, optional = set(), set()  # optional: imported only inside `try:` (the code copes without it)
-for path in [*Path("notebooks/src").glob("*.py"), *Path("gemma_helpers").glob("*.py")]:
+for path in [*Path("notebooks/src").glob("*.py"), *Path("gemma_helpers").rglob("*.py")]:
     previous = ""
     for line in path.read_text().splitlines():
         m = re.match(r"\s*(?:from\s+([\w.]+)\s+import|import\s+([\w.]+(?:\s*,\s*[\w.]+)*))", line)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gemma_helpers import export, parity, phone, provenance
+from gemma_helpers import export, gguf_files, parity, phone, provenance
 from gemma_helpers.prompts import CHAT_TEMPLATE
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
@@ -46,7 +46,7 @@ def tiny_hf(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny_files(tiny_hf, tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny-gguf")
-    return export.export_gguf(tiny_hf, out, ("f16", "q8_0", "q4_k_m"), name="tiny")
+    return export.export_gguf(tiny_hf, out, ("f16", "q8_0", "q4_k_m"))
 
 
 def test_converter_writes_our_chat_template_and_every_tensor(tiny_files):
@@ -68,7 +68,7 @@ def test_quantizer_makes_smaller_files_and_export_is_cached(tiny_hf, tiny_files,
     assert "Q4_K" not in q4.tensor_types and set(q4.tensor_types) <= {"F32", "Q5_0", "Q8_0"}
     assert tiny_files["f16"].sha256 == export.sha256(tiny_files["f16"].path)
     before = Path(tiny_files["f16"].path).stat().st_mtime_ns
-    again = export.export_gguf(tiny_hf, Path(tiny_files["f16"].path).parent, ("f16", "q4_k_m"), name="tiny")
+    again = export.export_gguf(tiny_hf, Path(tiny_files["f16"].path).parent, ("f16", "q4_k_m"))
     assert Path(again["f16"].path).stat().st_mtime_ns == before  # reused, not converted again
     assert again["q4_k_m"] == tiny_files["q4_k_m"]
 
@@ -133,7 +133,7 @@ def test_unknown_quant_types_are_refused(tiny_hf, tmp_path):
     with pytest.raises(ValueError, match="unknown quant types"):
         export.export_gguf(tiny_hf, tmp_path, ("q3_k_s",))
     with pytest.raises(ValueError, match="quantize"):
-        export.to_gguf(tiny_hf, tmp_path / "x.gguf", "q4_k_m")
+        gguf_files.to_gguf(tiny_hf, tmp_path / "x.gguf", "q4_k_m")
 
 
 def test_phone_table_adds_kv_cache_and_overhead():
@@ -150,6 +150,35 @@ def test_phone_table_adds_kv_cache_and_overhead():
     rows = phone.planner_phone_table()
     assert len(rows) == 5 * 3
     assert next(r for r in rows if r["size"] == "27B" and r["quant"] == "q4_k_m")["phones @2K"] == "none"
+
+
+def test_a_ggufs_file_name_and_inside_name_come_from_its_provenance(tmp_path):
+    chess = tmp_path / "chess"
+    provenance.write(chess, provenance.Provenance(kind="merged", base="google/gemma-3-270m", finetune="chess-lora",
+                                                  made_by=provenance.MADE_BY_CHESS))
+    name = export.gguf_name(chess)
+    assert name.file("q8_0") == "gemma-3-270m-chess-lora-q8_0.gguf" and name.name == "Gemma 3 270M chess LoRA"
+    assert name.metadata["general.finetune"] == "chess-lora" and name.metadata["general.size_label"] == "270M"
+    # a fine-tune of a local folder: its base followed to the released model, the kind of fine-tune from the data
+    embedded = tmp_path / "embedded"
+    provenance.write(embedded, provenance.Provenance(kind="converted", base="google/gemma-3-270m",
+                                                     made_by=provenance.MADE_BY_EMBEDDED))
+    chat = tmp_path / "chat"
+    provenance.write(chat, provenance.Provenance(kind="merged", base=str(embedded), finetune="chat-warmup",
+                                                 made_by=provenance.MADE_BY_CHAT_WARMUP))
+    assert export.gguf_name(chat).file("f16") == "gemma-3-270m-chat-warmup-f16.gguf"
+    assert export.gguf_name(embedded).name == "Gemma 3 270M"
+    # what made it is not read for the name: a manifest that names no fine-tune gets none, whatever made it
+    plain = tmp_path / "plain"
+    provenance.write(plain, provenance.Provenance(kind="merged", base="unsloth/gemma-3-270m-it",
+                                                  made_by=provenance.MADE_BY_CHESS))
+    assert export.gguf_name(plain).file("q4_k_m") == "gemma-3-270m-it-q4_k_m.gguf"
+    assert export.gguf_name(plain).name == "Gemma 3 270M IT"
+    # a hub download without a manifest: from its repo id; a bare folder: from its own name
+    assert export.gguf_name(tmp_path / "snap", "google/gemma-3-4b-it").stem == "gemma-3-4b-it"
+    assert export.gguf_name(tmp_path / "My Model").stem == "my-model"
+    with pytest.raises(ValueError, match="finetune must be one of"):
+        provenance.write(tmp_path / "x", provenance.Provenance(kind="merged", base="b", made_by="x", finetune="lora"))
 
 
 def _record(base: str, kind: str = "merged") -> provenance.Provenance:
@@ -291,40 +320,6 @@ def test_vision_export_is_opt_in_with_its_cost(monkeypatch):
     monkeypatch.setenv("GEMMA_EXPORT_VISION", "1")
     assert env.build_config(env.FULL, "test", has_cuda=True).export.vision_export
     assert not env.build_config(env.SMOKE, "test").export.vision_export  # smoke mode stays offline
-
-
-def test_llama_cpp_install_plan_prefers_the_prebuilt_wheel():
-    steps = export.llama_cpp_plan(server=True, installed="", missing=list(export.SERVER_EXTRAS), cores=2)
-    wheel, build = steps
-    assert wheel.command[-1] == f"llama-cpp-python[server]=={export.LLAMA_CPP_PYTHON}"  # the server's extras too
-    assert "--only-binary" in wheel.command and export.LLAMA_CPP_WHEELS in wheel.command  # never a silent build
-    assert "--no-binary" in build.command and ("CMAKE_ARGS", "-DGGML_NATIVE=OFF") in build.env
-    assert "7 min" in build.cost and "20 s" in wheel.cost
-    assert export.llama_cpp_plan(server=False, installed="", cores=2)[0].command[-1] == \
-        f"llama-cpp-python=={export.LLAMA_CPP_PYTHON}"
-    (extras,) = export.llama_cpp_plan(server=True, installed="0.3.36", missing=["uvicorn>=0.22.0"])
-    assert extras.command[-1] == "uvicorn>=0.22.0"  # llama-cpp-python itself is not rebuilt
-    assert export.llama_cpp_plan(server=True, installed="0.3.36", missing=[]) == []
-    assert export.llama_cpp_plan(server=False, installed="0.3.36", missing=["uvicorn>=0.22.0"]) == []
-
-
-def test_ensure_llama_cpp_says_the_cost_first_and_falls_back_to_a_build(monkeypatch, capsys):
-    calls = []
-
-    def fake_pip(cmd, env, **kwargs):
-        calls.append((cmd, capsys.readouterr().out))  # what had been printed when pip started
-        import subprocess
-
-        return subprocess.CompletedProcess(cmd, 1 if "--only-binary" in cmd else 0, "", "no matching distribution")
-
-    monkeypatch.setattr(export, "installed_llama_cpp", lambda: None)
-    done = export.ensure_llama_cpp(server=True, run=fake_pip)
-    assert len(calls) == 2 and "built from source" in done
-    assert "about 20 s" in calls[0][1] and "min with" in calls[1][1]  # each cost printed before its step ran
-    monkeypatch.undo()
-    # here (make env) llama-cpp-python and the server's extras are installed: nothing runs
-    assert "installed" in export.ensure_llama_cpp(server=True, run=lambda *a, **k: pytest.fail("pip ran"))
-    assert "nothing to do" in capsys.readouterr().out
 
 
 def test_export_run_chains_notebook_01s_steps_from_the_manifest(tiny_hf, tmp_path):

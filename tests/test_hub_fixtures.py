@@ -293,10 +293,11 @@ def test_a_fine_tune_of_the_released_layout_exports_only_with_the_bases_sentence
     tokenizer.save_pretrained(plain)
     assert not (plain / "tokenizer.model").exists()
     with pytest.raises(gguf_files.TokenizerFilesError, match="262,145 ids for a vocab_size of 262,144"):
-        export.to_gguf(plain, tmp_path / "plain.gguf")
+        export.export_gguf(plain, tmp_path / "plain-gguf", ("f16",))
     carried = train.save_merged(model, tokenizer, tmp_path / "merged", dtype="float32", base=str(base))
     assert (carried / "tokenizer.model").read_bytes() == (base / "tokenizer.model").read_bytes()
-    info = gguf_files.read_gguf(export.to_gguf(carried, tmp_path / "merged.gguf", hub_id="unsloth/gemma-3-270m-it"))
+    info = gguf_files.read_gguf(export.export_gguf(carried, tmp_path / "merged-gguf", ("f16",),
+                                                   hub_id="unsloth/gemma-3-270m-it")["f16"].path)
     assert info.metadata["tokenizer.ggml.model"] == "llama" and info.metadata["tokenizer.ggml.tokens"] == \
         "<array of 262144>"  # the SentencePiece path, <image_soft_token> dropped as llama.cpp does
     assert info.name == "Gemma 3 270M IT"

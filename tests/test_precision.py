@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from gemma_helpers import precision
-from gemma_helpers.env import Hardware
+from gemma_helpers import models, precision
+from gemma_helpers.hardware import Hardware
 
 
 def _hw(gpu=None, bf16=False, cpu_bf16=False):
@@ -133,7 +133,7 @@ def test_fresh_process_once_unsloth_patched_gemma3_for_float16(monkeypatch, tiny
 
 @pytest.mark.slow
 def test_plain_copy_of_the_embedded_270m_overflows_in_float16():
-    checks = precision.check_dtypes("embedded", "The capital of France is Paris. It is known for the Eiffel tower.",
+    checks = precision.check_dtypes(models.loadable("embedded"), "The capital of France is Paris. It is known for the Eiffel tower.",
                                     "The Eiffel Tower is in the city of")
     assert checks["float16"].probe.first_nonfinite == 7 and not checks["float16"].next_token_finite
     assert checks["float32"].next_token == " Paris" and checks["bfloat16"].probe.logits_finite

@@ -2,6 +2,7 @@
 the loopback server answers and is always stopped; the bandwidth bound's arithmetic."""
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -132,7 +133,7 @@ def templated_gguf(tmp_path_factory):
     Gemma3ForCausalLM(config).save_pretrained(out / "hf")
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(embedded_model_dir() / name, out / "hf" / name)
-    return export.to_gguf(out / "hf", out / "tiny-f16.gguf", "f16")
+    return Path(export.export_gguf(out / "hf", out, ("f16",))["f16"].path)
 
 
 @pytest.mark.slow
@@ -194,9 +195,7 @@ def test_speeds_say_where_the_weights_were_read_from():
 
 
 def test_server_without_its_extras_says_how_to_get_them(monkeypatch, tmp_path):
-    from gemma_helpers import export
-
-    monkeypatch.setattr(export, "missing_server_extras", lambda: ["uvicorn>=0.22.0"])
+    monkeypatch.setattr(runtimes, "missing_server_extras", lambda: ["uvicorn>=0.22.0"])
     with pytest.raises(ModuleNotFoundError, match=r"ensure_llama_cpp\(server=True\)"):
         with runtimes.openai_server(tmp_path / "m.gguf", prefer="python"):
             pass

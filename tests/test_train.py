@@ -155,7 +155,7 @@ class _FakeModel:
 
 
 def _hardware(gpu=None, bf16=False):
-    from gemma_helpers.env import Hardware
+    from gemma_helpers.hardware import Hardware
 
     capability = None if not gpu else "8.0" if "A100" in gpu else "7.5"  # the precision policy reads it
     return Hardware(gpu, capability, 15.0 if gpu else None, bf16, False, 2, 16.0, "2", "3.12", False, False)
@@ -170,9 +170,7 @@ def _hardware(gpu=None, bf16=False):
 ])
 def test_trainer_precision_follows_the_backend_that_loaded_the_model(monkeypatch, gpu, bf16, device, backend,
                                                                      flags):
-    from gemma_helpers import env
-
-    monkeypatch.setattr(env, "hardware_report", lambda: _hardware(gpu, bf16))
+    monkeypatch.setattr(train, "hardware_report", lambda: _hardware(gpu, bf16))
     assert train.precision_for(_FakeModel(device), backend).trainer_flags == flags
 
 

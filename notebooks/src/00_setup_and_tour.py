@@ -127,7 +127,7 @@ record_result("decode_tokens_per_second", round(reply.tokens_per_second, 1))
 # %%
 text = "The capital of France is Paris. It is known for the Eiffel tower and"
 prompt = "The Eiffel Tower is in the city of"
-checks = precision.check_dtypes(CONFIG.chat_model, text, prompt)
+checks = precision.check_dtypes(models.loadable(CONFIG.chat_model), text, prompt)
 for check in checks.values():
     print(check.verdict)
 fp32, fp16, bf16 = (checks[d].probe for d in ("float32", "float16", "bfloat16"))

@@ -57,8 +57,10 @@ if SOURCE.record:
 # `parity.check_files`, `parity.survival_table`, `phone.phone_table`); `export.run(settings, out_dir, chess_dir)`
 # chains them for scripts and tests.
 # %%
+NAME = export.gguf_name(SOURCE)  # the file names and the name inside, both from the model's provenance.json
 files = export.export_gguf(SOURCE, OUT, S.quant_types)
-print("the converter's and quantizer's own output (a line per tensor) is in", export.export_log(OUT))
+print(f"named {NAME.name!r}: {NAME.file('<quant>')}")
+print("the converter's and quantizer's own output (a line per tensor) is in", NAME.log(OUT))
 pd.DataFrame([{"quant": q, "file": f.path.split("/")[-1], "MB": round(f.size_mb, 1), "seconds to make": f.seconds,
                "sha256": f.sha256[:16] + "..."} for q, f in files.items()])
 # %% [markdown]
