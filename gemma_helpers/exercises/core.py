@@ -1,9 +1,9 @@
 """The exercises' core: an answer checked, a verdict and a hint printed in the notebook's language.
 
-``_run`` judges an answer (None: the answer file's, when GEMMA_EXERCISE_ANSWERS names one, else a hint), prints the
-verdict and returns it; ``exercise(notebook)`` registers a check in :data:`EXERCISES`; ``_t(en, zh)`` picks the
-message of the notebook's language (:func:`language`, from GEMMA_LANG). ``_gigabytes`` and ``_off_by`` are the
-parts every numeric check shares: reading a number of GB (bytes recognised), and the hint for a wrong number (a
+``exercise(notebook, hint)`` makes a judge (answer -> (right, message)) into a check registered in
+:data:`EXERCISES`, which ``_run``s it: an answer judged (None: the answer file's, when GEMMA_EXERCISE_ANSWERS names
+one, else the hint), the verdict printed and returned. ``_t(en, zh)`` picks the message of the notebook's language
+(:func:`language`, from GEMMA_LANG). ``_gigabytes`` and ``_off_by`` are the parts every numeric check shares: reading a number of GB (bytes recognised), and the hint for a wrong number (a
 known mistake's, else "too large" or "too small" and how to work it out), so that each tail is written once.
 """
 
@@ -97,10 +97,20 @@ def _run(name: str, answer: Any, judge: Callable[[Any], tuple[bool, str]], hint:
     return right
 
 
-def exercise(notebook: str):
-    """Register a check function under its name (``check_`` dropped) and its notebook."""
-    def register(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
-        EXERCISES[check.__name__.removeprefix("check_")] = (notebook, check)
+def exercise(notebook: str, hint: tuple[str, str]):
+    """Make a judge into an exercise: the judge returns (right, message) for an answer (and may raise on an answer of
+    an odd shape); the check it becomes, ``check_<name>(answer=None) -> bool``, judges `answer` (None: the answer
+    file's, else `hint` (English, Chinese) is printed), prints the verdict in the notebook's language and returns it.
+    Registered in :data:`EXERCISES` under its name (``check_`` dropped) and its notebook."""
+    def register(judge: Callable[[Any], tuple[bool, str]]) -> Callable[..., bool]:
+        name = judge.__name__.removeprefix("check_")
+
+        def check(answer: Any = None) -> bool:
+            return _run(name, answer, judge, _t(*hint))
+
+        check.__name__, check.__qualname__, check.__doc__ = judge.__name__, judge.__qualname__, judge.__doc__
+        check.__module__ = judge.__module__
+        EXERCISES[name] = (notebook, check)
         return check
     return register
 

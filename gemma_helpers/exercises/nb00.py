@@ -12,12 +12,15 @@ from ..catalog import get_size
 from ..memory import kv_cache_bytes
 from ..precision import policy
 from ..prompts import BOS, END_OF_TURN, GENERATION_PROMPT, START_OF_TURN, chat_prompt
-from .core import _close, _gigabytes, _off_by, _run, _t, exercise
+from .core import _close, _gigabytes, _off_by, _t, exercise
 
 KV_SIZE, KV_CONTEXT = "4b", 32_768
 
 
-def _judge_kv_cache(answer: Any) -> tuple[bool, str]:
+@exercise("00", hint=("per layer, 2 (K and V) x KV heads x head size x 2 bytes x tokens held; mind the sliding window",
+                      "每层为 2（K 和 V）× KV 头数 × 头大小 × 2 字节 × 保存的 token 数；注意滑动窗口"))
+def check_kv_cache_4b_32k(answer: Any) -> tuple[bool, str]:
+    """The KV cache of Gemma 3 4B at a 32K context in bfloat16, in GB."""
     value, note = _gigabytes(answer)
     if value is None:
         return False, note
@@ -57,14 +60,6 @@ def _judge_kv_cache(answer: Any) -> tuple[bool, str]:
                    note, sep=(". ", "。"))
 
 
-@exercise("00")
-def check_kv_cache_4b_32k(answer: Any = None) -> bool:
-    """The KV cache of Gemma 3 4B at a 32K context in bfloat16, in GB."""
-    return _run("kv_cache_4b_32k", answer, _judge_kv_cache,
-                _t("per layer, 2 (K and V) x KV heads x head size x 2 bytes x tokens held; mind the sliding window",
-                   "每层为 2（K 和 V）× KV 头数 × 头大小 × 2 字节 × 保存的 token 数；注意滑动窗口"))
-
-
 CHAT_CONVERSATION = [
     {"role": "system", "content": "Answer in one word."},
     {"role": "user", "content": "Capital of France?"},
@@ -73,7 +68,10 @@ CHAT_CONVERSATION = [
 ]
 
 
-def _judge_chat_prompt(answer: Any) -> tuple[bool, str]:
+@exercise("00", hint=("<bos>, then each turn as <start_of_turn>ROLE\\n...<end_of_turn>\\n; where does the system text go?",
+                      "先是 <bos>，然后每个轮次写成 <start_of_turn>ROLE\\n...<end_of_turn>\\n；系统文本放在哪里？"))
+def check_chat_prompt_two_turns(answer: Any) -> tuple[bool, str]:
+    """The exact prompt string Gemma 3 gets for exercises.CHAT_CONVERSATION, ready for the model's reply."""
     if not isinstance(answer, str):
         return False, _t("write the prompt as one Python string", "请把提示词写成一个 Python 字符串")
     ref = chat_prompt(CHAT_CONVERSATION)
@@ -83,28 +81,28 @@ def _judge_chat_prompt(answer: Any) -> tuple[bool, str]:
     problems = []
     if "\\n" in answer:
         problems.append(_t("your string holds a backslash and an n: write newlines as \\n in a normal (not raw) "
-                           "string", "你的字符串里有一个反斜杠加 n：请在普通（非 raw）字符串中用 \\n 表示换行"))
+                        "string", "你的字符串里有一个反斜杠加 n：请在普通（非 raw）字符串中用 \\n 表示换行"))
     if not answer.startswith(BOS) or answer.count(BOS) != 1:
         problems.append(_t(f"{BOS} comes once, at the very start", f"{BOS} 只出现一次，位于最开头"))
     if f"{START_OF_TURN}system" in answer:
         problems.append(_t("a system message is not a turn in Gemma 3: its text is folded into the first user turn",
-                           "在 Gemma 3 中，系统消息不是一个轮次：它的文本被并入第一个用户轮次"))
+                        "在 Gemma 3 中，系统消息不是一个轮次：它的文本被并入第一个用户轮次"))
     if f"{START_OF_TURN}assistant" in answer:
         problems.append(_t("Gemma 3's turns do not call the assistant 'assistant' (see prompts.GENERATION_PROMPT)",
-                           "Gemma 3 的轮次不把助手称为 'assistant'（见 `prompts.GENERATION_PROMPT`）"))
+                        "Gemma 3 的轮次不把助手称为 'assistant'（见 `prompts.GENERATION_PROMPT`）"))
     if not answer.endswith(GENERATION_PROMPT):
         problems.append(_t("a prompt for generation ends by opening the model's turn (prompts.GENERATION_PROMPT)",
-                           "用于生成的提示词以打开模型的轮次结尾（`prompts.GENERATION_PROMPT`）"))
+                        "用于生成的提示词以打开模型的轮次结尾（`prompts.GENERATION_PROMPT`）"))
     if answer.count(END_OF_TURN) != ref.count(END_OF_TURN) or answer.count(START_OF_TURN) != ref.count(START_OF_TURN):
         problems.append(_t("count the turns: each opens with <start_of_turn>, then the role and a newline, and ends "
                            "with <end_of_turn> and a newline",
                            "数一数轮次：每个轮次以 <start_of_turn> 开始，接着是角色和一个换行，并以 <end_of_turn> "
-                           "和一个换行结束"))
+                        "和一个换行结束"))
     if not problems and "".join(answer.split()) == "".join(ref.split()):
         problems.append(_t("the tags and words are right, only spaces or newlines differ (each role is followed by a "
                            "newline, each <end_of_turn> too, and the folded system text by a blank line)",
                            "标签和文字都对，只有空格或换行不同（每个角色后面跟一个换行，每个 <end_of_turn> 也是，"
-                           "并入的系统文本后面跟一个空行）"))
+                        "并入的系统文本后面跟一个空行）"))
     first = next((i for i, (a, b) in enumerate(zip(answer, ref, strict=False)) if a != b), min(len(answer), len(ref)))
     excerpt = answer[max(0, first - 25):first + 10]
     problems.append(_t(f"your string first goes wrong at character {first}: ...{excerpt!r}",
@@ -112,20 +110,15 @@ def _judge_chat_prompt(answer: Any) -> tuple[bool, str]:
     return False, _t("; ", "；").join(problems)
 
 
-@exercise("00")
-def check_chat_prompt_two_turns(answer: Any = None) -> bool:
-    """The exact prompt string Gemma 3 gets for exercises.CHAT_CONVERSATION, ready for the model's reply."""
-    return _run("chat_prompt_two_turns", answer, _judge_chat_prompt,
-                _t("<bos>, then each turn as <start_of_turn>ROLE\\n...<end_of_turn>\\n; where does the system text go?",
-                   "先是 <bos>，然后每个轮次写成 <start_of_turn>ROLE\\n...<end_of_turn>\\n；系统文本放在哪里？"))
-
-
 V100 = {"gpu_name": "Tesla V100-SXM2-16GB", "compute_capability": "7.0", "bf16_supported": False, "cpu_bf16": False}
 _DTYPE_NAMES = {"fp32": "float32", "f32": "float32", "float": "float32", "single": "float32", "fp16": "float16",
                 "f16": "float16", "half": "float16", "bf16": "bfloat16"}
 
 
-def _judge_v100_dtype(answer: Any) -> tuple[bool, str]:
+@exercise("00", hint=("a V100 has no bfloat16; what happens to Gemma 3 in float16 (section 4)?",
+                      "V100 没有 bfloat16；Gemma 3 在 float16 下会怎样（第 4 节）？"))
+def check_v100_dtype(answer: Any) -> tuple[bool, str]:
+    """The dtype to run Gemma 3 in on a V100 (compute capability 7.0) with plain transformers."""
     from types import SimpleNamespace
 
     ref = policy(SimpleNamespace(**V100), backend="transformers")
@@ -149,11 +142,3 @@ def _judge_v100_dtype(answer: Any) -> tuple[bool, str]:
                          "纯 transformers 不会")
     return False, _t("answer with a torch floating-point dtype name, one of the three that section 4 probes",
                      "请用一个 torch 浮点 dtype 的名字作答，即第 4 节测试的三种之一")
-
-
-@exercise("00")
-def check_v100_dtype(answer: Any = None) -> bool:
-    """The dtype to run Gemma 3 in on a V100 (compute capability 7.0) with plain transformers."""
-    return _run("v100_dtype", answer, _judge_v100_dtype,
-                _t("a V100 has no bfloat16; what happens to Gemma 3 in float16 (section 4)?",
-                   "V100 没有 bfloat16；Gemma 3 在 float16 下会怎样（第 4 节）？"))

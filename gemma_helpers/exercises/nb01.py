@@ -11,7 +11,7 @@ from typing import Any
 
 from ..memory import DEVICES, plan_memory
 from ..parity import compare_logits
-from .core import _close, _number, _off_by, _run, _t, exercise, language
+from .core import _close, _number, _off_by, _t, exercise, language
 
 PHONE, PHONE_CONTEXT = "phone 6 GB", 4096
 PHONE_SIZES, PHONE_QUANTS = ("270m", "1b", "4b"), ("bf16", "q8_0", "q4_k_m")  # least compressed first
@@ -21,7 +21,12 @@ def _plan(size: str, quant: str):
     return plan_memory(size, quant, PHONE_CONTEXT)
 
 
-def _judge_phone(answer: Any) -> tuple[bool, str]:
+@exercise("01", hint=("a dict {'270m': ..., '1b': ..., '4b': ...}; "
+                      "models.plan_memory(size, quant, 4096).fits('phone 6 GB')",
+                      "一个字典 `{'270m': ..., '1b': ..., '4b': ...}`；用 "
+                      "`models.plan_memory(size, quant, 4096).fits('phone 6 GB')` 判断"))
+def check_phone_6gb_quants(answer: Any) -> tuple[bool, str]:
+    """For 270M, 1B and 4B: the least compressed of bf16 / q8_0 / q4_k_m that fits a 6 GB phone at 4K (or None)."""
     if not isinstance(answer, dict):
         return False, _t("answer with a dict: {'270m': ..., '1b': ..., '4b': ...}, each value one of the question's "
                          "formats (or no format, when none fits)",
@@ -39,10 +44,10 @@ def _judge_phone(answer: Any) -> tuple[bool, str]:
         choice = given[size]
         if choice is not None and choice not in PHONE_QUANTS:
             problems.append(_t(f"{size.upper()}: {choice!r} is not one of the formats in the question",
-                               f"{size.upper()}：{choice!r} 不是题目中的格式之一"))
+                            f"{size.upper()}：{choice!r} 不是题目中的格式之一"))
         elif choice is None and fits:
             problems.append(_t(f"{size.upper()}: at least one of the formats fits",
-                               f"{size.upper()}：至少有一种格式装得下"))
+                            f"{size.upper()}：至少有一种格式装得下"))
         elif choice is not None and choice not in fits:
             plan = _plan(size, choice)
             zh = language() == "zh"
@@ -53,10 +58,10 @@ def _judge_phone(answer: Any) -> tuple[bool, str]:
             problems.append(_t(f"{size.upper()}: {choice} needs more than the phone leaves a model: count the weights, "
                                f"the KV cache at {PHONE_CONTEXT:,} tokens, the runtime overhead{extra}{hint}",
                                f"{size.upper()}：{choice} 需要的内存超过手机留给模型的：把权重、{PHONE_CONTEXT:,} 个 "
-                               f"token 的 KV cache、运行时开销{extra}都算上{hint}"))
+                            f"token 的 KV cache、运行时开销{extra}都算上{hint}"))
         elif choice is not None and fits and choice != fits[0]:
             problems.append(_t(f"{size.upper()}: a format with more bits per weight fits too, and loses less",
-                               f"{size.upper()}：每个权重位数更多的格式也装得下，损失也更小"))
+                            f"{size.upper()}：每个权重位数更多的格式也装得下，损失也更小"))
     if not problems:
         if language() == "zh":
             return True, f"6 GB 手机留给模型的 {usable:g} GB 中：" + "；".join(
@@ -70,15 +75,6 @@ def _judge_phone(answer: Any) -> tuple[bool, str]:
     return False, _t("; ", "；").join(problems)
 
 
-@exercise("01")
-def check_phone_6gb_quants(answer: Any = None) -> bool:
-    """For 270M, 1B and 4B: the least compressed of bf16 / q8_0 / q4_k_m that fits a 6 GB phone at 4K (or None)."""
-    return _run("phone_6gb_quants", answer, _judge_phone,
-                _t("a dict {'270m': ..., '1b': ..., '4b': ...}; models.plan_memory(size, quant, 4096).fits('phone 6 GB')",
-                   "一个字典 `{'270m': ..., '1b': ..., '4b': ...}`；用 "
-                   "`models.plan_memory(size, quant, 4096).fits('phone 6 GB')` 判断"))
-
-
 KL_P, KL_Q = (0.8, 0.15, 0.05), (0.4, 0.4, 0.2)  # the reference's and the candidate's next-token probabilities
 
 
@@ -86,7 +82,10 @@ def _kl(p, q, log=math.log) -> float:
     return sum(a * log(a / b) for a, b in zip(p, q, strict=True))
 
 
-def _judge_kl(answer: Any) -> tuple[bool, str]:
+@exercise("01", hint=("sum over the tokens of P(x) * ln(P(x) / Q(x)), in nats",
+                      "对所有 token 求和 P(x) * ln(P(x) / Q(x))，单位 nat"))
+def check_kl_by_hand(answer: Any) -> tuple[bool, str]:
+    """KL(P || Q) in nats for exercises.KL_P (the reference) and exercises.KL_Q (the GGUF)."""
     import numpy as np
 
     value = _number(answer)
@@ -116,10 +115,3 @@ def _judge_kl(answer: Any) -> tuple[bool, str]:
     ]
     return _off_by(value, ref, mistakes, ("KL(P || Q) = sum over x of P(x) * ln(P(x) / Q(x))",
                                           "KL(P || Q) = 对所有 x 求和 P(x) * ln(P(x) / Q(x))"), rel=0.01)
-
-
-@exercise("01")
-def check_kl_by_hand(answer: Any = None) -> bool:
-    """KL(P || Q) in nats for exercises.KL_P (the reference) and exercises.KL_Q (the GGUF)."""
-    return _run("kl_by_hand", answer, _judge_kl, _t("sum over the tokens of P(x) * ln(P(x) / Q(x)), in nats",
-                                                    "对所有 token 求和 P(x) * ln(P(x) / Q(x))，单位 nat"))

@@ -12,7 +12,7 @@ from typing import Any
 from ..memory import plan_memory
 from ..prompts import BOS, END_OF_TURN, START_OF_TURN, STOP_TOKENS, ollama_parameters
 from ..speed import bandwidth_bound, gpu_spec_bandwidth
-from .core import _close, _number, _off_by, _run, _t, exercise
+from .core import _close, _number, _off_by, _t, exercise
 
 _OTHER_FAMILIES = {"</s>": "Llama 2 and Mistral", "<|eot_id|>": "Llama 3", "<|im_end|>": "ChatML (Qwen and others)",
                    "<|endoftext|>": "GPT-2 and Phi", "<|end|>": "Phi-3"}
@@ -42,7 +42,7 @@ def _stop_values(answer: Any) -> tuple[list[str], list[str]]:
             values.append(quoted.group(1))
         elif bare:
             form.append(_t('quote each stop string: PARAMETER stop "..." (the form runtimes.check_modelfile looks for)',
-                           '给每个停止字符串加上引号：`PARAMETER stop "..."`（`runtimes.check_modelfile` 检查的形式）'))
+                        '给每个停止字符串加上引号：`PARAMETER stop "..."`（`runtimes.check_modelfile` 检查的形式）'))
             values.append(bare.group(1))
         elif line.startswith("PARAMETER stop"):
             form.append(_t("one PARAMETER stop line per stop string", "每个停止字符串单独一行 PARAMETER stop"))
@@ -51,12 +51,15 @@ def _stop_values(answer: Any) -> tuple[list[str], list[str]]:
             continue  # a sampling line pasted along with the stops does no harm
         else:
             form.append(_t('write each stop as a Modelfile line: PARAMETER stop "..."',
-                           '把每个停止字符串写成一行 Modelfile：`PARAMETER stop "..."`'))
+                        '把每个停止字符串写成一行 Modelfile：`PARAMETER stop "..."`'))
             values.append(line)
     return values, form
 
 
-def _judge_stop_lines(answer: Any) -> tuple[bool, str]:
+@exercise("02", hint=('one PARAMETER stop "..." line per token that ends generation; section 2 checks which those are',
+                      '每个结束生成的 token 写一行 `PARAMETER stop "..."`；第 2 节检查了是哪些 token'))
+def check_ollama_stop_lines(answer: Any) -> tuple[bool, str]:
+    """The PARAMETER stop lines an Ollama Modelfile for Gemma 3 needs."""
     if not isinstance(answer, (str, list, tuple, set)):
         return False, _t('write the lines as one string (one line each) or a list of lines: PARAMETER stop "..."',
                          '请把这些行写成一个字符串（每行一条）或一个行列表：`PARAMETER stop "..."`')
@@ -76,22 +79,22 @@ def _judge_stop_lines(answer: Any) -> tuple[bool, str]:
             problems.append(_t(f"{value} is the stop token of {family}: Gemma 3's vocabulary has no such token, so "
                                "Ollama would never see it",
                                f"{value} 是 {family} 的停止 token：Gemma 3 的词表里没有这个 token，"
-                               "所以 Ollama 永远不会看到它"))
+                            "所以 Ollama 永远不会看到它"))
         elif value == START_OF_TURN:
             problems.append(_t(f"{START_OF_TURN} opens a turn: the model should have stopped before it",
-                               f"{START_OF_TURN} 用来打开一个轮次：模型应该在它之前就停下"))
+                            f"{START_OF_TURN} 用来打开一个轮次：模型应该在它之前就停下"))
         elif value == BOS:
             problems.append(_t(f"{BOS} begins the sequence; the model never writes it",
-                               f"{BOS} 是序列的开头；模型从不写出它"))
+                            f"{BOS} 是序列的开头；模型从不写出它"))
         elif f"<{value.strip().strip('<>')}>" in want:
             problems.append(_t("write each token exactly as the tokenizer spells it: angle brackets included, no "
                                "spaces or newlines inside the quotes",
-                               "每个 token 都要严格按分词器的写法书写：包括尖括号，引号内不要有空格或换行"))
+                            "每个 token 都要严格按分词器的写法书写：包括尖括号，引号内不要有空格或换行"))
         elif value.isdigit():
             problems.append(_not_an_id())
         else:
             problems.append(_t(f"{value!r} is not one of the tokens that end Gemma 3's generation",
-                               f"{value!r} 不是结束 Gemma 3 生成的 token 之一"))
+                            f"{value!r} 不是结束 Gemma 3 生成的 token 之一"))
     # a token the answer misspells has had its hint; only one it leaves out entirely counts as missing
     missing = want - {f"<{value.strip().strip('<>')}>" for value in given}
     for token in sorted(missing):
@@ -99,22 +102,14 @@ def _judge_stop_lines(answer: Any) -> tuple[bool, str]:
             problems.append(_t(f"a stop is missing: the token the instruction-tuned model closes every reply with (id "
                                f"{STOP_TOKENS[token]}). Without it Ollama writes on into a turn of its own invention",
                                f"缺少一个停止 token：指令微调模型用来结束每次回复的 token（id {STOP_TOKENS[token]}）。"
-                               "没有它，Ollama 会继续写下去，写进一个它自己编出来的轮次"))
+                            "没有它，Ollama 会继续写下去，写进一个它自己编出来的轮次"))
         else:
             problems.append(_t(f"a stop is missing: the end-of-sequence token (id {STOP_TOKENS[token]}), which the "
                                "base model, and a fine-tune of it, may write instead of closing its turn",
                                f"缺少一个停止 token：序列结束 token（id {STOP_TOKENS[token]}），基础模型及其微调版本"
-                               "可能写出它，而不是结束自己的轮次"))
+                            "可能写出它，而不是结束自己的轮次"))
     return False, (_t("; ", "；").join(dict.fromkeys(problems))
                    or _t("not quite: compare with the stop tokens section 2 checks", "还差一点：请对照第 2 节检查的停止 token"))
-
-
-@exercise("02")
-def check_ollama_stop_lines(answer: Any = None) -> bool:
-    """The PARAMETER stop lines an Ollama Modelfile for Gemma 3 needs."""
-    return _run("ollama_stop_lines", answer, _judge_stop_lines,
-                _t('one PARAMETER stop "..." line per token that ends generation; section 2 checks which those are',
-                   '每个结束生成的 token 写一行 `PARAMETER stop "..."`；第 2 节检查了是哪些 token'))
 
 
 DECODE_SIZE, DECODE_QUANT, DECODE_GPU = "4b", "q4_k_m", "Tesla T4"
@@ -133,7 +128,10 @@ def decode_bandwidth_gbs() -> float:
     return gbs
 
 
-def _judge_decode_bound(answer: Any) -> tuple[bool, str]:
+@exercise("02", hint=("how many times a second can the memory deliver every weight once?",
+                      "内存每秒能把每个权重完整送出多少次？"))
+def check_decode_bound_4b_t4(answer: Any) -> tuple[bool, str]:
+    """The most tokens/s a T4's memory bandwidth allows Gemma 3 4B's Q4_K_M weights when decoding."""
     value = _number(answer)
     if value is None or value <= 0:
         return False, _t("give one positive number of tokens per second", "请给出一个正数，单位为每秒 token 数")
@@ -172,12 +170,4 @@ def _judge_decode_bound(answer: Any) -> tuple[bool, str]:
     return _off_by(value, ref, mistakes, ("each generated token reads every weight once, so tokens/s <= bandwidth "
                                           "(bytes/s) / weight bytes read per token",
                                           "每生成一个 token 都要把每个权重读一次，所以每秒 token 数 <= 带宽（字节/秒）"
-                                          "/ 每个 token 读取的权重字节数"))
-
-
-@exercise("02")
-def check_decode_bound_4b_t4(answer: Any = None) -> bool:
-    """The most tokens/s a T4's memory bandwidth allows Gemma 3 4B's Q4_K_M weights when decoding."""
-    return _run("decode_bound_4b_t4", answer, _judge_decode_bound,
-                _t("how many times a second can the memory deliver every weight once?",
-                   "内存每秒能把每个权重完整送出多少次？"))
+                                       "/ 每个 token 读取的权重字节数"))

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..chess import UCI_MOVE, parse_move, score
 from ..chess_game import position_example
-from .core import _close, _number, _run, _t, exercise
+from .core import _close, _number, _t, exercise
 
 _AFTER_E4 = "rnbqkbnr/pppppppp/8/8/4P3/8/PPPP1PPP/RNBQKBNR b KQkq - 0 1"
 _AFTER_E5 = "rnbqkbnr/pppp1ppp/8/4p3/4P3/8/PPPP1PPP/RNBQKBNR w KQkq - 0 2"
@@ -22,7 +22,10 @@ LEGAL_RATE_CASES = [  # (position, the model's answer)
 ]
 
 
-def _judge_legal_rate(answer: Any) -> tuple[bool, str]:
+@exercise("03", hint=("for each answer: is its first UCI move legal for the side to move in that position?",
+                      "对每个答案：它的第一步 UCI 着法在该局面下对轮到走棋的一方是否合法？"))
+def check_legal_rate(answer: Any) -> tuple[bool, str]:
+    """The legal-move rate of the answers in exercises.LEGAL_RATE_CASES, as chess.score computes it."""
     value = _number(answer)
     if value is None or not 0 <= value <= 1:
         return False, _t("give the rate as a fraction between 0 and 1 (what chess.score reports), not a count or a %",
@@ -45,18 +48,13 @@ def _judge_legal_rate(answer: Any) -> tuple[bool, str]:
                      "周围的文字无关紧要，而王车易位写成王的走法")
 
 
-@exercise("03")
-def check_legal_rate(answer: Any = None) -> bool:
-    """The legal-move rate of the answers in exercises.LEGAL_RATE_CASES, as chess.score computes it."""
-    return _run("legal_rate", answer, _judge_legal_rate,
-                _t("for each answer: is its first UCI move legal for the side to move in that position?",
-                   "对每个答案：它的第一步 UCI 着法在该局面下对轮到走棋的一方是否合法？"))
-
-
 PROMOTION_FEN = "4k3/P7/8/8/8/8/8/4K3 w - - 0 1"  # White's pawn on a7 is one step from promotion
 
 
-def _judge_promotion(answer: Any) -> tuple[bool, str]:
+@exercise("03", hint=("UCI is from-square, to-square, and for a promotion...?",
+                      "UCI 是起始格、目标格，而升变时还要……？"))
+def check_promotion_uci(answer: Any) -> tuple[bool, str]:
+    """An answer the lesson's parser reads as promoting the pawn of exercises.PROMOTION_FEN to a queen."""
     import chess
 
     text = str(answer).strip()
@@ -78,10 +76,3 @@ def _judge_promotion(answer: Any) -> tuple[bool, str]:
                          "这步在这里不合法：走到底线的兵必须变成一个棋子，而 UCI 用第五个字母写出它")
     return False, _t("write the pawn's move in UCI: from-square, to-square, then the piece it becomes",
                      "用 UCI 写出兵的着法：起始格、目标格，然后是它变成的棋子")
-
-
-@exercise("03")
-def check_promotion_uci(answer: Any = None) -> bool:
-    """An answer the lesson's parser reads as promoting the pawn of exercises.PROMOTION_FEN to a queen."""
-    return _run("promotion_uci", answer, _judge_promotion, _t("UCI is from-square, to-square, and for a promotion...?",
-                                                              "UCI 是起始格、目标格，而升变时还要……？"))

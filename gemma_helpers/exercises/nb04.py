@@ -10,7 +10,7 @@ from typing import Any
 
 from ..charts import MAX_RELATIVE_ERROR, mean_relaxed_accuracy, normalize_answer, parse_number, relaxed_accuracy
 from ..memory import SIGLIP, lora_param_count, plan_lora_memory
-from .core import _close, _gigabytes, _known_mistake, _number, _off_by, _run, _t, exercise
+from .core import _close, _gigabytes, _known_mistake, _number, _off_by, _t, exercise
 
 RELAXED_CASES = [  # (the model's answer, ChartQA's reference)
     ("104", "100"), ("20", "19"), ("Increasing.", "increasing"), ("rising", "increasing"), ("9", "10"),
@@ -32,7 +32,10 @@ def _relaxed_variant(prediction: str, target: str, rule: str) -> bool:
     return relaxed_accuracy(prediction, target)
 
 
-def _judge_relaxed(answer: Any) -> tuple[bool, str]:
+@exercise("04", hint=("per answer: a number within 5% of the reference, or the same text; then the fraction right",
+                      "逐个答案判断：数字在参考答案的 5% 以内，或文字相同；然后算出答对的比例"))
+def check_chartqa_relaxed_accuracy(answer: Any) -> tuple[bool, str]:
+    """ChartQA's relaxed accuracy of the answers in exercises.RELAXED_CASES, as a fraction."""
     value = _number(answer)
     if value is None or not 0 <= value <= 1:
         return False, _t("give the relaxed accuracy as a fraction between 0 and 1 (what charts.mean_relaxed_accuracy "
@@ -79,18 +82,13 @@ def _judge_relaxed(answer: Any) -> tuple[bool, str]:
                      "不计末尾的句号")
 
 
-@exercise("04")
-def check_chartqa_relaxed_accuracy(answer: Any = None) -> bool:
-    """ChartQA's relaxed accuracy of the answers in exercises.RELAXED_CASES, as a fraction."""
-    return _run("chartqa_relaxed_accuracy", answer, _judge_relaxed,
-                _t("per answer: a number within 5% of the reference, or the same text; then the fraction right",
-                   "逐个答案判断：数字在参考答案的 5% 以内，或文字相同；然后算出答对的比例"))
-
-
 QLORA_SIZE, QLORA_RANKS = "4b", (16, 64)  # the recipe's rank, and the rank the learner tries
 
 
-def _judge_qlora_rank(answer: Any) -> tuple[bool, str]:
+@exercise("04", hint=("which part of models.plan_lora_memory's plan depends on lora_r, and by how much?",
+                      "`models.plan_lora_memory` 的计划中哪一部分取决于 lora_r？变化多少？"))
+def check_qlora_rank_64_extra_gb(answer: Any) -> tuple[bool, str]:
+    """How many GB more the planner gives 4B's QLoRA at rank 64 than at the recipe's rank 16."""
     value, note = _gigabytes(answer)
     if value is None:
         return False, note
@@ -133,11 +131,3 @@ def _judge_qlora_rank(answer: Any) -> tuple[bool, str]:
                                           "both ranks",
                                           "计划中只有 LoRA 部分取决于秩（其参数按比例增长）；请在两个秩下比较 "
                                           "`models.plan_lora_memory('4b', '4bit', lora_r=...)`"), note)
-
-
-@exercise("04")
-def check_qlora_rank_64_extra_gb(answer: Any = None) -> bool:
-    """How many GB more the planner gives 4B's QLoRA at rank 64 than at the recipe's rank 16."""
-    return _run("qlora_rank_64_extra_gb", answer, _judge_qlora_rank,
-                _t("which part of models.plan_lora_memory's plan depends on lora_r, and by how much?",
-                   "`models.plan_lora_memory` 的计划中哪一部分取决于 lora_r？变化多少？"))

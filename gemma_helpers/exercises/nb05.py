@@ -11,12 +11,15 @@ from typing import Any
 
 from ..scores import wilson_interval
 from ..visual_qa import ANLS_THRESHOLD, anls, levenshtein
-from .core import _close, _known_mistake, _number, _run, _t, exercise
+from .core import _close, _known_mistake, _number, _t, exercise
 
 WILSON_CORRECT, WILSON_N = 27, 40
 
 
-def _judge_wilson(answer: Any) -> tuple[bool, str]:
+@exercise("05", hint=("(low, high) as fractions; Wilson, not p +- 1.96 SE",
+                      "(low, high) 写成小数；用 Wilson，而不是 p +- 1.96 SE"))
+def check_wilson_27_of_40(answer: Any) -> tuple[bool, str]:
+    """The 95% Wilson interval (low, high) of 27 right answers out of 40."""
     try:
         low, high = (_number(x) for x in answer)
     except (TypeError, ValueError):
@@ -53,17 +56,13 @@ def _judge_wilson(answer: Any) -> tuple[bool, str]:
                      "(1 + z^2/n)，z = 1.96")
 
 
-@exercise("05")
-def check_wilson_27_of_40(answer: Any = None) -> bool:
-    """The 95% Wilson interval (low, high) of 27 right answers out of 40."""
-    return _run("wilson_27_of_40", answer, _judge_wilson, _t("(low, high) as fractions; Wilson, not p +- 1.96 SE",
-                                                             "(low, high) 写成小数；用 Wilson，而不是 p +- 1.96 SE"))
-
-
 ANLS_PREDICTION, ANLS_ANSWERS = "Invoice no. 1234", ("invoice 1234", "1234")
 
 
-def _judge_anls(answer: Any) -> tuple[bool, str]:
+@exercise("05", hint=("1 - edit distance / longer length, per answer; then the best",
+                      "每个答案算 1 - 编辑距离 / 较长的长度；然后取最好的"))
+def check_anls_invoice(answer: Any) -> tuple[bool, str]:
+    """The ANLS of exercises.ANLS_PREDICTION against the reference answers exercises.ANLS_ANSWERS."""
     value = _number(answer)
     if value is None or not 0 <= value <= 1:
         return False, _t("give one number between 0 and 1", "请给出一个 0 到 1 之间的数")
@@ -96,10 +95,3 @@ def _judge_anls(answer: Any) -> tuple[bool, str]:
                      "0 when NL reaches 0.5; then the best over the answers",
                      "对每个参考答案：NL = 编辑距离 / 较长的长度（不区分大小写），得分为 1 - NL，NL 达到 0.5 时为 0；"
                      "然后取所有答案中最好的")
-
-
-@exercise("05")
-def check_anls_invoice(answer: Any = None) -> bool:
-    """The ANLS of exercises.ANLS_PREDICTION against the reference answers exercises.ANLS_ANSWERS."""
-    return _run("anls_invoice", answer, _judge_anls, _t("1 - edit distance / longer length, per answer; then the best",
-                                                        "每个答案算 1 - 编辑距离 / 较长的长度；然后取最好的"))

@@ -9,13 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from ..multigpu_plan import STRATEGIES, plan_strategies
-from .core import _number, _run, _t, exercise
+from .core import _number, _t, exercise
 
 # One T4: per-device batch 2 x gradient accumulation 8; then Kaggle's two T4s with DDP at per-device batch 2.
 ONE_GPU_BATCH, ONE_GPU_ACCUM, DDP_GPUS, DDP_BATCH = 2, 8, 2, 2
 
 
-def _judge_grad_accum(answer: Any) -> tuple[bool, str]:
+@exercise("06", hint=("examples per optimizer step = per-device batch x processes x gradient accumulation",
+                      "每个优化器步的样本数 = 每设备批大小 × 进程数 × 梯度累积步数"))
+def check_grad_accum_two_t4(answer: Any) -> tuple[bool, str]:
+    """The gradient accumulation that keeps one T4's global batch on two T4s under DDP."""
     value = _number(answer)
     if value is None:
         return False, _t("give a whole number of micro-batches, like 3", "请给出一个整数（微批次数），例如 3")
@@ -42,18 +45,13 @@ def _judge_grad_accum(answer: Any) -> tuple[bool, str]:
                      f"累积步数；单块 T4 上是 {ONE_GPU_BATCH} × 1 × {ONE_GPU_ACCUM}：保持它不变")
 
 
-@exercise("06")
-def check_grad_accum_two_t4(answer: Any = None) -> bool:
-    """The gradient accumulation that keeps one T4's global batch on two T4s under DDP."""
-    return _run("grad_accum_two_t4", answer, _judge_grad_accum,
-                _t("examples per optimizer step = per-device batch x processes x gradient accumulation",
-                   "每个优化器步的样本数 = 每设备批大小 × 进程数 × 梯度累积步数"))
-
-
 PLAN_SIZE, PLAN_METHOD, PLAN_MACHINE = "27b", "qlora", "2x T4 (Kaggle)"
 
 
-def _judge_strategies_27b(answer: Any) -> tuple[bool, str]:
+@exercise("06", hint=("which strategies hold only part of the model on each GPU?",
+                      "哪些方案让每块 GPU 只放模型的一部分？"))
+def check_strategies_27b_two_t4(answer: Any) -> tuple[bool, str]:
+    """The strategies (names from multigpu_plan.STRATEGIES) that fit Gemma 3 27B QLoRA on Kaggle's 2x T4."""
     if isinstance(answer, str) or not hasattr(answer, "__iter__"):
         return False, _t("answer with a list of strategy names, like ['DDP']", "请用方案名称的列表作答，例如 ['DDP']")
     names = {str(a).strip() for a in answer}
@@ -77,10 +75,3 @@ def _judge_strategies_27b(answer: Any) -> tuple[bool, str]:
     return False, _t(f"{len(fits - given)} strateg{'y' if len(fits - given) == 1 else 'ies'} that fit{'s' if len(fits - given) == 1 else ''} "
                      "missing: every strategy that splits the model across the two GPUs counts",
                      f"还少了 {len(fits - given)} 个能放下的方案：凡是把模型分到两块 GPU 上的方案都算")
-
-
-@exercise("06")
-def check_strategies_27b_two_t4(answer: Any = None) -> bool:
-    """The strategies (names from multigpu_plan.STRATEGIES) that fit Gemma 3 27B QLoRA on Kaggle's 2x T4."""
-    return _run("strategies_27b_two_t4", answer, _judge_strategies_27b,
-                _t("which strategies hold only part of the model on each GPU?", "哪些方案让每块 GPU 只放模型的一部分？"))
