@@ -65,8 +65,26 @@ FSDP_GATHERED_LAYERS = 2  # assumption: the layer being computed plus one prefet
 CONTEXT = "CUDA context + allocator"  # a part of memory.plan_lora_memory's plans; Machine.usable_gb has it taken off
 
 
+class _PerGpu:
+    """What both kinds of plan read off their memory parts (GB per GPU) and their reason for not applying."""
+
+    parts: dict[str, float]
+    usable_gb: float
+    reason: str
+
+    @property
+    def per_gpu_gb(self) -> float:
+        """Peak memory on the busiest GPU."""
+        return sum(self.parts.values())
+
+    @property
+    def fits(self) -> bool:
+        """Applicable and within each GPU's usable memory."""
+        return not self.reason and self.per_gpu_gb <= self.usable_gb
+
+
 @dataclass(frozen=True)
-class StrategyPlan:
+class StrategyPlan(_PerGpu):
     """One strategy on one machine: per-GPU memory parts (GB), step time, and whether (or why not) it fits."""
 
     strategy: str
@@ -78,15 +96,6 @@ class StrategyPlan:
     reason: str = ""
     notes: list[str] = field(default_factory=list)
 
-    @property
-    def per_gpu_gb(self) -> float:
-        """Peak memory on the busiest GPU."""
-        return sum(self.parts.values())
-
-    @property
-    def fits(self) -> bool:
-        """Applicable and within each GPU's usable memory."""
-        return not self.reason and self.per_gpu_gb <= self.usable_gb
 
 
 def _parts(size: GemmaSize, method: str, batch_size: int, seq_len: int, lora_r: int, bf16: bool) -> dict[str, float]:
@@ -189,7 +198,7 @@ LOGIT_BYTES_EXTRA = 4 + 4  # transformers' loss upcasts the logits to float32 an
 
 
 @dataclass(frozen=True)
-class ScriptPlan:
+class ScriptPlan(_PerGpu):
     """``gemma_helpers.train_launch`` on one machine with one strategy: its dtype, whether it checkpoints, and the
     memory per GPU by part (GB). An estimate from the architecture, not a measurement."""
 
@@ -205,13 +214,6 @@ class ScriptPlan:
     step_s: float
     reason: str = ""
 
-    @property
-    def per_gpu_gb(self) -> float:
-        return sum(self.parts.values())
-
-    @property
-    def fits(self) -> bool:
-        return not self.reason and self.per_gpu_gb <= self.usable_gb
 
 
 def script_dtype(machine: Machine) -> str:
