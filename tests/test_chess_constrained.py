@@ -85,12 +85,11 @@ def reference_logprob(model, tokenizer, example, move) -> float:
 def test_ranking_is_exact_and_every_constrained_answer_is_legal(embedded):
     model, tokenizer = embedded
     examples = positions()
-    answers = K.constrained_answers(model, tokenizer, examples)
+    ranked = K.rank_legal_moves(model, tokenizer, examples[0], batch_size=5)  # several chunks, padded
+    # the first position's answer is read off that ranking, not from a second, unchunked ranking of it
+    answers = [K.answer_text(examples[0], ranked[0][0]), *K.constrained_answers(model, tokenizer, examples[1:])]
     assert C.score(examples, answers).legal_rate == 1.0
     assert json.loads(answers[2])["next best move"] == C.parse_move(examples[2].fen, answers[2])
-
-    ranked = K.rank_legal_moves(model, tokenizer, examples[0], batch_size=5)  # several chunks, padded
-    assert [m for m, _ in ranked] and answers[0] == ranked[0][0]
     assert sorted(m for m, _ in ranked) == K.legal_moves(examples[0])
     assert [s for _, s in ranked] == sorted((s for _, s in ranked), reverse=True)
     for move, logprob in (ranked[0], ranked[len(ranked) // 2], ranked[-1]):
@@ -100,11 +99,24 @@ def test_ranking_is_exact_and_every_constrained_answer_is_legal(embedded):
 @pytest.mark.slow
 def test_the_prompt_cache_gives_the_same_scores_as_recomputing_the_prompt(embedded):
     model, tokenizer = embedded
+    pad_id, lengths = tokenizer.pad_token_id, set()
     for example in positions():  # bare UCI, a promotion, a multi-token JSON answer
-        cached = dict(K.rank_legal_moves(model, tokenizer, example, batch_size=7))
-        plain = dict(K.rank_legal_moves(model, tokenizer, example, batch_size=7, reuse_prompt=False))
-        assert cached.keys() == plain.keys()
-        assert max(abs(cached[m] - plain[m]) for m in plain) < 1e-3
+        texts = K.answer_texts(example)  # 7 candidates of each (the promotions among them), in chunks of 4 and 3:
+        chunk = [K.continuation_ids(tokenizer, texts[m]) for m in sorted(texts, key=lambda m: (len(m) < 5, m))[:7]]
+        lengths |= {len(c) for c in chunk}
+        prompt = K.prompt_ids(tokenizer, example)
+        cached = K.prompt_cache(model, prompt)  # one cache, reused by both chunks (as rank_legal_moves does)
+        reused = (K.continuation_logprobs_cached(model, prompt, chunk[:4], pad_id, cached)
+                  + K.continuation_logprobs_cached(model, prompt, chunk[4:], pad_id, cached))
+        plain = K.continuation_logprobs(model, prompt, chunk, pad_id)
+        assert max(abs(a - b) for a, b in zip(reused, plain, strict=True)) < 1e-3
+    assert len(lengths) > 1  # candidates of different lengths: right padding inside a chunk was exercised
+    # and rank_legal_moves' switch between the two paths, on the position with the fewest legal moves
+    promotion = positions()[1]
+    cached_rank = dict(K.rank_legal_moves(model, tokenizer, promotion, batch_size=7))
+    plain_rank = dict(K.rank_legal_moves(model, tokenizer, promotion, batch_size=7, reuse_prompt=False))
+    assert cached_rank.keys() == plain_rank.keys()
+    assert max(abs(cached_rank[m] - plain_rank[m]) for m in plain_rank) < 1e-3
 
 
 @pytest.mark.slow

@@ -59,20 +59,6 @@ def test_probe_bookkeeping():
     assert q.first_overflow == 1 and q.first_nonfinite is None
 
 
-@pytest.mark.slow
-def test_float16_overflows_on_the_embedded_270m(embedded):
-    model, tok = embedded
-    text = "The capital of France is Paris. It is known for the Eiffel tower."
-    fp32 = precision.activation_probe(model, tok, text)
-    fp16 = precision.activation_probe(model, tok, text, dtype="float16")
-    assert fp32.logits_finite and fp32.peak > 90_000  # the residual stream passes ~100,000 ...
-    assert fp32.first_overflow is not None and fp32.first_overflow <= 9  # ... and float16's limit by layer ~7
-    assert fp16.first_nonfinite == 7 and not fp16.logits_finite  # inf at decoder layer 7, NaN after
-    assert math.isnan(fp16.layer_max[-1])
-    bf16 = precision.activation_probe(model, tok, text, dtype="bfloat16")
-    assert bf16.logits_finite and bf16.peak > 65_504  # same range as float32: the fix
-
-
 def test_verdicts_are_read_off_the_values():
     overflow = precision.DtypeCheck(precision.Probe("float16", [10.0, float("inf"), float("nan")], False), "<pad>", False)
     assert overflow.verdict.startswith("float16: inf/NaN from decoder layer 1, logits finite: False")
@@ -135,5 +121,10 @@ def test_fresh_process_once_unsloth_patched_gemma3_for_float16(monkeypatch, tiny
 def test_plain_copy_of_the_embedded_270m_overflows_in_float16():
     checks = precision.check_dtypes(models.loadable("embedded"), "The capital of France is Paris. It is known for the Eiffel tower.",
                                     "The Eiffel Tower is in the city of")
-    assert checks["float16"].probe.first_nonfinite == 7 and not checks["float16"].next_token_finite
-    assert checks["float32"].next_token == " Paris" and checks["bfloat16"].probe.logits_finite
+    fp32, fp16, bf16 = (checks[d].probe for d in ("float32", "float16", "bfloat16"))
+    assert fp32.logits_finite and fp32.peak > 90_000  # the residual stream passes ~100,000 ...
+    assert fp32.first_overflow is not None and fp32.first_overflow <= 9  # ... and float16's limit by layer ~7
+    assert fp16.first_nonfinite == 7 and not fp16.logits_finite and math.isnan(fp16.layer_max[-1])  # inf, then NaN
+    assert not checks["float16"].next_token_finite
+    assert checks["float32"].next_token == " Paris"
+    assert bf16.logits_finite and bf16.peak > 65_504  # float32's range: the fix
