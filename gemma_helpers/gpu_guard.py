@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .envcheck import pinned
+from .messages import say
 
 RELEASE_LIMIT_GB = 1.0  # what may stay allocated after release_memory: the CUDA cache of a few small tensors
 
@@ -55,11 +56,7 @@ def unsloth_message(error: BaseException) -> str:
         version = f" {pinned('unsloth')}"
     except Exception:  # the message must not fail for want of pins.toml
         version = ""
-    return (f"Unsloth failed to import on this CUDA GPU ({type(error).__name__}: {error}). Without it this "
-            "notebook would train another way (plain transformers in float32, without gradient checkpointing), "
-            "slower and with more memory, so it stops here. To fix it, run the install cell again (it installs "
-            f"unsloth{version} and its pinned dependencies), restart the runtime, and run the notebook from the top; "
-            "to run without Unsloth on purpose, set GEMMA_NO_UNSLOTH=1 before the first cell.")
+    return say("gpu_guard.unsloth_failed", error=f"{type(error).__name__}: {error}", version=version)
 
 
 def _gpu_bytes(value: Any) -> int:
@@ -111,13 +108,9 @@ def held_message(allocated_gb: float, limit_gb: float, held: list[tuple[str, flo
     """The message of GpuMemoryHeldError: how much stays, who holds it, and the fix."""
     if held:
         names = ", ".join(f"{name} ({gb:.1f} GB)" for name, gb in held)
-        return (f"{allocated_gb:.1f} GB is still allocated on the GPU after release_memory (the limit is "
-                f"{limit_gb:g} GB), so the next model may not fit. Still held by: {names}. Delete them "
-                f"(del {', '.join(name for name, _ in held)}) and call release_memory() again.")
-    return (f"{allocated_gb:.1f} GB is still allocated on the GPU after release_memory (the limit is {limit_gb:g} "
-            "GB), so the next model may not fit, and no notebook variable holds it directly: a trainer, an "
-            "exception's traceback or a displayed output may. Delete what you made from the model (for example a "
-            "trainer) and call release_memory() again, or restart the runtime and run from the section you need.")
+        return say("gpu_guard.held_by", allocated=allocated_gb, limit=limit_gb, names=names,
+                   dels=", ".join(name for name, _ in held))
+    return say("gpu_guard.held_unknown", allocated=allocated_gb, limit=limit_gb)
 
 
 def release_memory(limit_gb: float = RELEASE_LIMIT_GB, namespace: Mapping[str, Any] | None = None) -> float:

@@ -32,6 +32,31 @@ def language(environ: dict[str, str] | None = None) -> str:
 
 
 MESSAGES: dict[str, dict[str, str]] = {
+    # --- gpu_guard: on a CUDA GPU, a failed Unsloth import and memory left allocated stop the notebook ---
+    "gpu_guard.unsloth_failed": {
+        "en": "Unsloth failed to import on this CUDA GPU ({error}). Without it this notebook would train another way "
+              "(plain transformers in float32, without gradient checkpointing), slower and with more memory, so it "
+              "stops here. To fix it, run the install cell again (it installs unsloth{version} and its pinned "
+              "dependencies), restart the runtime, and run the notebook from the top; to run without Unsloth on "
+              "purpose, set GEMMA_NO_UNSLOTH=1 before the first cell.",
+        "zh": "在这块 CUDA GPU 上导入 Unsloth 失败（{error}）。没有它，这个笔记本会换一种方式训练（普通 transformers、"
+              "float32、不用梯度检查点），更慢，占用的显存也更多，所以在这里停下。修复方法：重新运行安装单元格（它会安装 "
+              "unsloth{version} 及其固定版本的依赖），重启运行时，再从头运行笔记本；如果你有意不用 Unsloth，请在第一个单元格"
+              "之前设置 GEMMA_NO_UNSLOTH=1。"},
+    "gpu_guard.held_by": {
+        "en": "{allocated:.1f} GB is still allocated on the GPU after release_memory (the limit is {limit:g} GB), so "
+              "the next model may not fit. Still held by: {names}. Delete them (del {dels}) and call "
+              "release_memory() again.",
+        "zh": "release_memory 之后 GPU 上仍占用 {allocated:.1f} GB 显存（上限 {limit:g} GB），下一个模型可能放不下。"
+              "仍然占用显存的变量：{names}。删除它们（del {dels}），再调用一次 release_memory()。"},
+    "gpu_guard.held_unknown": {
+        "en": "{allocated:.1f} GB is still allocated on the GPU after release_memory (the limit is {limit:g} GB), so "
+              "the next model may not fit, and no notebook variable holds it directly: a trainer, an exception's "
+              "traceback or a displayed output may. Delete what you made from the model (for example a trainer) "
+              "and call release_memory() again, or restart the runtime and run from the section you need.",
+        "zh": "release_memory 之后 GPU 上仍占用 {allocated:.1f} GB 显存（上限 {limit:g} GB），下一个模型可能放不下，"
+              "而且没有哪个笔记本变量直接占用它：可能是 trainer、某个异常的 traceback 或一个显示过的输出。删除你用这个模型"
+              "创建的对象（例如 trainer），再调用一次 release_memory()；或者重启运行时，从你需要的那一节开始运行。"},
     # --- env: the mode and why, the configuration's lines, the flags ---
     "env.smoke_value": {
         "en": "GEMMA_SMOKE={value!r} is not understood: use 1 (smoke mode) or 0 (full mode)",
