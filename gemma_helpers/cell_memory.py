@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from . import memory
 from .env import FULL, build_config
+from .messages import say
 
 # Assumed prompt lengths, in tokens (the planner needs one; each is an upper end of what the cell sends):
 # ChessInstruct rows average 1,626 bytes (train.csv 161 MB / 99,000 rows; Gemma writes each digit of a move as
@@ -113,7 +114,7 @@ def show(key: str, gpu: str = "T4") -> str:
     lines = [predict(key, gpu).plan.line(gpu)]
     if gpu == "T4":
         others = [f"{name} {predict(key, name).plan.total_gb:.1f} GB" for name in memory.GPUS if name != "T4"]
-        lines.append(f"  (Kaggle: {', '.join(others)})")
+        lines.append(say("memory.kaggle", others=", ".join(others)))
     text = "\n".join(lines)
     print(text)
     return text

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .catalog import CATALOG, GemmaSize, UnknownModelError, get_size  # noqa: F401  (the error is re-exported)
+from .messages import say
 
 # ------------------------------------------------------------------------------------------ the memory planner
 
@@ -335,9 +336,9 @@ class CellPlan:
         gpu = GPUS[gpu] if isinstance(gpu, str) else gpu
         big = sorted(self.parts.items(), key=lambda kv: -kv[1])[:3]
         parts = ", ".join(f"{k} {v:.2f}" for k, v in big if v > 0)
-        verdict = "fits" if self.fits(gpu) else "DOES NOT FIT"
-        return (f"predicted GPU peak of {self.what} on {gpu.name}: {self.total_gb:.1f} GB ({parts}); {verdict} in "
-                f"{gpu.usable_gb:g} GB less a {MARGIN_GB:g} GB margin")
+        return say("memory.peak_line", what=self.what, gpu=gpu.name, total=self.total_gb, parts=parts,
+                   verdict=say("memory.fits" if self.fits(gpu) else "memory.does_not_fit"), usable=gpu.usable_gb,
+                   margin=MARGIN_GB)
 
 
 def _frozen_weights(size: GemmaSize, quant: str, dense_bytes: float) -> float:

@@ -32,6 +32,15 @@ def language(environ: dict[str, str] | None = None) -> str:
 
 
 MESSAGES: dict[str, dict[str, str]] = {
+    # --- memory and cell_memory: the predicted GPU peak a notebook prints before a cell (the "what" stays English) ---
+    "memory.peak_line": {
+        "en": "predicted GPU peak of {what} on {gpu}: {total:.1f} GB ({parts}); {verdict} in {usable:g} GB less a "
+              "{margin:g} GB margin",
+        "zh": "预测 {what} 在 {gpu} 上的显存峰值：{total:.1f} GB（{parts}）；在 {usable:g} GB 减去 {margin:g} GB 余量之内"
+              "{verdict}"},
+    "memory.fits": {"en": "fits", "zh": "放得下"},
+    "memory.does_not_fit": {"en": "DOES NOT FIT", "zh": "放不下"},
+    "memory.kaggle": {"en": "  (Kaggle: {others})", "zh": "  （Kaggle：{others}）"},
     # --- gpu_guard: on a CUDA GPU, a failed Unsloth import and memory left allocated stop the notebook ---
     "gpu_guard.unsloth_failed": {
         "en": "Unsloth failed to import on this CUDA GPU ({error}). Without it this notebook would train another way "
