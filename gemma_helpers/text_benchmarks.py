@@ -321,17 +321,22 @@ def truncate_completion(text: str, stops: Sequence[str]) -> str:
 
 def generate_completions(model, tokenizer, problems: Sequence[dict[str, str]], chat: bool = False,
                          max_new_tokens: int = 512) -> list[str]:
-    """Greedy completions (the function body), cut at the stop sequences, with a progress bar."""
+    """Greedy completions (the function body), cut at the stop sequences, with a progress bar.
+
+    The stop strings' matcher is built once for all problems: building it reads Gemma's 262,144-token vocabulary
+    (3-4 s on a 2-core CPU, and ``generate(stop_strings=...)`` would build it again for every problem)."""
     import torch
+    from transformers import StoppingCriteriaList, StopStringCriteria
 
     tokenizer = text_tokenizer(tokenizer)
     stops = CHAT_CODE_STOPS if chat else HUMANEVAL_STOPS
+    stop_at = StoppingCriteriaList([StopStringCriteria(tokenizer, list(stops))])
     completions = []
     for problem in progress(problems, "HumanEval generation"):
         ids = tokenizer(humaneval_prompt(problem, chat), return_tensors="pt").to(model.device)
         with torch.no_grad():
-            out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, stop_strings=list(stops),
-                                 tokenizer=tokenizer, eos_token_id=list(STOP_TOKEN_IDS), pad_token_id=tokenizer.pad_token_id)
+            out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, stopping_criteria=stop_at,
+                                 eos_token_id=list(STOP_TOKEN_IDS), pad_token_id=tokenizer.pad_token_id)
         text = tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=False)
         completions.append(truncate_completion(text, stops))
     return completions

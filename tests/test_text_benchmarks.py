@@ -182,18 +182,19 @@ def test_code_is_not_run_without_consent(capsys):
 
 
 def test_run_chains_the_text_lesson_into_one_result(tmp_path):
-    """Notebook 05's text part on tiny settings (the embedded 270M, two questions, one problem), as the bench runs it."""
+    """Notebook 05's text part on tiny settings (the embedded 270M, one question, one problem), as the bench runs it
+    (both MMLU methods are compared question by question on more questions in test_one_pass_equals_per_choice)."""
     import json
 
-    tiny = env.BenchSettings(model=env.EMBEDDED, mmlu_per_subject=1, mmlu_subjects=2, humaneval_problems=1,
+    tiny = env.BenchSettings(model=env.EMBEDDED, mmlu_per_subject=1, mmlu_subjects=1, humaneval_problems=1,
                              vision_items=0, mmlu_shots=1, humaneval_max_new_tokens=8)
     result = text_benchmarks.run(tiny, tmp_path, allow_code=True, backend="transformers", compare_methods=True)
-    assert (result.mmlu.task, result.mmlu.metric, result.mmlu.n, len(result.mmlu.by_group())) == ("MMLU", "accuracy", 2, 2)
+    assert (result.mmlu.task, result.mmlu.metric, result.mmlu.n, len(result.mmlu.by_group())) == ("MMLU", "accuracy", 1, 1)
     assert (result.humaneval.metric, result.humaneval.n, result.humaneval.skipped) == ("pass@1", 1, 0)
     assert result.methods["one_pass"].answers == result.methods["per_choice"].answers == result.mmlu.answers
     assert [row["benchmark"] for row in result.rows()] == ["MMLU", "HumanEval"]
     saved = json.loads((tmp_path / "text_benchmarks.json").read_text())
-    assert saved["mmlu"]["n"] == 2 and saved["identical_predictions"] is True and "pass@1 %" in saved["humaneval"]
+    assert saved["mmlu"]["n"] == 1 and saved["identical_predictions"] is True and "pass@1 %" in saved["humaneval"]
 
 
 # ------------------------------------------------------------------------------------------------ published numbers
