@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .chess import UCI_MOVE, ChessExample, parse_move, solves_puzzle
+from .nf4 import config_optimizer, keep_optimizer
 from .prompts import RECOMMENDED, STOP_TOKEN_IDS, chat_prompt
 from .train import SCHEDULES, TimeBudget, precision_for
 
@@ -249,9 +250,7 @@ def grpo_trainer(student, rows: Sequence[dict[str, str]], settings, output_dir: 
     model, tokenizer = student.model, student.tokenizer
     device = str(next(model.parameters()).device)
     _check_trl_runs_here(device)
-    if settings.optimizer.endswith("8bit") and not device.startswith("cuda"):
-        raise ValueError(f"optimizer {settings.optimizer!r} needs a CUDA GPU (bitsandbytes) and the model is on "
-                         f"{device}: gemma_helpers.env picks the optimizer per machine (ChessSettings.optimizer)")
+    optimizer = schedule.optimizer or settings.optimizer
     generations = settings.grpo_generations
     batch = prompts_per_step * generations
     output_dir = Path(output_dir)
@@ -266,9 +265,10 @@ def grpo_trainer(student, rows: Sequence[dict[str, str]], settings, output_dir: 
         beta=beta, loss_type=loss_type, learning_rate=settings.grpo_learning_rate,
         lr_scheduler_type=schedule.scheduler, warmup_steps=schedule.warmup_steps(settings.grpo_steps),
         weight_decay=schedule.weight_decay, max_grad_norm=schedule.max_grad_norm,
-        optim=schedule.optimizer or settings.optimizer, logging_steps=1, save_strategy="no", report_to=[],
+        optim=config_optimizer(optimizer), logging_steps=1, save_strategy="no", report_to=[],
         seed=seed, data_seed=seed, disable_tqdm=True, gradient_checkpointing=False,
         use_cpu=not device.startswith("cuda"), **precision_for(model, student.backend).trainer_flags)
+    keep_optimizer(args, optimizer)  # 8-bit AdamW on a T4 and on the CPU alike (gemma_helpers.nf4)
     trainer = GRPOTrainer(model=model, reward_funcs=list(REWARD_FUNCS), args=args,
                           train_dataset=Dataset.from_list(list(rows)), processing_class=tokenizer,
                           callbacks=list(callbacks))

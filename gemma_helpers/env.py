@@ -161,7 +161,7 @@ class BenchSettings:
     humaneval_memory_mb: int = 1024  # memory limit per program in the sandbox
     vision_model: str = "tiny-vision"  # DocVQA, ChartQA, MathVista are published for IT 4B/12B/27B
     vision_source: str = "synthetic"  # "hub" (the real test sets) or "synthetic" (rendered, exact answers)
-    vision_load_in_4bit: bool = False  # 4-bit weights leave a T4 room for images (needs CUDA: bitsandbytes)
+    vision_load_in_4bit: bool = False  # 4-bit weights leave a T4 room for images (NF4, bitsandbytes: GPU or CPU)
     # New tokens per answer, as lmms-eval's task definitions set them (chartqa.yaml: 16; docvqa_val: 32;
     # mathvista_testmini "solution": 1024, a worked solution with the answer at its end)
     chartqa_max_new_tokens: int = 16
@@ -328,13 +328,19 @@ def _flags(mode: str, hw_has_cuda: bool) -> dict[str, Flag]:
 
 # What full mode does on a GPU that a CPU cannot, and what runs instead (the full-mode rehearsal in CI, or a learner's
 # GEMMA_SMOKE=0 on a laptop). Nothing outside this module decides a substitute; lessons read Config.substitutes and
-# the settings built from it (e.g. VisionSettings.load_in_4bit).
+# the settings built from it. Only what needs CUDA itself is here: 4-bit NF4 loading and 8-bit AdamW run on the CPU
+# through bitsandbytes (gemma_helpers.nf4), so the rehearsal makes those calls for real. Each substitute names the
+# public GPU run that vouches for the real call (github.com/unslothai/notebooks, nb/, run on a Colab T4 with saved
+# outputs; the figures tests/test_cell_memory.py checks the memory planner against come from the same runs).
 GPU_SUBSTITUTES = {
-    "4-bit loading": "no CUDA GPU: bitsandbytes' 4-bit weights need one; the 16-bit weights are loaded instead",
-    "Unsloth's GPU kernels": "no CUDA GPU: Unsloth's CPU backend runs the same FastModel calls for text",
-    "FastVisionModel": "no CUDA GPU: Unsloth's FastVisionModel raises on a CPU; transformers + PEFT LoRA with a "
-                       "plain torch loop trains the same adapters instead",
-    "8-bit AdamW": "no CUDA GPU: bitsandbytes' 8-bit AdamW needs one; torch's AdamW instead",
+    "Unsloth's GPU kernels": "no CUDA GPU: Unsloth's CPU backend runs the same FastModel calls for text on stock "
+                             "transformers + PEFT + TRL; the CUDA kernels are vouched for by Unsloth's Gemma 3 (270M) "
+                             "notebook on a Colab T4 (unslothai/notebooks, nb/Gemma3_(270M).ipynb)",
+    "FastVisionModel": "no CUDA GPU: Unsloth's FastVisionModel raises on a CPU; the same 4-bit model loads through "
+                       "transformers with PEFT LoRA on the same layers, and trains through Unsloth's vision collator, "
+                       "TRL's SFTTrainer and the T4's SFTConfig; the real call is vouched for by Unsloth's Gemma 3 "
+                       "(4B) vision notebook on a Colab T4 "
+                       "(unslothai/notebooks, nb/Gemma3_(4B)-Vision.ipynb)",
 }
 
 
@@ -370,7 +376,7 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None, scal
             chess=ChessSettings(model="unsloth/gemma-3-270m-it", train_rows=_n(10_000, k), eval_positions=_n(300, k, 20),
                                 max_steps=_n(100, k, 4), batch_size=4, learning_rate=5e-5, lora_r=128, lora_alpha=128,
                                 max_length=2048, save_every=_n(25, k),
-                                optimizer="adamw_8bit" if has_cuda else "adamw_torch",
+                                optimizer="adamw_8bit",  # bitsandbytes: on a T4 and on the CPU alike
                                 sampled_positions=_n(100, k, 10), answer_tokens=16, curve_every=_n(25, k),
                                 constrained_positions=_n(300, k, 10), match_games=_n(30, k, 2),
                                 match_max_plies=_n(200, k, 30), match_budget_s=1800.0,
@@ -380,13 +386,13 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None, scal
             # Unsloth's Gemma 3 vision recipe: 30 steps of 1 image x 4 accumulation (760 s on a T4 in its notebook)
             vision=VisionSettings(model="unsloth/gemma-3-4b-it", train_charts=_n(120, k, 8), eval_charts=_n(100, k, 10),
                                   max_steps=_n(30, k, 2), batch_size=1, learning_rate=2e-4, lora_r=16, lora_alpha=16,
-                                  gradient_accumulation=4, image_size=448, max_length=2048, load_in_4bit=has_cuda,
+                                  gradient_accumulation=4, image_size=448, max_length=2048, load_in_4bit=True,
                                   chartqa_items=_n(100, k, 10), max_new_tokens=16, save_merged=False),
             bench=BenchSettings(model="unsloth/gemma-3-4b-pt", mmlu_per_subject=_n(20, k), mmlu_subjects=57,
                                 humaneval_problems=_n(164, k, 4), vision_items=_n(200, k, 10), mmlu_source="hub",
                                 humaneval_model="unsloth/gemma-3-1b-it", humaneval_chat=True,
                                 vision_model="unsloth/gemma-3-4b-it", vision_source="hub",
-                                vision_load_in_4bit=has_cuda),
+                                vision_load_in_4bit=True),
             export=ExportSettings(model="unsloth/gemma-3-270m-it", quant_types=("f16", "q8_0", "q4_k_m"),
                                   parity_positions=_n(512, k, 64), speed_tokens=128, speed_prompt_tokens=512,
                                   server_requests=4, vision_export=ExportSettings.vision_flag(FULL)),

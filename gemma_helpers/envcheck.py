@@ -10,8 +10,9 @@ from pathlib import Path
 
 from .messages import say
 
-# Packages that only come with a CUDA stack, and that break Unsloth/transformers beside the CPU torch.
-FORBIDDEN_PREFIXES = ("nvidia-", "torchvision", "triton", "xformers", "bitsandbytes", "cuda-")
+# Packages that only come with a CUDA stack, and that break Unsloth/transformers beside the CPU torch. (bitsandbytes is
+# not one: from 0.50 it runs NF4 and 8-bit AdamW on the CPU, needs only torch, numpy and packaging, and is pinned.)
+FORBIDDEN_PREFIXES = ("nvidia-", "torchvision", "triton", "xformers", "cuda-")
 PINS_FILE = Path(__file__).resolve().parent.parent / "pins.toml"
 # The requirement files the CPU set-up installs (scripts/setup_env.sh): their pins must be what is installed.
 CPU_REQUIREMENTS = ("constraints-cpu.txt", "requirements.txt", "requirements-nodeps.txt", "requirements-dev.txt")

@@ -40,6 +40,7 @@ from .memory import (  # noqa: F401  (re-exported)
     plot_memory,
     weight_bytes,
 )
+from .nf4 import keep_trainable, nf4_config
 from .precision import policy
 from .prompts import CHAT_TEMPLATE, STOP_TOKEN_IDS
 from .sources import model_path
@@ -285,8 +286,6 @@ def load(name: str = EMBEDDED, *, max_seq_length: int = 2048, backend: str | Non
     backend = backend or default_backend()
     pol = policy(hardware_report(), backend="unsloth" if backend == "unsloth" else "transformers")
     dtype = dtype or pol.dtype
-    if load_in_4bit and pol.device == "cpu":
-        raise RuntimeError("4-bit loading needs a CUDA GPU (bitsandbytes); on CPU load in float32")
     if backend == "unsloth":
         import torch
         from unsloth import FastModel
@@ -298,9 +297,12 @@ def load(name: str = EMBEDDED, *, max_seq_length: int = 2048, backend: str | Non
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype), device_map=pol.device)
+        extra = {"quantization_config": nf4_config(getattr(torch, dtype))} if load_in_4bit else {}
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype), device_map=pol.device,
+                                                     **extra)
     else:
         raise ValueError(f"backend must be 'unsloth' or 'transformers', not {backend!r}")
+    keep_trainable(model)  # 4-bit on a CPU: bitsandbytes' repack would break LoRA's backward (gemma_helpers.nf4)
     if getattr(tokenizer, "chat_template", None) is None:
         tokenizer.chat_template = CHAT_TEMPLATE
     model.eval()

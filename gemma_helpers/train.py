@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .hardware import hardware_report
+from .nf4 import config_optimizer, keep_optimizer
 from .precision import policy
 from .prompts import CHAT_TEMPLATE, END_OF_TURN, chat_prompt
 from .tokenizer_files import saved_with_tokenizer_files
@@ -182,18 +183,16 @@ def sft_trainer(model, tokenizer, conversations: Sequence[Sequence[dict[str, Any
     dataset = Dataset.from_list(tokenize_rows(tokenizer, to_prompt_completion(conversations)))
     device = str(next(model.parameters()).device)
     flags = precision_for(model, backend).trainer_flags
-    if optimizer.endswith("8bit") and not device.startswith("cuda"):
-        raise ValueError(f"optimizer {optimizer!r} needs a CUDA GPU (bitsandbytes) and the model is on {device}: "
-                         "gemma_helpers.env picks the optimizer per machine (ChessSettings.optimizer)")
     args = SFTConfig(
         output_dir=str(output_dir), max_steps=max_steps, per_device_train_batch_size=batch_size,
         learning_rate=learning_rate, lr_scheduler_type=schedule.scheduler,
         warmup_steps=schedule.warmup_steps(max_steps), weight_decay=schedule.weight_decay,
         max_grad_norm=schedule.max_grad_norm,
         logging_steps=logging_steps, save_strategy="steps" if save_steps else "no", save_steps=save_steps or 500,
-        save_total_limit=2, report_to=[], max_length=max_length, optim=optimizer, seed=seed, data_seed=seed,
+        save_total_limit=2, report_to=[], max_length=max_length, optim=config_optimizer(optimizer), seed=seed, data_seed=seed,
         eos_token=END_OF_TURN, completion_only_loss=True, dataset_num_proc=1, disable_tqdm=True,
         gradient_checkpointing=False, use_cpu=not device.startswith("cuda"), **flags)
+    keep_optimizer(args, optimizer)  # 8-bit AdamW on a T4 and on the CPU alike (gemma_helpers.nf4)
     trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=dataset, args=args,
                          callbacks=list(callbacks))
     from transformers.trainer_callback import PrinterCallback

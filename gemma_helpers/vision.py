@@ -2,7 +2,9 @@
 
 * **full mode** (CUDA): ``unsloth/gemma-3-4b-it`` through Unsloth's ``FastVisionModel`` (4-bit, LoRA r=16 on vision
   and language layers), trained by TRL's ``SFTTrainer`` with Unsloth's vision data collator. Without CUDA (the
-  full-mode rehearsal) the same hub id loads through transformers in 16/32-bit and trains like the stand-in below.
+  full-mode rehearsal) the same hub id loads through transformers, in NF4 through bitsandbytes as on the T4
+  (:mod:`gemma_helpers.nf4`), with PEFT's LoRA, and trains through the same collator, trainer and ``SFTConfig``
+  (:func:`vision_sft_config`).
 * **smoke mode** (CPU): Unsloth has no vision backend on CPU, and TRL's SFTTrainer without Unsloth needs triton,
   so the tiny stand-in of :mod:`gemma_helpers.vision_standin` is trained with PEFT and a plain torch loop.
 
@@ -27,6 +29,7 @@ from .cell_memory import vision_eval_batch
 from .env import TINY_VISION
 from .hardware import cuda_available, hardware_report
 from .models import _unsloth_importable
+from .nf4 import keep_trainable, nf4_config
 from .precision import policy
 from .prompts import END_OF_TURN, chat_prompt
 from .sources import model_path
@@ -87,14 +90,10 @@ def _load_with_transformers(name: str, load_in_4bit: bool):
 
     pol = policy(hardware_report(), backend="transformers")
     extra: dict[str, Any] = {}
-    if load_in_4bit:
-        if pol.device != "cuda":
-            raise RuntimeError("4-bit loading needs a CUDA GPU (bitsandbytes); load the 16-bit weights on a CPU")
-        from transformers import BitsAndBytesConfig
-
-        extra["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                                          bnb_4bit_compute_dtype=pol.torch_dtype)
+    if load_in_4bit:  # NF4 through bitsandbytes, on a GPU or on this CPU (gemma_helpers.nf4)
+        extra["quantization_config"] = nf4_config(pol.torch_dtype)
     model = AutoModelForImageTextToText.from_pretrained(name, dtype=pol.torch_dtype, device_map=pol.device, **extra)
+    keep_trainable(model)  # bitsandbytes' CPU repack would break the backward of LoRA training (nf4's note)
     return model.eval(), AutoProcessor.from_pretrained(name)
 
 
@@ -185,17 +184,19 @@ def build_batch(processor, rows: Sequence[charts.ChartQuestion], max_length: int
 
 def train_vision_lora(model, processor, rows: Sequence[charts.ChartQuestion], *, output_dir: str | Path,
                       backend: str, max_steps: int = 60, batch_size: int = 2, learning_rate: float = 2e-4,
-                      max_length: int = 2048, gradient_accumulation: int = 1, seed: int = 3407):
+                      max_length: int = 2048, gradient_accumulation: int = 1, seed: int = 3407, sft: bool = False):
     """Train what requires a gradient; returns train.TrainResult (losses per step): Unsloth + TRL's SFTTrainer
-    (``backend="unsloth"``), or a torch loop (AdamW, a short warm-up, then a linear decay); their recipes are
-    ``train.SCHEDULES["vision_gpu"]`` and ``["vision_cpu"]``."""
+    (``backend="unsloth"``; with ``sft`` the same collator, trainer and :func:`vision_sft_config` on the
+    transformers backend too, where Unsloth imports: full mode on a CPU), or a torch loop (AdamW, a short warm-up,
+    then a linear decay: the stand-in's smoke run); their recipes are ``train.SCHEDULES["vision_gpu"]`` and
+    ``["vision_cpu"]``."""
     _check_backend(backend)
     if not rows:
         raise ValueError("no training rows: pass at least one chart question")
     Path(output_dir).mkdir(parents=True, exist_ok=True)
-    if backend == "unsloth":
-        return _train_unsloth(model, processor, rows, output_dir, max_steps, batch_size, learning_rate, max_length,
-                              gradient_accumulation, seed)
+    if backend == "unsloth" or (sft and _unsloth_importable()):
+        return _train_sft(model, processor, rows, output_dir, max_steps, batch_size, learning_rate, max_length,
+                          gradient_accumulation, seed, backend)
     import torch
 
     recipe = SCHEDULES["vision_cpu"]  # a linear decay after the warm-up, AdamW: the loop below implements just that
@@ -242,19 +243,15 @@ def _torch_loop(model, processor, rows, optimizer, schedule, trainable, max_step
     return losses
 
 
-def _train_unsloth(model, processor, rows, output_dir, max_steps, batch_size, learning_rate, max_length,
-                   gradient_accumulation, seed):
-    """Unsloth's Gemma 3 vision recipe: its data collator, answers-only loss, TRL SFTTrainer."""
-    from trl import SFTConfig, SFTTrainer
-    from unsloth import FastVisionModel
-    from unsloth.trainer import UnslothVisionDataCollator
+def vision_sft_config(model, output_dir: str | Path, *, backend: str, max_steps: int, batch_size: int,
+                      learning_rate: float, max_length: int, gradient_accumulation: int, seed: int):
+    """The T4's ``SFTConfig`` for Unsloth's Gemma 3 vision recipe (``train.SCHEDULES["vision_gpu"]``), built in this
+    one place for both trainers that use it: Unsloth's on the GPU and the CPU rehearsal's (precision from the
+    hardware and the backend that loaded the model, as everywhere)."""
+    from trl import SFTConfig
 
     recipe = SCHEDULES["vision_gpu"]
-    FastVisionModel.for_training(model)
-    collator = UnslothVisionDataCollator(model, processor, max_seq_length=max_length, train_on_responses_only=True,
-                                         instruction_part="<start_of_turn>user\n",
-                                         response_part="<start_of_turn>model\n")
-    args = SFTConfig(output_dir=str(output_dir), per_device_train_batch_size=batch_size,
+    return SFTConfig(output_dir=str(output_dir), per_device_train_batch_size=batch_size,
                      gradient_accumulation_steps=gradient_accumulation, max_steps=max_steps,
                      learning_rate=learning_rate, warmup_steps=recipe.warmup_steps(max_steps),
                      lr_scheduler_type=recipe.scheduler, weight_decay=recipe.weight_decay,
@@ -262,14 +259,48 @@ def _train_unsloth(model, processor, rows, output_dir, max_steps, batch_size, le
                      save_strategy="no", report_to=[], gradient_checkpointing=True,
                      gradient_checkpointing_kwargs={"use_reentrant": False}, remove_unused_columns=False,
                      dataset_text_field="", dataset_kwargs={"skip_prepare_dataset": True}, max_length=max_length,
-                     **precision_for(model, "unsloth").trainer_flags)
-    data = [{"messages": charts.to_messages(r)} for r in rows]
+                     disable_tqdm=True, **precision_for(model, backend).trainer_flags)
+
+
+def _train_sft(model, processor, rows, output_dir, max_steps, batch_size, learning_rate, max_length,
+               gradient_accumulation, seed, backend):
+    """Unsloth's Gemma 3 vision recipe: its data collator, answers-only loss, TRL SFTTrainer, the T4's SFTConfig.
+
+    On a CPU (``backend="transformers"``: the full-mode rehearsal) the collator is unsloth_zoo's
+    ``UnslothVisionDataCollator``, the class ``unsloth.trainer``'s extends (it adds checks of video file paths;
+    Unsloth's CPU backend replaces it by a stub that raises), so the rows are collated as on the T4."""
+    from datasets import Dataset
+    from transformers.trainer_callback import PrinterCallback
+    from trl import SFTTrainer
+
+    if backend == "unsloth":
+        from unsloth import FastVisionModel
+        from unsloth.trainer import UnslothVisionDataCollator
+
+        FastVisionModel.for_training(model)
+    else:
+        from unsloth_zoo.vision_utils import UnslothVisionDataCollator
+    collator = UnslothVisionDataCollator(model, processor, max_seq_length=max_length, train_on_responses_only=True,
+                                         instruction_part="<start_of_turn>user\n",
+                                         response_part="<start_of_turn>model\n")
+    args = vision_sft_config(model, output_dir, backend=backend, max_steps=max_steps, batch_size=batch_size,
+                             learning_rate=learning_rate, max_length=max_length,
+                             gradient_accumulation=gradient_accumulation, seed=seed)
+    # TRL 1.15 takes a datasets.Dataset, not a list (Unsloth's notebooks, on TRL 0.22, passed a list)
+    data = Dataset.from_list([{"messages": charts.to_messages(r)} for r in rows])
     trainer = SFTTrainer(model=model, processing_class=processor.tokenizer, data_collator=collator,
                          train_dataset=data, args=args)
+    trainer.remove_callback(PrinterCallback)  # one dict per step drowns a notebook; the losses are plotted instead
     started = time.time()
-    state = trainer.train()
+    try:
+        with _cpu_threads_for(model):
+            state = trainer.train()
+    finally:
+        if backend == "unsloth":
+            FastVisionModel.for_inference(model)
+        else:
+            model.eval()
     losses = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
-    FastVisionModel.for_inference(model)
     return TrainResult(int(state.global_step), time.time() - started, losses, str(output_dir))
 
 

@@ -91,7 +91,8 @@ def train(model, processor, data: LessonData, settings, out_dir: str | Path, bac
     return vision.train_vision_lora(model, processor, data.train, output_dir=Path(out_dir) / "run", backend=backend,
                                     max_steps=settings.max_steps, batch_size=settings.batch_size,
                                     learning_rate=settings.learning_rate, max_length=settings.max_length,
-                                    gradient_accumulation=settings.gradient_accumulation)
+                                    gradient_accumulation=settings.gradient_accumulation,
+                                    sft=settings.model != TINY_VISION)  # a hub model: the T4's trainer, on any machine
 
 
 def save(model, processor, settings, out_dir: str | Path, backend: str) -> dict[str, Path]:

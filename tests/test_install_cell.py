@@ -205,7 +205,7 @@ def unmet_dependencies(shipped_name: str) -> tuple[list[tuple[str, str, str]], i
         try:
             dist = metadata.distribution(package)
         except metadata.PackageNotFoundError:
-            continue  # GPU-only packages (xformers, bitsandbytes ...) are not in the CPU environment
+            continue  # GPU-only packages (xformers, torchao ...) are not in the CPU environment
         if dist.version != version or package in nodeps:
             continue
         read += 1

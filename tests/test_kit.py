@@ -19,7 +19,8 @@ LLAMA = ["llama_cpp_python-0.3.36-py3-none-linux_x86_64.whl"]
 
 
 def test_a_cpu_only_set_of_wheels_passes():
-    names = [CPU_TORCH, "transformers-5.17.0-py3-none-any.whl", "unsloth-2026.10.9-py3-none-any.whl"]
+    names = [CPU_TORCH, "transformers-5.17.0-py3-none-any.whl", "unsloth-2026.10.9-py3-none-any.whl",
+             "bitsandbytes-0.50.2-py3-none-manylinux_2_24_x86_64.whl"]  # NF4 and 8-bit AdamW on the CPU
     assert make_kit.wheel_problems(names, LLAMA) == []
 
 

@@ -27,7 +27,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "gemma_helpers"
 imports = load_script("scripts/package_imports.py")
 # Imports that go up the map, each with its reason (importer, imported): keep this short; an entry is a debt.
 UPWARD: dict[tuple[str, str], str] = {}
-HEAVY = ("torch", "transformers", "datasets", "unsloth", "llama_cpp", "peft", "trl", "matplotlib", "PIL")
+HEAVY = ("torch", "transformers", "datasets", "unsloth", "llama_cpp", "peft", "trl", "matplotlib", "PIL",
+         "bitsandbytes")
 PROBE = """
 import importlib, json, sys
 importlib.import_module(sys.argv[1])

@@ -115,8 +115,22 @@ def test_a_hub_vision_model_loads_through_transformers_without_cuda(tmp_path):
     loaded, _ = vision.load_vision_model(str(folder), load_in_4bit=False, backend="transformers")
     assert not loaded.training
     assert next(loaded.parameters()).dtype == torch.float32  # the policy's dtype for transformers on a CPU
-    with pytest.raises(RuntimeError, match="4-bit loading needs a CUDA GPU"):
-        vision.load_vision_model(str(folder), load_in_4bit=True, backend="transformers")
+    # Full mode's 4-bit load, on the CPU as on a T4: NF4 through bitsandbytes. Then the rehearsal's order: answer
+    # (eval, no gradient: where bitsandbytes' CPU repack would strike), then train LoRA on the same model.
+    four, processor = vision.load_vision_model(str(folder), load_in_4bit=True, backend="transformers")
+    layers = [m for m in four.modules() if type(m).__name__ == "Linear4bit"]
+    assert layers and all(m.weight.quant_state.quant_type == "nf4" for m in layers)
+    rows = charts.synthetic_charts(2, "train", image_size=TINY_IMAGE)
+    vision.generate_replies(four, processor, [r.image for r in rows], [r.question for r in rows], max_new_tokens=2)
+    lora = vision.add_vision_lora(four, r=4, alpha=4, backend="transformers")
+    # the T4's trainer: Unsloth's vision collator, TRL's SFTTrainer, the one SFTConfig (vision_sft_config)
+    result = vision.train_vision_lora(lora, processor, rows, output_dir=tmp_path / "run", backend="transformers",
+                                      max_steps=2, batch_size=1, learning_rate=1e-2, max_length=512, sft=True)
+    assert result.steps == 2 and len(result.losses) == 2
+    # every adapter moved, the vision tower's (under the language model) too: the backward crossed each 4-bit layer
+    moved = {n: bool(p.abs().sum() > 0) for n, p in lora.named_parameters() if "lora_B" in n}
+    assert moved and all(moved.values()), [n for n, m in moved.items() if not m]
+    assert not lora.training
 
 
 def test_lora_first_leaves_the_baseline_answers_unchanged(stand_in):

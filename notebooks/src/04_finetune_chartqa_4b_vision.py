@@ -124,8 +124,10 @@ for name, result in before.items():
 # %% [markdown]
 # ## 7. Train
 #
-# On the GPU the training runs through TRL's `SFTTrainer` with Unsloth's vision data collator; without one
-# (`Config.substitutes` says why) through PEFT and a plain torch loop, the same adapters on the same layers. The
+# In full mode the training runs through TRL's `SFTTrainer` with Unsloth's vision data collator and the T4's
+# `SFTConfig`: on a GPU with Unsloth's `FastVisionModel`, without one (`Config.substitutes` says why) with the same
+# 4-bit model through transformers and PEFT, the same adapters on the same layers. Smoke mode's stand-in trains with
+# a plain torch loop. The
 # stand-in's first losses lie far above ln(vocabulary size), about 6.7: its random output layer is confidently wrong
 # at first. What matters is the fall, and then the held-out table below.
 # %%
