@@ -7,8 +7,8 @@ Import the module you need; each imports what it uses at its top, so the files t
    ``prompts`` (chat format, stop tokens, sampling), ``scores``, ``provenance`` (a saved model's manifest),
    ``gguf_files``, ``llamacpp`` (installing and importing llama.cpp), ``tokenizer_files``, ``published``,
    ``envcheck``, ``sandbox``, ``rating``, ``sources`` (GEMMA_HUB), ``hardware`` (GPU, CPU, platform),
-   ``precision`` (dtype policy, float16 probe), ``speed``, ``messages`` (what a learner reads, in
-   English and Chinese).
+   ``precision`` (dtype policy, float16 probe), ``nf4`` (NF4 and 8-bit AdamW on GPU or CPU), ``speed``,
+   ``messages`` (what a learner reads, in English and Chinese).
 2. Where we run: ``env`` (mode and configuration), ``notebook_runner`` (execute and strip notebooks),
    ``cell_memory`` (each cell's predicted GPU peak), ``gpu_guard`` (a failed Unsloth import, memory left).
 3. Lesson material: ``chess``, ``chess_constrained``, ``chess_game``, ``chess_match``, ``charts``, ``runtimes``,

@@ -46,7 +46,7 @@ def layers() -> dict[str, int]:
     section = text.split("## The modules, by layer", 1)[1].split("\n## ", 1)[0]
     found: dict[str, int] = {}
     for number, body in re.findall(r"^(\d)\. (.*?)(?=^\d\. |\Z)", section, flags=re.S | re.M):
-        for name in re.findall(r"`([a-z_]+)`", body):
+        for name in re.findall(r"`([a-z_][a-z0-9_]*)`", body):
             if name in NEEDS:
                 assert found.get(name, int(number)) == int(number), f"docs/design.md names {name} in two layers"
                 found[name] = int(number)
@@ -65,7 +65,7 @@ def test_the_package_docstring_lists_each_module_in_its_layer():
     """gemma_helpers/__init__.py's numbered list names every module once, in the layer docs/design.md gives it."""
     doc = (PACKAGE / "__init__.py").read_text().split('"""')[1]
     listed = {name: int(number) for number, body in re.findall(r"^(\d)\. (.*?)(?=^\d\. |\Z)", doc, flags=re.S | re.M)
-              for name in re.findall(r"``([a-z_]+)``", body)}
+              for name in re.findall(r"``([a-z_][a-z0-9_]*)``", body)}
     assert listed == layers(), "gemma_helpers/__init__.py and docs/design.md disagree on the modules and their layers"
 
 
