@@ -7,7 +7,9 @@
 #       pulls are several GB, and the CPU build of that same version lies on an index this machine cannot reach, so the
 #       venv gets the CPU build of $STANDIN_TORCH (default: pins.toml's torch, the CPU environment's) instead. Its
 #       torchvision/torchaudio would be CUDA builds that do not load beside a CPU torch, so they are left out too.
-#     * Python: Colab runs 3.13; this venv runs $PYTHON (python3 by default).
+#     * Python: Colab runs 3.13, and so does this venv where a Python 3.13 is found ($PYTHON, else `python3.13` on
+#       the PATH: Debian's `apt-get install python3.13 python3.13-venv` where the release has it, or pyenv's);
+#       without one it runs python3 and says so.
 #  2. The install cell, the very text scripts/build_notebooks.py puts in every notebook, run as Colab runs it
 #     (google.colab loaded), cloning this checkout's working tree (committed or not) instead of GitHub; then once more,
 #     which must find its marker and install nothing.
@@ -22,7 +24,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 WORK=${COLAB_CHECK_DIR:-/tmp/colab-check}
-PY=${PYTHON:-python3}
+colab_python() {  # Colab's Python (3.13) where this machine has one, else python3 (the check says which it ran)
+  local c
+  for c in python3.13 "$HOME"/.pyenv/versions/3.13*/bin/python3.13 /usr/bin/python3.13; do
+    if "$c" -c 'import sys, venv; assert sys.version_info[:2] == (3, 13)' >/dev/null 2>&1; then echo "$c"; return; fi
+  done
+  echo "[colab-check] no Python 3.13 here (Colab runs 3.13): running python3; install Debian's python3.13" \
+    "python3.13-venv, or set PYTHON" >&2
+  echo python3
+}
+PY=${PYTHON:-$(colab_python)}
 STANDIN_TORCH=${STANDIN_TORCH:-torch==$(sed -n 's/^torch *= *"\([^"]*\)".*/\1/p' pins.toml)}
 SHIPPED=requirements-colab-shipped.txt
 t0=$(date +%s)
