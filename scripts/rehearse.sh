@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The full-mode rehearsal: notebooks run with GEMMA_SMOKE=0 on this CPU against a loopback stand-in for the Hugging
 # Face Hub (tiny models under the real hub ids, datasets with the real schemas: scripts/hub_standin/), so the real
-# loading code runs unchanged. Only GPU-only steps are replaced, by gemma_helpers.env (Config.substitutes), and only
-# counts shrink, by one knob: GEMMA_FULL_SCALE.
+# loading code runs unchanged. Only GPU-only steps are replaced, by gemma_helpers.env (Config.substitutes: Unsloth's
+# CUDA kernels, FastVisionModel), and only counts shrink, by one knob: GEMMA_FULL_SCALE. 4-bit NF4 loading and 8-bit
+# AdamW are not replaced: bitsandbytes runs them on this CPU (gemma_helpers/nf4.py).
 #   bash scripts/rehearse.sh                       every notebook, in the learner's order (LEARNER_ORDER)
 #   bash scripts/rehearse.sh notebooks/03_*.ipynb  some of them
 #   bash scripts/rehearse.sh --mirror-only         only the mirror step (below)
