@@ -110,61 +110,108 @@ def continuation_logprobs(model, prompt: Sequence[int], continuations: Sequence[
     return (picked * keep.to(logits.device)).sum(-1).tolist()
 
 
-def prompt_cache(model, prompt: Sequence[int]):
-    """(log-probabilities of the token after the prompt, the prompt's key/value cache): one forward pass over the
-    prompt, whose cache every candidate continuation then reuses (:func:`continuation_logprobs_cached`)."""
+def prompt_caches(model, prompts: Sequence[Sequence[int]], pad_id: int = 0):
+    """(log-probabilities of the token after each prompt [B, vocab], the prompts' key/value cache, their attention
+    mask [B, P]): one forward pass over the prompts, left-padded into one batch, whose cache every candidate
+    continuation then reuses (:func:`continuation_logprobs_cached`). Positions count from each prompt's own first
+    token, so a padded prompt sees what it would see alone."""
     import torch
 
+    longest = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, prompt in enumerate(prompts):
+        ids[i, longest - len(prompt):] = torch.tensor(list(prompt))
+        mask[i, longest - len(prompt):] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    device = model.device
     with torch.no_grad():
-        out = model(input_ids=torch.tensor([list(prompt)], device=model.device), use_cache=True, logits_to_keep=1)
-    return torch.log_softmax(out.logits[0, -1].float(), dim=-1), out.past_key_values
+        out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+                    use_cache=True, logits_to_keep=1)
+    return torch.log_softmax(out.logits[:, -1].float(), dim=-1), out.past_key_values, mask
 
 
-def continuation_logprobs_cached(model, prompt: Sequence[int], continuations: Sequence[Sequence[int]],
-                                 pad_id: int = 0, cached=None) -> list[float]:
-    """The same sums as :func:`continuation_logprobs`, with the prompt computed once (``cached``: what
-    :func:`prompt_cache` returned for this prompt, reused across chunks) instead of once per candidate.
+def continuation_logprobs_cached(model, cached, owners: Sequence[int], continuations: Sequence[Sequence[int]],
+                                 pad_id: int = 0) -> list[float]:
+    """The same sums as :func:`continuation_logprobs`, each prompt computed once: ``cached`` is what
+    :func:`prompt_caches` returned, and continuation i follows prompt ``owners[i]``.
 
-    The prompt's last position predicts every candidate's first token; the candidates' other tokens run as one
-    right-padded batch on a copy of the prompt's cache repeated per candidate. A position has ~20-40 legal moves of
-    ~3-6 tokens after a ~200-token prompt, so this feeds the model about 15x fewer tokens (``tests`` check that the
-    sums agree with the uncached path)."""
+    A prompt's last position predicts its candidates' first tokens; the candidates' other tokens, of every prompt,
+    run as one right-padded batch on the prompts' cache, each row a copy of its own prompt's. A position has ~20-40
+    legal moves of ~3-6 tokens after a ~200-token prompt, so this feeds the model about 15x fewer tokens than
+    recomputing the prompt with each candidate, and a batch of positions one forward pass instead of one each
+    (``tests`` check that the sums agree with the uncached path, one position at a time and several at once)."""
     import copy
 
     import torch
 
-    first, cache = cached if cached is not None else prompt_cache(model, prompt)
-    totals = [float(first[c[0]]) for c in continuations]
+    first, cache, prompt_mask = cached
+    totals = [float(first[o, c[0]]) for o, c in zip(owners, continuations, strict=True)]
     longest = max(len(c) for c in continuations)
     if longest == 1:
         return totals
-    n, b = len(prompt), len(continuations)
+    b, rows = len(continuations), torch.tensor(list(owners), dtype=torch.long)
+    lengths = prompt_mask.sum(-1)
     ids = torch.full((b, longest - 1), pad_id, dtype=torch.long)
-    mask = torch.zeros((b, n + longest - 1), dtype=torch.long)
-    mask[:, :n] = 1
+    mask = torch.cat([prompt_mask[rows], torch.zeros((b, longest - 1), dtype=torch.long)], dim=-1)
+    n = prompt_mask.shape[1]
     targets = torch.zeros((b, longest - 1), dtype=torch.long)
     keep = torch.zeros((b, longest - 1))
     for i, cont in enumerate(continuations):
         ids[i, :len(cont) - 1] = torch.tensor(cont[:-1])
         mask[i, n:n + len(cont) - 1] = 1
         targets[i, :len(cont) - 1], keep[i, :len(cont) - 1] = torch.tensor(cont[1:]), 1.0
+    positions = lengths[rows][:, None] + torch.arange(longest - 1)[None, :]
     batch_cache = copy.deepcopy(cache)
-    batch_cache.batch_repeat_interleave(b)
+    batch_cache.batch_select_indices(rows.to(model.device))
     device = model.device
     with torch.no_grad():
-        out = model(input_ids=ids.to(device), attention_mask=mask.to(device), past_key_values=batch_cache,
-                    use_cache=True)
+        out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+                    past_key_values=batch_cache, use_cache=True)
     logits = out.logits.float()
     picked = torch.log_softmax(logits, dim=-1).gather(-1, targets.to(logits.device)[..., None]).squeeze(-1)
     rest = (picked * keep.to(logits.device)).sum(-1).tolist()
     return [t + r for t, r in zip(totals, rest, strict=True)]
 
 
-def rank_legal_moves(model, tokenizer, example: ChessExample, batch_size: int = 16,
+POSITIONS_PER_BATCH = 16  # prompts in one forward pass: ~16 x 200 tokens, and their cache ~60 MB for the 270M
+
+
+def rank_many(model, tokenizer, examples: Sequence[ChessExample], batch_size: int = 64,
+              positions_per_batch: int = POSITIONS_PER_BATCH) -> list[list[tuple[str, float]]]:
+    """Per example, every legal move with the model's log-probability of its answer text (and <end_of_turn>), best
+    first; the prompts of ``positions_per_batch`` examples go in one forward pass and all their candidates in chunks
+    of ``batch_size`` (the games of a match, a batch of held-out positions: one pass for all, not one each)."""
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    ranked: list[list[tuple[str, float]]] = []
+    with _scoring(model):
+        for start in range(0, len(examples), positions_per_batch):
+            group = examples[start:start + positions_per_batch]
+            texts = [answer_texts(ex) for ex in group]
+            live = [i for i, t in enumerate(texts) if t]  # a finished game has no legal move to rank
+            scores: dict[int, list[float]] = {i: [] for i in live}
+            if live:
+                cached = prompt_caches(model, [prompt_ids(tokenizer, group[i]) for i in live], pad_id)
+                pairs = [(row, i, m) for row, i in enumerate(live) for m in texts[i]]
+                for at in range(0, len(pairs), batch_size):
+                    chunk = pairs[at:at + batch_size]
+                    sums = continuation_logprobs_cached(
+                        model, cached, [row for row, _, _ in chunk],
+                        [continuation_ids(tokenizer, texts[i][m]) for _, i, m in chunk], pad_id)
+                    for (_, i, _), value in zip(chunk, sums, strict=True):
+                        scores[i].append(value)
+            ranked += [sorted(zip(t, scores.get(i, []), strict=True), key=lambda ms: (-ms[1], ms[0]))
+                       for i, t in enumerate(texts)]
+    return ranked
+
+
+def rank_legal_moves(model, tokenizer, example: ChessExample, batch_size: int = 64,
                      reuse_prompt: bool = True) -> list[tuple[str, float]]:
     """Every legal move with the model's log-probability of its answer text (and <end_of_turn>), best first
-    (``reuse_prompt``: the prompt's cache computed once and shared by the candidates; False recomputes the prompt with
-    each candidate, the plain path the cached one is checked against)."""
+    (``reuse_prompt``: the prompt's cache computed once and shared by the candidates, :func:`rank_many`; False
+    recomputes the prompt with each candidate, the plain path the cached one is checked against)."""
+    if reuse_prompt:
+        return rank_many(model, tokenizer, [example], batch_size)[0]
     texts = answer_texts(example)
     if not texts:
         return []
@@ -173,21 +220,17 @@ def rank_legal_moves(model, tokenizer, example: ChessExample, batch_size: int = 
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     scores: list[float] = []
     with _scoring(model):
-        cached = prompt_cache(model, prompt) if reuse_prompt else None
         for start in range(0, len(moves), batch_size):
             chunk = [continuation_ids(tokenizer, texts[m]) for m in moves[start:start + batch_size]]
-            scores += (continuation_logprobs_cached(model, prompt, chunk, pad_id, cached) if reuse_prompt
-                       else continuation_logprobs(model, prompt, chunk, pad_id))
+            scores += continuation_logprobs(model, prompt, chunk, pad_id)
     return sorted(zip(moves, scores, strict=True), key=lambda ms: (-ms[1], ms[0]))
 
 
-def constrained_answers(model, tokenizer, examples: Sequence[ChessExample], batch_size: int = 16) -> list[str]:
-    """Per example, the answer text of its best-ranked legal move ("" where the game is over)."""
-    answers = []
-    for ex in examples:
-        ranked = rank_legal_moves(model, tokenizer, ex, batch_size)
-        answers.append(answer_text(ex, ranked[0][0]) if ranked else "")
-    return answers
+def constrained_answers(model, tokenizer, examples: Sequence[ChessExample], batch_size: int = 64) -> list[str]:
+    """Per example, the answer text of its best-ranked legal move ("" where the game is over), the examples ranked
+    together (:func:`rank_many`)."""
+    return [answer_text(ex, ranked[0][0]) if ranked else ""
+            for ex, ranked in zip(examples, rank_many(model, tokenizer, examples, batch_size), strict=True)]
 
 
 # ----------------------------------------------------------------------------------------------- llama.cpp

@@ -377,7 +377,7 @@ def gguf_player(llm, max_new_tokens: int = 6) -> AnswerFn:
     return ask
 
 
-def constrained_player(model, tokenizer, adapter: bool = True, batch_size: int = 16) -> AnswerFn:
+def constrained_player(model, tokenizer, adapter: bool = True, batch_size: int = 64) -> AnswerFn:
     """An answer_fn whose reply is always legal: the model's best-ranked legal move
     (:func:`gemma_helpers.chess_constrained.constrained_answers`); adapter=False ranks with a LoRA model's base, as
     in :func:`model_player`."""

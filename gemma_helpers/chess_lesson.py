@@ -354,19 +354,28 @@ def play_matches(student: Student, settings, constrained: bool = True, stockfish
                  style=None) -> list:
     """Rated matches of the model (legal by construction, or free: an illegal reply loses the game) against the
     random mover and, when `stockfish` and the engine is installed, Stockfish at settings.stockfish_elo; colours
-    alternate, every game is checked move by move (chess_match), and no game starts after settings.match_budget_s;
-    `style`: how the model is asked (:func:`prompt_style`; default the piece list)."""
+    alternate, every game is checked move by move (chess_match), a game at the move limit is adjudicated by
+    Stockfish's evaluation where `stockfish` and the engine is installed (else by material), and no game starts after
+    settings.match_budget_s;
+    `style`: how the model is asked (:func:`prompt_style`; default the piece list). All games of a match are played
+    side by side: the model ranks its moves for every game still going in one batch per half-move."""
     player = (chess_game.constrained_player if constrained else chess_game.model_player)(student.model,
                                                                                           student.tokenizer)
     kinds = [chess_match.random_mover]
     if stockfish and chess_match.find_stockfish():
         kinds.append(lambda seed: chess_match.stockfish_opponent(settings.stockfish_elo))
     results, started = [], time.time()
-    for make in kinds:
-        left = max(settings.match_budget_s - (time.time() - started), 0.0)
-        with make(0) as opponent:
-            results.append(chess_match.play_match(player, opponent, settings.match_games, settings.match_max_plies,
-                                                  time_budget_s=left, style=style))
+    judge = chess_match.stockfish_adjudicator() if stockfish else None  # None: material decides the move limit
+    try:
+        for make in kinds:
+            left = max(settings.match_budget_s - (time.time() - started), 0.0)
+            with make(0) as opponent:
+                results.append(chess_match.play_match(player, opponent, settings.match_games,
+                                                      settings.match_max_plies, time_budget_s=left, style=style,
+                                                      side_by_side=settings.match_games, adjudicator=judge))
+    finally:
+        if judge is not None:
+            judge.close()
     return results
 
 

@@ -13,10 +13,11 @@ The rules, so that a rating means what it says:
 * **A reply that names no legal move loses the game** (as in maxim-saplin/llm_chess, where a player that cannot make
   a legal move loses); it is counted in ``illegal replies``. Unlike :class:`chess_game.Game`, no random move is
   played for it: a rating has to pay for illegal moves.
-* A game still going after ``max_plies`` half-moves is **adjudicated by material** and recorded as such: the side
-  :data:`MATERIAL_MARGIN` pawns or more ahead (pawn 1, knight and bishop 3, rook 5, queen 9, the textbook values)
-  wins, otherwise it is a draw; the table counts both kinds. A weak player's rating from draws at the limit is
-  generous.
+* A game still going after ``max_plies`` half-moves is **adjudicated** and recorded as such: by Stockfish's
+  evaluation where the engine is installed (:func:`stockfish_adjudicator`: the side :data:`ENGINE_MARGIN_CP`
+  centipawns or more ahead, or mating, wins), else by material (the side :data:`MATERIAL_MARGIN` pawns or more
+  ahead, pawn 1, knight and bishop 3, rook 5, queen 9, the textbook values, wins); otherwise it is a draw. The
+  table counts each kind. A weak player's rating from draws at the limit is generous.
 * Every game is replayed and checked before it is counted (:meth:`MatchGame.check`): each move legal in turn, the
   sides alternating with the model on its colour, each model move the one its reply names, and the result the
   board's or the stated adjudication.
@@ -39,7 +40,10 @@ from .rating import ANCHORS, RatingEstimate, format_estimate, match_rating
 ILLEGAL_REPLY = "illegal reply (the model loses)"
 MOVE_LIMIT = "move limit (adjudicated a draw)"
 BY_MATERIAL = "move limit (adjudicated by material)"
+BY_ENGINE = "move limit (adjudicated by Stockfish's evaluation)"
 MATERIAL_MARGIN = 3  # pawns ahead at the move limit that win the game: a minor piece, a usual adjudication margin
+ENGINE_MARGIN_CP = 100 * MATERIAL_MARGIN  # the same margin in Stockfish's centipawns
+ENGINE_DEPTH = 12  # plies Stockfish searches to adjudicate: a fixed depth gives the same verdict on a replay
 PIECE_VALUES = {"p": 1, "n": 3, "b": 3, "r": 5, "q": 9}
 STOCKFISH_HINT = "apt-get install -y stockfish"  # Debian, Ubuntu, Colab (prefix sudo where you are not root)
 DEBIAN_STOCKFISH = Path("/usr/games/stockfish")  # Debian installs games outside PATH
@@ -61,6 +65,16 @@ class Opponent:
     start: Callable[[int], None] = lambda game_seed: None
     close: Callable[[], None] = lambda: None
     note: str = ""  # e.g. that the requested strength was clamped to what the engine accepts
+    # for_game(game_seed) -> move(board): a mover with the game's own state (a random stream, an engine game key),
+    # so that games played side by side each replay as they would alone; None: start(game_seed), then move
+    for_game: Callable[[int], Callable[[Any], str]] | None = None
+
+    def mover(self, game_seed: int) -> Callable[[Any], str]:
+        """``move(board) -> uci`` for one game, its state its own (:attr:`for_game`; else start() and move)."""
+        if self.for_game is not None:
+            return self.for_game(game_seed)
+        self.start(game_seed)
+        return self.move
 
     def __enter__(self) -> Opponent:
         return self
@@ -80,7 +94,11 @@ def random_mover(seed: int = 0) -> Opponent:
     def move(board) -> str:
         return rng.choice(sorted(m.uci() for m in board.legal_moves))
 
-    return Opponent(anchor.name, anchor.rating, anchor.scale, anchor.source, move, start)
+    def for_game(game_seed: int) -> Callable[[Any], str]:
+        own = random.Random(seed * 1_000_003 + game_seed)  # the stream start(game_seed) gives
+        return lambda board: own.choice(sorted(m.uci() for m in board.legal_moves))
+
+    return Opponent(anchor.name, anchor.rating, anchor.scale, anchor.source, move, start, for_game=for_game)
 
 
 def find_stockfish() -> str | None:
@@ -147,9 +165,50 @@ def stockfish_opponent(elo: int = 1350, movetime: float = 0.05, depth: int | Non
     def move(board) -> str:
         return engine.play(board, limit, game=game[0]).move.uci()
 
+    def for_game(game_seed: int) -> Callable[[Any], str]:
+        key = object()  # this game's own: python-chess sends ucinewgame when the key changes between moves
+        return lambda board: engine.play(board, limit, game=key).move.uci()
+
     anchor = ANCHORS["stockfish UCI_Elo"]
     return Opponent(f"{name} UCI_Elo {level}", float(level), anchor.scale, anchor.source, move, start, engine.quit,
-                    note)
+                    note, for_game)
+
+
+class Adjudicator:
+    """Stockfish at full strength, searching :data:`ENGINE_DEPTH` plies: ``evaluate(board)`` is White's advantage in
+    centipawns (a mate found: +-100,000). Close it (or use it as a context manager) to end the engine."""
+
+    def __init__(self, path: str | None = None, depth: int = ENGINE_DEPTH):
+        import chess.engine
+
+        path = path or find_stockfish()
+        if path is None:
+            raise FileNotFoundError(f"Stockfish is not on PATH nor at {DEBIAN_STOCKFISH}: install it with "
+                                    f"`{STOCKFISH_HINT}`, or adjudicate by material (adjudicator=None)")
+        self.depth = depth
+        self.engine = chess.engine.SimpleEngine.popen_uci(path)
+        self.engine.configure({"Threads": 1})  # one thread: the same depth gives the same evaluation on a replay
+
+    def evaluate(self, board) -> int:
+        """White's advantage at ``board`` in centipawns, from a search of self.depth plies."""
+        import chess.engine
+
+        info = self.engine.analyse(board, chess.engine.Limit(depth=self.depth), game=object())
+        return int(info["score"].white().score(mate_score=100_000))
+
+    def close(self) -> None:
+        self.engine.quit()
+
+    def __enter__(self) -> Adjudicator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def stockfish_adjudicator(depth: int = ENGINE_DEPTH) -> Adjudicator | None:
+    """An :class:`Adjudicator` where Stockfish is installed, else None (then material adjudicates)."""
+    return Adjudicator(depth=depth) if find_stockfish() else None
 
 
 @dataclass(frozen=True)
@@ -165,6 +224,7 @@ class MatchGame:
     max_plies: int
     forfeit_reply: str | None = None  # the reply that named no legal move (the game ended there)
     game_seed: int = 0
+    engine_cp: int | None = None  # Stockfish's evaluation at the move limit (White's view), when it adjudicated
 
     @property
     def illegal(self) -> int:
@@ -196,7 +256,8 @@ class MatchGame:
                                  f"{'White' if board.turn else 'Black'}'s turn; the model plays "
                                  f"{'White' if self.model_white else 'Black'}, and no substitute is allowed")
             board.push(chess.Move.from_uci(ply.uci))
-        expected = _outcome(board, len(self.record.plies), self.model_white, self.max_plies, self.forfeit_reply)
+        expected = _outcome(board, len(self.record.plies), self.model_white, self.max_plies, self.forfeit_reply,
+                            self.engine_cp)
         if (self.result, self.termination) != expected:
             raise ValueError(f"the game is recorded as {self.result} ({self.termination}), but its moves give "
                              f"{expected[0]} ({expected[1]})")
@@ -210,8 +271,10 @@ class MatchGame:
                 "moves (UCI)": " ".join(p.uci for p in self.record.plies)}
 
 
-def _outcome(board, plies: int, model_white: bool, max_plies: int, forfeit_reply: str | None) -> tuple[str, str]:
-    """The result and termination that the rules give a game whose moves end on ``board``."""
+def _outcome(board, plies: int, model_white: bool, max_plies: int, forfeit_reply: str | None,
+             engine_cp: int | None = None) -> tuple[str, str]:
+    """The result and termination that the rules give a game whose moves end on ``board`` (``engine_cp``: Stockfish's
+    evaluation there, White's view, when it adjudicates the move limit; None: material does)."""
     import chess
 
     if plies > max_plies:
@@ -226,6 +289,10 @@ def _outcome(board, plies: int, model_white: bool, max_plies: int, forfeit_reply
     outcome = board.outcome()
     if outcome is not None:
         return board.result(), outcome.termination.name.lower().replace("_", " ")
+    if plies == max_plies and engine_cp is not None:
+        if abs(engine_cp) >= ENGINE_MARGIN_CP:
+            return ("1-0" if engine_cp > 0 else "0-1"), BY_ENGINE
+        return "1/2-1/2", MOVE_LIMIT
     if plies == max_plies:
         ahead = material(board)
         if abs(ahead) >= MATERIAL_MARGIN:
@@ -243,33 +310,58 @@ def material(board) -> int:
     return total
 
 
-def _ask(player: AnswerFn, game: Game) -> str:
-    """The model's reply on the game's position, asked in the game's prompt style."""
-    answers = player([game.style.example(game.board)])
-    if len(answers) != 1:
-        raise ValueError(f"answer_fn must return one reply per position; it returned {len(answers)}")
-    return str(answers[0])
+def _ask(player: AnswerFn, games: Sequence[Game]) -> list[str]:
+    """The model's replies on the games' positions, asked in each game's prompt style, in one call (one batch)."""
+    answers = player([game.style.example(game.board) for game in games])
+    if len(answers) != len(games):
+        raise ValueError(f"answer_fn must return one reply per position; it returned {len(answers)} for "
+                         f"{len(games)}")
+    return [str(a) for a in answers]
+
+
+def play_games(player: AnswerFn, opponent: Opponent, games: Sequence[tuple[bool, str | None, int]], max_plies: int,
+               style: PromptStyle | None = None, adjudicator: Adjudicator | None = None) -> list[MatchGame]:
+    """Games played side by side, each to its end (the board's, an illegal reply, or ``max_plies``) and checked:
+    ``games`` holds (model plays White, start FEN or None, game seed) per game. At each round the opponent moves in
+    every game where it is to move, then the model is asked once for all games where it is to move (a model ranks
+    or writes their replies in one batch). Each game's moves are those it would have alone. A game at the move limit
+    is adjudicated by ``adjudicator`` (Stockfish's evaluation) when given, else by material."""
+    live = []
+    for model_white, start_fen, game_seed in games:
+        game = Game(fen=start_fen, you_play="black" if model_white else "white", seed=game_seed,
+                    style=style or PromptStyle())
+        live.append({"game": game, "white": model_white, "seed": game_seed, "forfeit": None,
+                     "move": opponent.mover(game_seed)})
+
+    def going(g: dict) -> bool:
+        return g["forfeit"] is None and not g["game"].over and len(g["game"].plies) < max_plies
+
+    while any(going(g) for g in live):
+        for g in live:
+            if going(g) and g["game"].your_turn:  # "you" is the opponent here
+                g["game"].play(g["move"](g["game"].board.copy()))
+        asked = [g for g in live if going(g) and not g["game"].your_turn]
+        for g, answer in zip(asked, _ask(player, [g["game"] for g in asked]) if asked else [], strict=True):
+            if parse_move(g["game"].board.fen(), answer) is None:
+                g["forfeit"] = answer
+                continue
+            g["game"].reply(lambda _examples, answer=answer: [answer])  # the same parse, recorded as the model's
+    played = []
+    for g in live:
+        game = g["game"]
+        at_limit = g["forfeit"] is None and not game.over and len(game.plies) == max_plies
+        cp = adjudicator.evaluate(game.board) if adjudicator is not None and at_limit else None
+        result, termination = _outcome(game.board, len(game.plies), g["white"], max_plies, g["forfeit"], cp)
+        played.append(MatchGame(game.record(), g["white"], result, termination, max_plies, g["forfeit"],
+                                g["seed"], cp).check())
+    return played
 
 
 def play_game(player: AnswerFn, opponent: Opponent, model_white: bool, max_plies: int, start_fen: str | None = None,
               game_seed: int = 0, style: PromptStyle | None = None) -> MatchGame:
     """One game to its end (the board's, an illegal reply, or ``max_plies``), checked before it is returned; the
     model is asked in `style` (default: the lesson's piece list)."""
-    game = Game(fen=start_fen, you_play="black" if model_white else "white", seed=game_seed,
-                style=style or PromptStyle())
-    opponent.start(game_seed)
-    forfeit = None
-    while not game.over and len(game.plies) < max_plies:
-        if game.your_turn:  # "you" is the opponent here
-            game.play(opponent.move(game.board.copy()))
-            continue
-        answer = _ask(player, game)
-        if parse_move(game.board.fen(), answer) is None:
-            forfeit = answer
-            break
-        game.reply(lambda _examples, answer=answer: [answer])  # the same parse, recorded as the model's move
-    result, termination = _outcome(game.board, len(game.plies), model_white, max_plies, forfeit)
-    return MatchGame(game.record(), model_white, result, termination, max_plies, forfeit, game_seed).check()
+    return play_games(player, opponent, [(model_white, start_fen, game_seed)], max_plies, style)[0]
 
 
 @dataclass(frozen=True)
@@ -307,13 +399,20 @@ class MatchResult:
 
     @property
     def adjudicated(self) -> int:
-        """Games decided at the move limit rather than on the board (by material, or drawn)."""
-        return sum(g.termination in (MOVE_LIMIT, BY_MATERIAL) for g in self.games)
+        """Games decided at the move limit rather than on the board (by Stockfish or material, or drawn)."""
+        return sum(g.termination in (MOVE_LIMIT, BY_MATERIAL, BY_ENGINE) for g in self.games)
 
     @property
     def limit_draws(self) -> int:
         """Games drawn at the move limit (neither side enough material ahead)."""
         return sum(g.termination == MOVE_LIMIT for g in self.games)
+
+    @property
+    def adjudicated_by(self) -> str:
+        """What decided this match's games at the move limit: Stockfish's evaluation, material, both, or none."""
+        kinds = sorted({"Stockfish" if g.engine_cp is not None else "material" for g in self.games
+                        if g.termination in (MOVE_LIMIT, BY_MATERIAL, BY_ENGINE)})
+        return " and ".join(kinds) or "-"
 
     def rating(self) -> RatingEstimate:
         """The model's Elo from these games, on the opponent's anchor scale (ValueError when no game was played)."""
@@ -329,25 +428,30 @@ class MatchResult:
 
 def play_match(player: AnswerFn, opponent: Opponent, games: int, max_plies: int = 200, seed: int = 0,
                openings: Sequence[str] | None = None, time_budget_s: float | None = None,
-               style: PromptStyle | None = None) -> MatchResult:
+               style: PromptStyle | None = None, side_by_side: int = 1,
+               adjudicator: Adjudicator | None = None) -> MatchResult:
     """Play ``games`` games (colours alternating, the model White in even games) and return them, each checked.
     ``style``: how the model is asked (chess_game.PromptStyle: as it was trained; default the lesson's piece list).
 
     ``openings``: starting FENs, each played twice in a row (once per colour); None starts from the usual position.
     ``seed`` seeds each game (game i: seed + i), so a random mover replays the same moves. ``time_budget_s``: no new
     game starts once this many seconds have passed (a game under way is finished); ``stopped_by`` records which
-    limit ended the match.
+    limit ended the match. ``side_by_side``: games played at once (:func:`play_games`: the model's replies for all
+    of them in one call per round); the time budget is checked before each such wave of games. ``adjudicator``:
+    Stockfish's evaluation decides the games at the move limit (:func:`stockfish_adjudicator`); None: material.
     """
-    if games < 1 or max_plies < 1:
-        raise ValueError(f"games and max_plies must be at least 1 (got {games} and {max_plies})")
+    if games < 1 or max_plies < 1 or side_by_side < 1:
+        raise ValueError(f"games, max_plies and side_by_side must be at least 1 (got {games}, {max_plies} and "
+                         f"{side_by_side})")
     starts = _openings(openings)
     began, played, stopped_by = time.monotonic(), [], "games"
-    for i in range(games):
+    for first in range(0, games, side_by_side):
         if time_budget_s is not None and time.monotonic() - began >= time_budget_s:
             stopped_by = "time budget"
             break
-        start_fen = starts[(i // 2) % len(starts)]
-        played.append(play_game(player, opponent, i % 2 == 0, max_plies, start_fen, seed + i, style))
+        wave = [(i % 2 == 0, starts[(i // 2) % len(starts)], seed + i)
+                for i in range(first, min(first + side_by_side, games))]
+        played += play_games(player, opponent, wave, max_plies, style, adjudicator)
     return MatchResult(opponent.name, opponent.rating, opponent.scale, tuple(played), stopped_by,
                        time.monotonic() - began, opponent.note)
 
@@ -368,14 +472,16 @@ def _openings(openings: Sequence[str] | None) -> list[str | None]:
 
 def match_table(results: Sequence[MatchResult]) -> list[dict[str, Any]]:
     """One row per match, for a DataFrame: the opponent, its anchor rating and scale, the games, W/D/L, the games
-    adjudicated at the move limit (drawn, or won on material), illegal replies, and the rating with its interval."""
+    adjudicated at the move limit (drawn, or won or lost) and by what, illegal replies, and the rating with its
+    interval."""
     rows = []
     for res in results:
         est = format_estimate(res.rating()) if res.games else "no games"
         rows.append({"opponent": res.opponent, "anchor rating": res.anchor_rating, "anchor scale": res.anchor_scale,
                      "games": len(res.games), "W/D/L": f"{res.wins}/{res.draws}/{res.losses}",
                      "draws at the move limit": res.limit_draws,
-                     "decided on material at the move limit": res.adjudicated - res.limit_draws,
+                     "won or lost at the move limit": res.adjudicated - res.limit_draws,
+                     "adjudicated by": res.adjudicated_by,
                      "illegal replies": res.illegal_replies,
                      "rating (95% interval)": est, "stopped by": res.stopped_by})
     return rows

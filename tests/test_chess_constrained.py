@@ -98,25 +98,40 @@ def test_ranking_is_exact_and_every_constrained_answer_is_legal(embedded):
 
 @pytest.mark.slow
 def test_the_prompt_cache_gives_the_same_scores_as_recomputing_the_prompt(embedded):
+    """The prompts' cache gives the sums of recomputing each prompt with each candidate, also when prompts of
+    different lengths share one left-padded pass and candidates of different positions one batch (a wrong position
+    id, or a cache row of another prompt, changes them): bare UCI, a promotion, a multi-token JSON answer."""
     model, tokenizer = embedded
     pad_id, lengths = tokenizer.pad_token_id, set()
-    for example in positions():  # bare UCI, a promotion, a multi-token JSON answer
-        texts = K.answer_texts(example)  # 7 candidates of each (the promotions among them), in chunks of 4 and 3:
+    examples = positions()
+    prompts = [K.prompt_ids(tokenizer, ex) for ex in examples]
+    assert len({len(p) for p in prompts}) > 1  # the left padding is exercised
+    owners, chunks = [], []
+    for row, example in enumerate(examples):  # 7 candidates of each (the promotions among them)
+        texts = K.answer_texts(example)
         chunk = [K.continuation_ids(tokenizer, texts[m]) for m in sorted(texts, key=lambda m: (len(m) < 5, m))[:7]]
         lengths |= {len(c) for c in chunk}
-        prompt = K.prompt_ids(tokenizer, example)
-        cached = K.prompt_cache(model, prompt)  # one cache, reused by both chunks (as rank_legal_moves does)
-        reused = (K.continuation_logprobs_cached(model, prompt, chunk[:4], pad_id, cached)
-                  + K.continuation_logprobs_cached(model, prompt, chunk[4:], pad_id, cached))
-        plain = K.continuation_logprobs(model, prompt, chunk, pad_id)
-        assert max(abs(a - b) for a, b in zip(reused, plain, strict=True)) < 1e-3
-    assert len(lengths) > 1  # candidates of different lengths: right padding inside a chunk was exercised
+        owners += [row] * len(chunk)
+        chunks += chunk
+    cached = K.prompt_caches(model, prompts, pad_id)  # one pass for the three prompts, reused by both batches
+    half = len(chunks) // 2 + 1  # a batch that straddles positions
+    reused = (K.continuation_logprobs_cached(model, cached, owners[:half], chunks[:half], pad_id)
+              + K.continuation_logprobs_cached(model, cached, owners[half:], chunks[half:], pad_id))
+    plain = [s for row, ex in enumerate(examples)
+             for s in K.continuation_logprobs(model, prompts[row], [c for o, c in zip(owners, chunks, strict=True)
+                                                                    if o == row], pad_id)]
+    assert max(abs(a - b) for a, b in zip(reused, plain, strict=True)) < 1e-3
+    assert len(lengths) > 1  # candidates of different lengths: right padding inside a batch was exercised
     # and rank_legal_moves' switch between the two paths, on the position with the fewest legal moves
-    promotion = positions()[1]
+    promotion = examples[1]
     cached_rank = dict(K.rank_legal_moves(model, tokenizer, promotion, batch_size=7))
     plain_rank = dict(K.rank_legal_moves(model, tokenizer, promotion, batch_size=7, reuse_prompt=False))
     assert cached_rank.keys() == plain_rank.keys()
     assert max(abs(cached_rank[m] - plain_rank[m]) for m in plain_rank) < 1e-3
+    # a finished game among the positions has nothing to rank, and the others are ranked as before
+    mate = chess_game.position_example("7k/6Q1/6K1/8/8/8/8/8 b - - 0 1")
+    together = K.rank_many(model, tokenizer, [promotion, mate])
+    assert together[1] == [] and dict(together[0]).keys() == cached_rank.keys()
 
 
 @pytest.mark.slow

@@ -71,7 +71,7 @@ def test_a_game_at_the_move_limit_is_adjudicated_a_draw_and_the_table_says_so():
     assert all(len(g.record.plies) == 6 for g in res.games)
     row = match_table([res])[0]
     assert row["W/D/L"] == "0/2/0" and row["draws at the move limit"] == 2
-    assert row["decided on material at the move limit"] == 0
+    assert row["won or lost at the move limit"] == 0 and row["adjudicated by"] == "material"
     assert row["anchor rating"] == pytest.approx(-122.3) and row["rating (95% interval)"].startswith("-122 (95%")
 
 
@@ -88,6 +88,21 @@ def test_the_same_seed_replays_the_same_games():
     first = play_match(first_legal, random_mover(seed=5), games=2, max_plies=20, seed=9)
     again = play_match(first_legal, random_mover(seed=5), games=2, max_plies=20, seed=9)
     assert [g.record.plies for g in first.games] == [g.record.plies for g in again.games]
+
+
+def test_games_side_by_side_are_the_games_played_one_at_a_time_asked_in_one_batch():
+    calls = []
+
+    def counting(examples):
+        calls.append(len(examples))
+        return first_legal(examples)
+
+    alone = play_match(first_legal, random_mover(seed=5), games=6, max_plies=24, seed=9)
+    together = play_match(counting, random_mover(seed=5), games=6, max_plies=24, seed=9, side_by_side=4)
+    assert [g.record.plies for g in together.games] == [g.record.plies for g in alone.games]
+    assert max(calls) == 4 and len(calls) < sum(len(g.record.plies) for g in together.games) / 2
+    with pytest.raises(ValueError, match="side_by_side"):
+        play_match(first_legal, random_mover(), games=2, side_by_side=0)
 
 
 def test_a_tampered_record_fails_its_check():
@@ -150,8 +165,27 @@ def test_a_short_real_match_against_stockfish_is_checked_and_rated():
     assert res.rating().n == 2
 
 
+@pytest.mark.skipif(chess_match.find_stockfish() is None,
+                    reason=f"Stockfish is not installed ({chess_match.STOCKFISH_HINT})")
+def test_stockfish_adjudicates_the_move_limit_and_the_replay_agrees():
+    from gemma_helpers.chess_match import BY_ENGINE, Adjudicator
+
+    with Adjudicator(depth=8) as judge:
+        up_a_queen = chess.Board("4k3/8/8/8/8/8/3Q4/4K3 b - - 0 1")
+        assert judge.evaluate(up_a_queen) > 500 and judge.evaluate(up_a_queen.mirror()) < -500
+        res = play_match(first_legal, random_mover(seed=3), games=4, max_plies=12, side_by_side=4, adjudicator=judge)
+    at_limit = [g for g in res.games if len(g.record.plies) == 12 and g.forfeit_reply is None]
+    assert at_limit and all(g.engine_cp is not None for g in at_limit)
+    for g in at_limit:  # each verdict follows the recorded evaluation, and check() holds it to that
+        assert (g.termination == BY_ENGINE) == (abs(g.engine_cp) >= chess_match.ENGINE_MARGIN_CP)
+        flipped = dataclasses.replace(g, engine_cp=-g.engine_cp if g.termination == BY_ENGINE else 10_000)
+        with pytest.raises(ValueError, match="recorded as"):
+            flipped.check()
+    assert match_table([res])[0]["adjudicated by"] == "Stockfish"
+
+
 def test_at_the_move_limit_three_pawns_of_material_decide_the_game():
-    from gemma_helpers.chess_match import BY_MATERIAL, _outcome, material
+    from gemma_helpers.chess_match import BY_ENGINE, BY_MATERIAL, _outcome, material
 
     # White: K, Q, 8 pawns; Black: K, R, 8 pawns: 9 - 5 = 4 pawns ahead, a win for White when the limit is reached
     board = chess.Board("r3k3/pppppppp/8/8/8/8/PPPPPPPP/3QK3 w - - 0 1")
@@ -162,3 +196,7 @@ def test_at_the_move_limit_three_pawns_of_material_decide_the_game():
     level = chess.Board("4k3/8/8/8/8/8/pp6/4K1N1 w - - 0 1")
     assert material(level) == 1
     assert _outcome(level, 10, model_white=True, max_plies=10, forfeit_reply=None) == ("1/2-1/2", MOVE_LIMIT)
+    # Stockfish's evaluation, where given, decides instead of material: 3 pawns of centipawns, either way
+    assert _outcome(level, 10, True, 10, None, engine_cp=300) == ("1-0", BY_ENGINE)
+    assert _outcome(board, 10, True, 10, None, engine_cp=-450) == ("0-1", BY_ENGINE)
+    assert _outcome(board, 10, True, 10, None, engine_cp=299) == ("1/2-1/2", MOVE_LIMIT)

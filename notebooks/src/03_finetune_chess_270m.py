@@ -204,9 +204,10 @@ pd.DataFrame(reinforced.table(data)).set_index("model, answers")
 #   within 1.92 of its maximum). A model that solves none has no finite lower bound, and the table says so. Chance gets a rating on
 #   the same puzzles from its exact probability of solving each (`rating.expected_puzzle_rating`).
 # * **Rated games** (`chess_match`): the fine-tune, legal by construction, against a random mover and, where it is
-#   installed, Stockfish at its lowest strength. Colours alternate, every game is replayed and checked move by move,
-#   and a game that reaches the move limit is adjudicated by material (three pawns' worth ahead wins, else a draw),
-#   marked as such. The ratings are on the anchors' own scales (the random
+#   installed, Stockfish at its lowest strength. Colours alternate, the games of a match are played side by side
+#   (the model's moves for all of them ranked in one batch a turn), every game is replayed and checked move by move,
+#   and a game that reaches the move limit is adjudicated by Stockfish's evaluation where it is installed, else by
+#   material (three pawns' worth ahead wins, else a draw), marked as such. The ratings are on the anchors' own scales (the random
 #   mover's rating comes from maxim-saplin/llm_chess, on chess.com's scale; Stockfish's `UCI_Elo` on the CCRL
 #   scale): read them as ranges, not one number.
 # %%
