@@ -420,11 +420,18 @@ def claim_row(match, rated, chance_rated, mode: str) -> dict[str, Any]:
     elif rated is None:
         verdict.append("no puzzle rating: these positions carry no rating")
     wdl = "no games" if match is None or not match.games else f"{match.wins}/{match.draws}/{match.losses}"
+    match_rating = "no games"
+    if match is not None and match.games:
+        est, chance_level = match.rating(), rating.ANCHORS["random mover"].rating
+        match_rating = rating.format_estimate(est)
+        if est.low <= chance_level <= est.high:  # the games do not tell the model from a random mover: no rating
+            match_rating = (f"not told apart from a random mover: the interval ({match_rating}) holds the random "
+                            f"mover's own {chance_level:.0f}; more games, or games decided on the board, are needed")
+            verdict.append(f"the {len(match.games)} games cannot tell the model from a random mover")
     return {"claim": CLAIM, "what it implies": "a club player: wins against a random mover every time",
             "measured here (mode)": mode, "vs random mover (W/D/L)": wdl,
             "of which decided at the move limit": 0 if match is None else match.adjudicated,
-            "match rating": rating.format_estimate(match.rating()) if match is not None and match.games
-            else "no games",
+            "match rating": match_rating,
             "puzzle rating": rating.format_estimate(rated) if rated else "no rated puzzles",
             "random legal mover's puzzle rating": rating.format_estimate(chance_rated) if chance_rated else "-",
             "what the measurements tell": "; ".join(verdict)}

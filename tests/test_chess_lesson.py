@@ -112,7 +112,12 @@ def test_the_claim_row_says_what_its_games_can_and_cannot_tell():
     assert "cannot tell: all 2 were drawn at the move limit" in chess_lesson.claim_row(
         match(0, 2, 0, 2), None, None, "smoke")[verdict]
     assert chess_lesson.claim_row(match(1, 1, 1, 0), None, None, "smoke")[verdict].startswith("contradicted: 1 losses")
-    assert "every game won" in chess_lesson.claim_row(match(3, 0, 0, 0), None, None, "full")[verdict]
+    won = chess_lesson.claim_row(match(3, 0, 0, 0), None, None, "full")
+    assert "every game won" in won[verdict] and won["match rating"].startswith("above ")
+    # 1 win and 1 loss: the interval holds the random mover's own rating, so no rating is printed as if it were one
+    even = chess_lesson.claim_row(match(1, 0, 1, 0), None, None, "smoke")
+    assert even["match rating"].startswith("not told apart from a random mover") and "-122" in even["match rating"]
+    assert "cannot tell the model from a random mover" in even[verdict]
     strong = rating.puzzle_rating([(1500, True)] * 30 + [(1500, False)] * 3)
     weak = rating.expected_puzzle_rating([(1500, 0.05)] * 33)
     row = chess_lesson.claim_row(None, strong, weak, "full")
