@@ -3,8 +3,9 @@
 The model is asked exactly as in :mod:`gemma_helpers.chess_game` (an ``answer_fn`` over the lesson's prompt, its reply
 read by :func:`gemma_helpers.chess.parse_move`). Its opponents are anchors whose rating is taken as known:
 :func:`random_mover` (a uniform choice among the legal moves) and :func:`stockfish_opponent` (Stockfish at limited
-strength, ``UCI_Elo``). :func:`play_match` plays the games; :meth:`MatchResult.rating` turns them into an Elo
-estimate with its 95% interval (:mod:`gemma_helpers.rating`), on the anchor's scale (see ``rating.ANCHORS``).
+strength, ``UCI_Elo``). :func:`play_match` plays the games (side by side where asked: :func:`play_games` asks the
+model once a round for every game still going); :meth:`MatchResult.rating` turns them into an Elo estimate with its
+95% interval (:mod:`gemma_helpers.rating`), on the anchor's scale (see ``rating.ANCHORS``).
 
 The rules, so that a rating means what it says:
 

@@ -159,7 +159,7 @@ exercises.check_legal_rate(ANSWER)
 # %% [markdown]
 # Green arrow: the reference move. Red arrow: the model's move, when it is legal and different.
 # %%
-display(HTML(chess.boards_html(held_out, after.answers, n=4)))
+display(HTML(chess.boards_html(held_out[:after.n], after.answers, n=4)))  # the positions answered
 # %% [markdown]
 # ## 6. A verifier as teacher: a round of GRPO
 #
