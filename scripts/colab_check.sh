@@ -5,7 +5,8 @@
 #     `pip freeze`) that our stack touches, at Colab's versions. Two differences, both forced by this machine:
 #     * torch: Colab ships a CUDA build (torch==2.11.0+cu128 in the dated list). Its wheel and the nvidia-* wheels it
 #       pulls are several GB, and the CPU build of that same version lies on an index this machine cannot reach, so the
-#       venv gets the CPU build of $STANDIN_TORCH (default: pins.toml's torch, the CPU environment's) instead. Its
+#       venv gets the CPU build of $STANDIN_TORCH (default: pins.toml's torch, the CPU environment's) instead, or
+#       PyPI's CUDA build of it where no CPU wheel for this Python is at hand. Its
 #       torchvision/torchaudio would be CUDA builds that do not load beside a CPU torch, so they are left out too.
 #     * Python: Colab runs 3.13, and so does this venv where a Python 3.13 is found ($PYTHON, else `python3.13` on
 #       the PATH: Debian's `apt-get install python3.13 python3.13-venv` where the release has it, or pyenv's);
@@ -17,8 +18,8 @@
 #     be untouched.
 #  4. `pip check` must pass, except for the lines explained in ALLOWED below.
 #  5. Every third-party module that notebooks/src/*.py and gemma_helpers/**/*.py import must import, every gemma_helpers
-#     module must import, and the notebooks' environment cell must run. unsloth is imported only where a GPU is
-#     found: it refuses to import without one (Colab's T4 has one).
+#     module must import, and the notebooks' environment cell must run. unsloth (and unsloth_zoo, which asks for
+#     unsloth first) is imported only where a GPU is found: it refuses to import without one (Colab's T4 has one).
 # Exit status 0 only if every step passed. Scratch space: $COLAB_CHECK_DIR (default /tmp/colab-check), made anew.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,11 +73,18 @@ PIP=("$VPY" -m pip --disable-pip-version-check)
 say "torch: Colab ships $(grep -E '^torch==' "$SHIPPED"); installing the CPU build of $STANDIN_TORCH in its place"
 pip_logged "$WORK/torch.log" "$STANDIN_TORCH"
 TORCH=$("$VPY" -c "from importlib.metadata import version; print(version('torch'))")
-[[ $TORCH == *+cpu ]] || fail "got torch $TORCH, not a CPU build: set STANDIN_TORCH to a CPU wheel pip can find"
+# A CPU build is lighter; where pip finds none for this Python (this machine's CPU wheels are cp311 only), PyPI's
+# CUDA build stands in: Colab's own torch is a CUDA build, and it imports on a CPU.
+if [[ $TORCH != *+cpu ]]; then
+  say "torch $TORCH is PyPI's CUDA build (no CPU wheel for this Python here): it imports on this CPU as Colab's" \
+    "CUDA build does on a T4; its triton is the one it asks for, not Colab's"
+  STANDIN=${STANDIN/ triton / }
+fi
 
 say "Colab's shipped packages, at Colab's versions"
 # setuptools is left free too: the stand-in torch 2.13 asks setuptools>=77, Colab's torch 2.11 takes Colab's 75.2.0.
-grep -vE '^(#|torch==|torchvision==|torchaudio==|torchcodec==|nvidia-|setuptools==)' "$SHIPPED" \
+# cuda-* and triton are left free as nvidia-* are: they follow the stand-in torch (a CUDA 13 build where it is PyPI's).
+grep -vE '^(#|torch==|torchvision==|torchaudio==|torchcodec==|nvidia-|cuda-|triton==|setuptools==)' "$SHIPPED" \
   > "$WORK/shipped-constraints.txt"
 echo "torch==$TORCH" >> "$WORK/shipped-constraints.txt"
 for name in $STANDIN; do
@@ -159,23 +167,29 @@ printf '%s\n' "$check" | sed 's/^/  /'
 say "imports of everything the notebooks and gemma_helpers import"
 cd "$WORK/content/gemma3-curriculum"
 "$VPY" - "$PENDING_IMPORTS" <<'EOF'
+import ast
 import importlib
 import pkgutil
-import re
 import sys
 from pathlib import Path
 
 pending = set(sys.argv[1].split())
-names, optional = set(), set()  # optional: imported only inside `try:` (the code copes without it)
+names, optional = set(), set()  # optional: imported only inside a `try:` block (the code copes without it)
 for path in [*Path("notebooks/src").glob("*.py"), *Path("gemma_helpers").rglob("*.py")]:
-    previous = ""
-    for line in path.read_text().splitlines():
-        m = re.match(r"\s*(?:from\s+([\w.]+)\s+import|import\s+([\w.]+(?:\s*,\s*[\w.]+)*))", line)
-        if m:
-            for module in (m.group(1) or m.group(2)).split(","):
-                (optional if previous == "try:" else names).add(module.strip().split(".")[0])
-        if line.strip():
-            previous = line.strip()
+    # parsed, not matched line by line: prose such as "the import error, and ..." in a docstring is no import
+    source = "\n".join("" if line.lstrip().startswith(("!", "%")) else line for line in path.read_text().splitlines())
+    tree = ast.parse(source, str(path))
+    guarded = {id(sub) for node in ast.walk(tree) if isinstance(node, ast.Try)
+               for child in node.body for sub in ast.walk(child)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [node.module]
+        else:
+            continue
+        for module in modules:
+            (optional if id(node) in guarded else names).add(module.split(".")[0])
 optional -= names
 local = {"gemma_helpers", "__future__"}
 third_party = sorted(n for n in names | optional if n and n not in sys.stdlib_module_names and n not in local)
@@ -184,8 +198,9 @@ import torch  # noqa: E402
 gpu = torch.cuda.is_available()
 failed = []
 for name in third_party:
-    if name == "unsloth" and not gpu:
-        print(f"  {name}: skipped (no GPU here: unsloth refuses to import without one; Colab's T4 has one)")
+    if name in ("unsloth", "unsloth_zoo") and not gpu:
+        print(f"  {name}: skipped (no GPU here: unsloth refuses to import without one, and unsloth_zoo without "
+              "unsloth; Colab's T4 has one)")
         continue
     if name in pending:
         print(f"  {name}: skipped (not installed by the install cell yet: see requirements-colab.txt)")
