@@ -88,7 +88,8 @@ def test_each_benchmark_gets_its_own_prompt():
 def test_budgets_are_lmms_evals_per_benchmark():
     full = env.build_config(env.FULL, has_cuda=True, scale=1.0).bench
     assert [full.max_new_tokens(b) for b in visual_qa.VISION_BENCHMARKS] == [16, 32, 1024]
-    assert full.vision_load_in_4bit and not env.build_config(env.FULL, has_cuda=False, scale=0.05).bench.vision_load_in_4bit
+    rehearsal = env.build_config(env.FULL, has_cuda=False, scale=0.05).bench
+    assert full.vision_load_in_4bit and rehearsal.vision_load_in_4bit  # NF4 on the CPU too: bitsandbytes 0.50 runs it
     smoke = env.build_config(env.SMOKE).bench
     assert all(smoke.max_new_tokens(b) <= 8 for b in visual_qa.VISION_BENCHMARKS)  # the tiny stand-in: keep it quick
     with pytest.raises(ValueError, match="benchmark"):
