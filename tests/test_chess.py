@@ -24,9 +24,21 @@ def test_puzzle_example_plays_the_opponents_move_and_asks_for_the_reply():
     ex = C.puzzle_example(MATE_PUZZLE)
     assert ex.fen == "r1bq1r2/ppp1Nppk/3p4/4n3/4R3/8/PPP2PPP/R1B3K1 w - - 0 16"
     assert (ex.move, ex.answer, ex.kind, ex.rating) == ("e4h4", "e4h4", "puzzle", 499)
+    # marks worked out by hand: Qd8 takes on e7, where nothing of White's defends the knight (the rook's file is
+    # shut by the knight on e5); Ne7 attacks Bc8 (defended by the queen and the a8 rook), Re4 attacks Ne5 (by d6)
     assert ex.prompt == ("White to move.\n"
-                         "White: K g1, R a1, R e4, B c1, N e7, P a2, P b2, P c2, P f2, P g2, P h2\n"
-                         "Black: K h7, Q d8, R a8, R f8, B c8, N e5, P d6, P a7, P b7, P c7, P f7, P g7")
+                         "White: K g1, R a1, R e4, B c1, N e7 (attacked, unprotected), P a2, P b2, P c2, P f2, P g2, "
+                         "P h2\n"
+                         "Black: K h7, Q d8, R a8, R f8, B c8 (attacked), N e5 (attacked), P d6, P a7, P b7, P c7, "
+                         "P f7, P g7")
+    assert C.format_position(ex.fen, marks=False) == (
+        "White to move.\n"
+        "White: K g1, R a1, R e4, B c1, N e7, P a2, P b2, P c2, P f2, P g2, P h2\n"
+        "Black: K h7, Q d8, R a8, R f8, B c8, N e5, P d6, P a7, P b7, P c7, P f7, P g7")
+    # after 1.e4 f5 2.Qh5+: Black is in check; no king is ever marked, a pawn attacked by the queen is
+    checked = "rnbqkbnr/ppppp1pp/8/5p1Q/4P3/8/PPPP1PPP/RNB1KBNR b KQkq - 1 2"
+    assert C.format_position(checked).splitlines()[0] == "Black to move. Check!"
+    assert "K e8," in C.format_position(checked) and "P h7 (attacked)" in C.format_position(checked)
     messages = ex.conversation()
     assert [m["role"] for m in messages] == ["system", "user", "assistant"]
     assert [m["role"] for m in ex.conversation(with_answer=False)] == ["system", "user"]

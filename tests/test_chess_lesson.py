@@ -122,3 +122,38 @@ def test_the_claim_row_says_what_its_games_can_and_cannot_tell():
     weak = rating.expected_puzzle_rating([(1500, 0.05)] * 33)
     row = chess_lesson.claim_row(None, strong, weak, "full")
     assert "no games" in row[verdict] and "the puzzle rating rates above chance's" in row[verdict]
+
+
+def test_the_targets_against_chance_are_computed_from_the_numbers():
+    from types import SimpleNamespace
+
+    from gemma_helpers import chess
+
+    held_out = chess.build_offline_dataset(1, 20)[1]
+    data = chess_lesson.ChessData([], held_out, "20 held-out puzzles")
+    rand = chess_lesson.chance(data, 20).solve_rate  # about 0.5% on these puzzles: one solved of 20 clears it
+
+    def result(solved):
+        return chess.ChessResult(task="t", metric=chess.LEGAL, scores=(1.0,) * 20,
+                                 extra={chess.SOLVED: tuple([1.0] * solved + [0.0] * (20 - solved)),
+                                        chess.FIRST: (1.0,) * 2 + (0.0,) * 18})
+
+    def match(wins, games):
+        return SimpleNamespace(games=[None] * games, wins=wins, draws=games - wins, losses=0, adjudicated=games,
+                               adjudicated_by="Stockfish")
+
+    # Wilson's 95% interval for 1 of 20 starts at 0.89%, worked out by hand: (0.05 + z²/40 - z·sqrt(0.0475/20 +
+    # z²/1600)) / (1 + z²/20) with z = 1.96
+    assert 0.0 < rand < 0.0089
+    none, one = (chess_lesson.beats_chance(result(k), data, match(4, 6)) for k in (0, 1))
+    assert none[0].startswith("puzzles (whole line): 0 of 20 solved") and "1 solved of 20 would have cleared" in none[0]
+    assert "target reached, the whole interval lies above chance" in one[0] and not one[1].startswith("why")
+    # why: at 10% of first moves right, a line of m solver moves is found whole with probability 0.1 ** m
+    moves = [(len(ex.line) + 1) // 2 for ex in held_out]
+    assert none[1].startswith("why: a puzzle counts only with every one of its moves right")
+    assert f"about {sum(0.1 ** m for m in moves):.1f} of 20 lines" in none[1]
+    none = none[0], none[2]  # the games' line follows the why
+    assert "4 of 6 won (67%; W/D/L 4/2/0" in none[1] and "target of 60% reached" in none[1]
+    lost = chess_lesson.beats_chance(result(1), data, match(3, 6))[-1]
+    assert "not reached; 4 wins were needed" in lost
+    assert chess_lesson.beats_chance(result(1), data, None)[-1].startswith("games: none played")
