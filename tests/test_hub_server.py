@@ -213,13 +213,15 @@ def test_not_found_errors_are_the_libraries_own(hub, tmp_path):
 
 
 def _last_log_line(log: Path, path: str, timeout: float = 10.0) -> str:
-    """The log's last line once it is about ``path``: the server logs a request after answering it, so on a busy
-    machine the client can read the answer before the server's thread has written the line."""
+    """The log's last line about ``path``, once there is one: the server logs a request after answering it, so on a
+    busy machine the client can read the answer before the server's thread has written the line, and an earlier
+    request's thread can write its line after it (so the line about ``path`` need not be the last)."""
     deadline = time.monotonic() + timeout
     while True:
         lines = log.read_text().splitlines() if log.exists() else []
-        if (lines and path in lines[-1]) or time.monotonic() > deadline:
-            return lines[-1] if lines else ""
+        about = [line for line in lines if path in line]
+        if about or time.monotonic() > deadline:
+            return about[-1] if about else (lines[-1] if lines else "")
         time.sleep(0.05)
 
 
