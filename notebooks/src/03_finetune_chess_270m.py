@@ -174,7 +174,7 @@ display(HTML(chess.boards_html(held_out[:after.n], after.answers, n=4)))  # the 
 # for one move and nothing else (`chess_grpo`). TRL's `GRPOTrainer` (Group Relative Policy Optimization) then moves
 # the LoRA adapter towards the answers that scored above their group's average: the group is the baseline, so no
 # value model is needed. A group whose answers all scored the same teaches nothing (TRL logs that share as
-# `frac_reward_zero_std`). The round stops after `grpo_steps` steps or `grpo_budget_s` seconds (smoke mode: 70 s),
+# `frac_reward_zero_std`). The round stops after `grpo_steps` steps or `grpo_budget_s` seconds (smoke mode: 45 s),
 # whichever comes first. Then the same held-out positions are answered again, greedy, free.
 # %%
 from gemma_helpers import chess_grpo
